@@ -1,0 +1,3 @@
+from fizzlightning.cli import main
+
+main()

@@ -1,0 +1,74 @@
+"""What every fizzlightning model shares: cheap per-step loss bookkeeping, the divergence stop, HPARAMS metrics."""
+
+import math
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+
+
+class DivergedError(RuntimeError):
+    """The training loss became NaN or infinite; the CLI prints the message and exits non-zero."""
+
+
+class TrainingModule(L.LightningModule):
+    """Base of the fizzlightning LightningModules.
+
+    Training losses go into a per-epoch buffer on the device instead of ``self.log`` at every step:
+    the step stays free of host syncs, and one look at the buffer at the end of the epoch both
+    logs the epoch's loss and stops a diverged run before a non-finite model can be checkpointed.
+    """
+
+    monitor = "val/loss"  # what ModelCheckpoint keeps the best of
+    mode = "min"
+    hp_metrics = {"hp/val_loss": "val/loss"}  # HPARAMS tab metric -> the logged metric it mirrors
+
+    def on_train_epoch_start(self) -> None:
+        self._step_losses = torch.full((self.trainer.num_training_batches,), math.nan, device=self.device)
+
+    def record_loss(self, loss: torch.Tensor, batch_idx: int) -> None:
+        self._step_losses[batch_idx] = loss.detach()
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        if batch_idx + 1 == self.trainer.num_training_batches:
+            self._finish_epoch_losses(batch_idx + 1)
+
+    def _finish_epoch_losses(self, num_steps: int) -> None:
+        losses = self._step_losses[:num_steps]
+        finite = torch.isfinite(losses)
+        if not finite.all():  # the one host sync of the epoch
+            first_step = self.global_step - num_steps + int((~finite).nonzero()[0])
+            lr = self.trainer.optimizers[0].param_groups[0]["lr"]
+            raise DivergedError(
+                f"Training diverged: the loss became {losses[~finite][0].item()} at step {first_step} "
+                f"(epoch {self.current_epoch}) with learning rate {lr:g}. No checkpoint of the diverged model "
+                "was written. Lower the learning rate (--optimizer.init_args.lr) and run fit again."
+            )
+        self.log("train/loss", losses.mean(), sync_dist=True)
+        self.log_step_losses(losses)
+
+    def log_step_losses(self, losses: torch.Tensor) -> None:
+        """Hook for models whose dashboards want every step's loss; written once per epoch."""
+
+    def on_train_start(self) -> None:
+        if isinstance(self.logger, TensorBoardLogger):
+            params = dict(self.hparams)
+            if self.trainer.datamodule is not None:
+                params.update({f"data/{k}": v for k, v in self.trainer.datamodule.hparams.items()})
+            optimizer = self.trainer.optimizers[0]
+            params["optimizer"] = type(optimizer).__name__
+            params["lr"] = optimizer.param_groups[0]["lr"]
+            self.logger.log_hyperparams(params, {key: math.nan for key in self.hp_metrics})
+
+    def on_validation_end(self) -> None:
+        self._log_hp_metrics()
+
+    def on_test_end(self) -> None:
+        self._log_hp_metrics()
+
+    def _log_hp_metrics(self) -> None:
+        # Copies of the epoch's metrics under the names the HPARAMS tab was told about in on_train_start.
+        if isinstance(self.logger, TensorBoardLogger) and not self.trainer.sanity_checking:
+            logged = self.trainer.callback_metrics
+            metrics = {hp: logged[key] for hp, key in self.hp_metrics.items() if key in logged}
+            self.logger.log_metrics(metrics, self.global_step)

@@ -1,0 +1,85 @@
+"""Mini-batches sliced from tensors held in memory: the whole data set is a few MB at most."""
+
+import math
+from collections.abc import Iterator
+
+import torch
+
+
+class TensorBatches:
+    """Iterates over mini-batches of ``tensors`` (all sharing their first dimension) without a DataLoader.
+
+    Per-sample collation would cost more than the FizzBuzz forward pass, so batches are index
+    slices of tensors that already live on the training device. The shuffle order of each epoch
+    comes from a generator seeded by ``(seed, epoch)``: a rerun or a resumed run sees the same
+    batches. Under DDP each of ``world_size`` ranks takes every ``world_size``-th sample of the
+    epoch's order, padded like ``DistributedSampler`` so that all ranks run the same number of steps.
+    ``passes`` repeats the data within one epoch (the regressor's full batch, once per step).
+    """
+
+    def __init__(
+        self,
+        *tensors: torch.Tensor,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        passes: int = 1,
+    ) -> None:
+        self.tensors = tensors
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.passes = passes
+        self.epoch = 0
+        self._exhausted = False
+        self._per_rank = math.ceil(len(tensors[0]) / world_size)
+
+    # Lightning calls ``loader.sampler.set_epoch(epoch)`` before each training epoch, and looks for a batch sampler.
+    batch_sampler = None
+
+    @property
+    def sampler(self) -> "TensorBatches":
+        return self
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.passes * math.ceil(self._per_rank / self.batch_size)
+
+    def _indices(self) -> torch.Tensor:
+        """This rank's sample indices for the current epoch, in order."""
+        n = len(self.tensors[0])
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(n, generator=generator)
+        else:
+            order = torch.arange(n)
+        padded = self._per_rank * self.world_size
+        order = torch.cat([order, order[: padded - n]])
+        return order[self.rank :: self.world_size].to(self.tensors[0].device)  # (per_rank,)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        # A generator: the order is drawn at the first ``next()``, after Lightning has set the epoch.
+        self._exhausted = False
+        for _ in range(self.passes):
+            if not self.shuffle and self.world_size == 1:
+                for start in range(0, len(self.tensors[0]), self.batch_size):
+                    yield tuple(t[start : start + self.batch_size] for t in self.tensors)  # views, no copy
+            else:
+                indices = self._indices()
+                for start in range(0, len(indices), self.batch_size):
+                    yield tuple(t[indices[start : start + self.batch_size]] for t in self.tensors)
+        self._exhausted = True
+
+    # Lightning saves and restores these with the fit loop. fizzlightning checkpoints only at
+    # epoch ends, so the state is the epoch a resumed run must start with.
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch + 1 if self._exhausted else self.epoch}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch = state["epoch"]

@@ -1,0 +1,42 @@
+"""Callbacks the CLI adds to every run."""
+
+import signal
+import sys
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_info
+
+
+class GracefulStop(L.Callback):
+    """On Ctrl-C or SIGTERM, finish the current epoch, save ``last.ckpt`` as usual, and stop.
+
+    Stopping at an epoch end keeps the checkpoint resumable to the bit: ``fit --ckpt_path last``
+    then continues exactly where an uninterrupted run would be. A second Ctrl-C stops at once;
+    the ``last.ckpt`` of the previous epoch is still there (checkpoints are written atomically).
+    """
+
+    def __init__(self) -> None:
+        self.signal_received: int | None = None
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.signal_received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal_received = signum
+        print(
+            f"\n{signal.Signals(signum).name} received: stopping at the end of this epoch and saving last.ckpt "
+            "(Ctrl-C again to stop now).",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.signal_received = None
+        # Replaces Lightning's own handlers for the run; its teardown restores the originals.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Runs after this epoch's checkpoints were saved at validation end; every rank must agree to stop.
+        if trainer.strategy.reduce_boolean_decision(self.signal_received is not None, all=False):
+            trainer.should_stop = True
+            rank_zero_info(f"Stopped after epoch {trainer.current_epoch}.")

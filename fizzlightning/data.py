@@ -1,0 +1,210 @@
+"""LightningDataModules: the seeds' data sets, built once as tensors and sliced into batches in memory."""
+
+import math
+from typing import Literal
+
+import lightning as L
+import torch
+
+from fizzlightning import fizzbuzz
+from fizzlightning.batches import TensorBatches
+from fizzlightning.checks import require
+
+MAX_DATA_BYTES = 2 * 2**30  # the encoded FizzBuzz range must fit comfortably in memory
+
+
+def _run_seed(seed: int | None) -> int:
+    # ``seed_everything`` has run before the datamodule is built, so its seed is torch's initial seed.
+    return torch.initial_seed() if seed is None else seed
+
+
+class _InMemoryDataModule(L.LightningDataModule):
+    """Places the tensors on the training device once and shards batches by rank under DDP."""
+
+    def __init__(self, batch_size: int, seed: int | None) -> None:
+        super().__init__()
+        require(batch_size > 0, "data.batch_size", batch_size, "a positive integer")
+        self.batch_size = batch_size
+        self.seed = _run_seed(seed)
+        self._on_device: dict[str, tuple[torch.Tensor, ...]] = {}
+
+    def _batches(
+        self,
+        split: str,
+        tensors: tuple[torch.Tensor, ...],
+        shuffle: bool,
+        batch_size: int | None = None,
+        passes: int = 1,
+    ) -> TensorBatches:
+        device, rank, world_size = torch.device("cpu"), 0, 1
+        if self.trainer is not None:
+            device = self.trainer.strategy.root_device
+            rank, world_size = self.trainer.global_rank, self.trainer.world_size
+        if split not in self._on_device or self._on_device[split][0].device != device:
+            self._on_device[split] = tuple(t.to(device) for t in tensors)
+        return TensorBatches(
+            *self._on_device[split],
+            batch_size=batch_size or self.batch_size,
+            shuffle=shuffle,
+            seed=self.seed,
+            rank=rank,
+            world_size=world_size,
+            passes=passes,
+        )
+
+
+class FizzBuzzDataModule(_InMemoryDataModule):
+    """Numbers 101 .. 2**num_digits - 1 for training and validation, 1..100 for the test.
+
+    Args:
+        num_digits: Bits in the binary encoding; also the classifier's input width.
+        batch_size: Training batch size (per process under DDP).
+        val_fraction: Share of the training range held out for validation and checkpoint selection.
+        seed: Seed of the validation split and the shuffle order; defaults to ``seed_everything``.
+        predict_range: First and last number that ``predict`` plays.
+    """
+
+    def __init__(
+        self,
+        num_digits: int = 10,
+        batch_size: int = 128,
+        val_fraction: float = 0.05,
+        seed: int | None = None,
+        predict_range: tuple[int, int] = (1, 100),
+    ) -> None:
+        super().__init__(batch_size, seed)
+        require(
+            isinstance(num_digits, int) and num_digits >= 8,
+            "data.num_digits",
+            num_digits,
+            "an integer of at least 8: below that, 101 .. 2**num_digits - 1 leaves almost nothing to train on",
+        )
+        size = 2**num_digits * (num_digits * 4 + 16)  # float bits + int64 number + int64 label per sample
+        require(
+            size <= MAX_DATA_BYTES,
+            "data.num_digits",
+            num_digits,
+            f"at most {int(math.log2(MAX_DATA_BYTES / (num_digits * 4 + 16)))}: "
+            f"encoding 2**{num_digits} numbers would take {size / 2**30:.1f} GiB of memory",
+        )
+        require(0 < val_fraction < 1, "data.val_fraction", val_fraction, "a fraction strictly between 0 and 1")
+        num_train = fizzbuzz.max_number(num_digits) - fizzbuzz.FIRST_TRAIN_NUMBER + 1
+        require(
+            round(num_train * val_fraction) >= 1 and round(num_train * (1 - val_fraction)) >= 1,
+            "data.val_fraction",
+            val_fraction,
+            f"a fraction that leaves both splits of the {num_train} training numbers non-empty",
+        )
+        first, last = predict_range
+        require(
+            1 <= first <= last <= fizzbuzz.max_number(num_digits),
+            "data.predict_range",
+            list(predict_range),
+            f"[first, last] with 1 <= first <= last <= {fizzbuzz.max_number(num_digits)} "
+            f"(the largest number {num_digits} bits encode)",
+        )
+        self.num_digits = num_digits
+        self.val_fraction = val_fraction
+        self.predict_range = predict_range
+        self.save_hyperparameters()
+
+    def _split(self, numbers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return fizzbuzz.binary_encode(numbers, self.num_digits), fizzbuzz.fizzbuzz_labels(numbers)
+
+    def setup(self, stage: str) -> None:
+        numbers = torch.arange(fizzbuzz.FIRST_TRAIN_NUMBER, fizzbuzz.max_number(self.num_digits) + 1)
+        order = torch.randperm(len(numbers), generator=torch.Generator().manual_seed(self.seed))
+        num_val = round(len(numbers) * self.val_fraction)
+        self.val_numbers, self.train_numbers = numbers[order[:num_val]].sort().values, numbers[order[num_val:]]
+        self.test_numbers = torch.arange(1, 101)
+        first, last = self.predict_range
+        self.predict_numbers = torch.arange(first, last + 1)
+
+    def train_dataloader(self) -> TensorBatches:
+        return self._batches("train", self._split(self.train_numbers), shuffle=True)
+
+    def val_dataloader(self) -> TensorBatches:
+        return self._batches("val", self._split(self.val_numbers), shuffle=False, batch_size=len(self.val_numbers))
+
+    def test_dataloader(self) -> TensorBatches:
+        return self._batches(
+            "test", (*self._split(self.test_numbers), self.test_numbers), shuffle=False, batch_size=100
+        )
+
+    def predict_dataloader(self) -> TensorBatches:
+        x, _ = self._split(self.predict_numbers)
+        return self._batches("predict", (x, self.predict_numbers), shuffle=False, batch_size=4096)
+
+
+class RegressionDataModule(_InMemoryDataModule):
+    """The seeds' random regression problem: x ~ N(0, 1) of shape (n, d_in), y ~ N(0, 1) of shape (n, d_out).
+
+    The seeds take one full-batch gradient step per iteration; ``steps_per_epoch`` of them make an epoch,
+    so the loop's per-epoch work (validation, checkpointing) is not paid at every step.
+
+    Args:
+        n: Number of samples (the seeds' N).
+        d_in: Input width (the seeds' D_in); also the regressor's.
+        d_out: Output width (the seeds' D_out); also the regressor's.
+        steps_per_epoch: Full-batch steps per epoch.
+        seed: Seed of the random tensors; defaults to ``seed_everything``.
+    """
+
+    def __init__(
+        self, n: int = 64, d_in: int = 1000, d_out: int = 10, steps_per_epoch: int = 100, seed: int | None = None
+    ) -> None:
+        super().__init__(n, seed)
+        for key, value in (("data.n", n), ("data.d_in", d_in), ("data.d_out", d_out)):
+            require(value > 0, key, value, "a positive integer")
+        require(steps_per_epoch > 0, "data.steps_per_epoch", steps_per_epoch, "a positive integer")
+        self.n, self.d_in, self.d_out, self.steps_per_epoch = n, d_in, d_out, steps_per_epoch
+        self.save_hyperparameters()
+        generator = torch.Generator().manual_seed(self.seed)
+        self.x = torch.randn(n, d_in, generator=generator)
+        self.y = torch.randn(n, d_out, generator=generator)
+
+    def train_dataloader(self) -> TensorBatches:
+        # The same full batch ``steps_per_epoch`` times, as in the seeds' loop.
+        return self._batches("train", (self.x, self.y), shuffle=False, passes=self.steps_per_epoch)
+
+    def val_dataloader(self) -> TensorBatches:
+        # The seeds report the loss on the training tensors: there is nothing else to fit.
+        return self._batches("train", (self.x, self.y), shuffle=False)
+
+
+class CurveDataModule(_InMemoryDataModule):
+    """The seeds' 1-D curve: ``num_points`` x evenly spaced on [-1, 1], y = x**2 + noise.
+
+    Args:
+        num_points: Points on [-1, 1] (seed 004: 100, seed 003: 1000).
+        noise: ``uniform`` adds ``noise_scale * U(0, 1)`` (seed 004), ``normal`` adds ``noise_scale * N(0, 1)`` (003).
+        noise_scale: Scale of the noise.
+        batch_size: Training batch size; batches are shuffled every epoch.
+        seed: Seed of the noise and the shuffle order; defaults to ``seed_everything``.
+    """
+
+    def __init__(
+        self,
+        num_points: int = 100,
+        noise: Literal["uniform", "normal"] = "uniform",
+        noise_scale: float = 0.2,
+        batch_size: int = 32,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(batch_size, seed)
+        require(num_points >= 2, "data.num_points", num_points, "an integer of at least 2")
+        require(
+            math.isfinite(noise_scale) and noise_scale >= 0, "data.noise_scale", noise_scale, "a finite number >= 0"
+        )
+        self.save_hyperparameters()
+        generator = torch.Generator().manual_seed(self.seed)
+        self.x = torch.linspace(-1, 1, num_points).unsqueeze(1)  # (num_points, 1)
+        draw = torch.rand if noise == "uniform" else torch.randn
+        self.y = self.x.pow(2) + noise_scale * draw(self.x.shape, generator=generator)
+        self.noise_mean = noise_scale / 2 if noise == "uniform" else 0.0
+
+    def train_dataloader(self) -> TensorBatches:
+        return self._batches("train", (self.x, self.y), shuffle=True)
+
+    def val_dataloader(self) -> TensorBatches:
+        return self._batches("train", (self.x, self.y), shuffle=False, batch_size=len(self.x))

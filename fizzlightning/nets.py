@@ -1,0 +1,42 @@
+"""The seeds' two networks as plain ``torch.nn`` modules: no Lightning, so exported weights load anywhere."""
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+Init = Literal["default", "normal"]
+
+
+class TwoLayerNet(nn.Module):
+    """Linear(d_in, hidden) -> ReLU -> Linear(hidden, d_out): the seeds' custom ``nn.Module``.
+
+    ``init="normal"`` redraws the weights from N(0, 1) as the seeds do with ``torch.nn.init.normal_``:
+    that scale is what makes their learning rate of 1e-6 work.
+    """
+
+    def __init__(self, d_in: int, hidden: int, d_out: int, bias: bool = True, init: Init = "default") -> None:
+        super().__init__()
+        self.linear1 = nn.Linear(d_in, hidden, bias=bias)
+        self.linear2 = nn.Linear(hidden, d_out, bias=bias)
+        if init == "normal":
+            nn.init.normal_(self.linear1.weight)
+            nn.init.normal_(self.linear2.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear2(self.linear1(x).clamp(min=0))  # (batch, d_out)
+
+
+class FizzBuzzMLP(nn.Sequential):
+    """An MLP from ``num_digits`` bits through ``hidden`` ReLU layers to the 4 FizzBuzz classes.
+
+    A ``nn.Sequential`` with the same layer order as the seeds', so its ``state_dict`` keys
+    (``0.weight``, ``2.weight``, ...) load into their ``torch.nn.Sequential`` unchanged.
+    """
+
+    def __init__(self, num_digits: int, hidden: list[int], num_classes: int = 4) -> None:
+        widths = [num_digits, *hidden]
+        layers: list[nn.Module] = []
+        for width_in, width_out in zip(widths, widths[1:]):
+            layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+        super().__init__(*layers, nn.Linear(widths[-1], num_classes))

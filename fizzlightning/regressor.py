@@ -1,0 +1,97 @@
+"""The two-layer ReLU regressor: a thin LightningModule around ``TwoLayerNet``."""
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from fizzlightning.base import TrainingModule
+from fizzlightning.checks import require
+from fizzlightning.nets import Init, TwoLayerNet
+
+
+class Regressor(TrainingModule):
+    """Fits y from x with Linear -> ReLU -> Linear and a squared-error loss.
+
+    Args:
+        d_in: Input width; linked to ``data.d_in`` by the CLI.
+        hidden: Hidden width (the seeds' H).
+        d_out: Output width; linked to ``data.d_out`` by the CLI.
+        bias: Whether the two layers have a bias (the seeds' custom module has none).
+        init: ``default`` keeps PyTorch's initialisation, ``normal`` draws the weights from N(0, 1).
+        loss: ``sum`` of squared errors as in the seeds' two-layer net, or their ``mean`` for the curve fit.
+        grad: ``autograd``, or ``manual``: the seeds' hand-written backprop under Lightning's manual
+            optimisation (needs ``bias: false`` and ``loss: sum``, the net the formulas are for).
+    """
+
+    def __init__(
+        self,
+        d_in: int = 1000,
+        hidden: int = 100,
+        d_out: int = 10,
+        bias: bool = True,
+        init: Init = "default",
+        loss: Literal["sum", "mean"] = "sum",
+        grad: Literal["autograd", "manual"] = "autograd",
+    ) -> None:
+        super().__init__()
+        require(hidden > 0, "model.hidden", hidden, "a positive integer")
+        require(
+            grad == "autograd" or (not bias and loss == "sum"),
+            "model.grad",
+            grad,
+            "'autograd', or 'manual' together with bias: false and loss: sum (the seeds' hand-written backprop)",
+        )
+        self.save_hyperparameters()
+        self.net = TwoLayerNet(d_in, hidden, d_out, bias=bias, init=init)
+        self.automatic_optimization = grad == "autograd"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # (batch, d_out)
+
+    def _loss(self, y_pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(y_pred, y, reduction=self.hparams.loss)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        if self.automatic_optimization:
+            loss = self._loss(self(x), y)
+        else:
+            loss = self._manual_step(x, y)
+        self.record_loss(loss, batch_idx)
+        return loss
+
+    @torch.no_grad()
+    def _manual_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One step of the seeds' numpy network: forward, hand-written backward, optimizer update."""
+        w1, w2 = self.net.linear1.weight.T, self.net.linear2.weight.T  # (d_in, H), (H, d_out)
+        h = x @ w1  # (N, H)
+        h_relu = h.clamp(min=0)
+        y_pred = h_relu @ w2  # (N, d_out)
+        grad_y_pred = 2.0 * (y_pred - y)
+        grad_w2 = h_relu.T @ grad_y_pred
+        grad_h = grad_y_pred @ w2.T
+        grad_h[h < 0] = 0
+        grad_w1 = x.T @ grad_h
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
+        self.net.linear1.weight.grad = grad_w1.T.contiguous()  # nn.Linear stores weights as (out, in)
+        self.net.linear2.weight.grad = grad_w2.T.contiguous()
+        optimizer.step()
+        return (y_pred - y).pow(2).sum()
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        self.log("val/loss", self._loss(self(x), y), prog_bar=True, sync_dist=True)
+
+    def log_step_losses(self, losses: torch.Tensor) -> None:
+        # Every step's loss, and its log10: the seeds' loss falls over ten orders of magnitude.
+        if isinstance(self.logger, TensorBoardLogger) and self.trainer.is_global_zero:
+            first_step = self.global_step - len(losses)
+            for offset, value in enumerate(losses.tolist()):
+                self.logger.experiment.add_scalar("train/loss_step", value, first_step + offset)
+                self.logger.experiment.add_scalar(
+                    "train/log10_loss_step", math.log10(max(value, 1e-30)), first_step + offset
+                )

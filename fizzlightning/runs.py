@@ -1,0 +1,154 @@
+"""Where runs live on disk, and loading their checkpoints safely.
+
+Layout: ``lightning_logs/<config name>/<run>/`` holds one run's TensorBoard events, ``checkpoints/best.ckpt``,
+``checkpoints/last.ckpt``, the exported ``model.pt`` and, once ``fit`` has finished, ``fit.json``.
+Each run gets its own directory, so two runs of one config started at once never share files.
+"""
+
+import json
+import os
+import pickle
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.fabric.plugins import TorchCheckpointIO
+from torch import nn
+
+from fizzlightning.checks import ConfigError
+
+LOG_ROOT = Path("lightning_logs")
+FINISHED = "fit.json"
+RUN_ENV = "FIZZLIGHTNING_RUN"  # DDP's worker processes re-run the command: they must pick the same run name
+
+
+class CheckpointError(ConfigError):
+    """A checkpoint that is missing, unreadable, unsafe or made for another network."""
+
+
+def new_run_name() -> str:
+    """A sortable name unique to this process (and shared with its DDP workers through the environment)."""
+    return os.environ.setdefault(RUN_ENV, f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+
+
+def checkpoint_dir(run_dir: Path) -> Path:
+    return run_dir / "checkpoints"
+
+
+def _runs(experiment_dir: Path) -> list[Path]:
+    return [p for p in experiment_dir.iterdir() if p.is_dir()] if experiment_dir.is_dir() else []
+
+
+def newest_finished_run(experiment_dir: Path) -> Path | None:
+    """The run whose ``fit`` finished last, or None."""
+    finished = [run for run in _runs(experiment_dir) if (run / FINISHED).is_file()]
+    return max(finished, key=lambda run: ((run / FINISHED).stat().st_mtime, run.name), default=None)
+
+
+def newest_last_checkpoint(experiment_dir: Path) -> Path | None:
+    """The most recently written ``last.ckpt`` of any run of this config, finished or interrupted."""
+    lasts = [checkpoint_dir(run) / "last.ckpt" for run in _runs(experiment_dir)]
+    return max((p for p in lasts if p.is_file()), key=lambda p: p.stat().st_mtime, default=None)
+
+
+def finished_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint ``fit`` chose by validation in a finished run."""
+    return Path(json.loads((run_dir / FINISHED).read_text())["best_checkpoint"])
+
+
+def mark_finished(run_dir: Path, summary: dict[str, Any]) -> None:
+    atomic_write(run_dir / FINISHED, lambda tmp: tmp.write_text(json.dumps(summary, indent=2) + "\n"))
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    A rename within a directory is atomic, so a crash at any moment leaves ``path`` either as it
+    was or complete, never half-written.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a Lightning checkpoint with ``weights_only=True``, turning every failure into a clear message."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint {path} does not exist{' (it is a directory)' if path.is_dir() else ''}.")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"Refused to load {path}: it holds Python objects beyond tensors and plain values, and unpickling "
+            f"them could run arbitrary code. fizzlightning loads checkpoints with weights_only=True. ({error!s:.200})"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
+        raise CheckpointError(
+            f"Cannot read {path}: it is not a PyTorch checkpoint, or it is truncated or corrupted ({error!s:.200})."
+        ) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        held = (
+            f"a dict with keys {sorted(checkpoint)[:8]}" if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        )
+        raise CheckpointError(
+            f"{path} is not a Lightning checkpoint: it holds {held}, expected a dict with a 'state_dict' "
+            "(an exported model.pt is for plain torch, not for --ckpt_path)."
+        )
+    return checkpoint
+
+
+def describe_network(state_dict: dict[str, torch.Tensor]) -> str:
+    """Name the network a state_dict belongs to, from its parameter names and shapes."""
+    shapes = {k.removeprefix("net."): tuple(v.shape) for k, v in state_dict.items()}
+    if "linear1.weight" in shapes and "linear2.weight" in shapes:
+        hidden, d_in = shapes["linear1.weight"]
+        d_out = shapes["linear2.weight"][0]
+        return f"a two-layer regressor (d_in={d_in}, hidden={hidden}, d_out={d_out}, bias={'linear1.bias' in shapes})"
+    weights = [
+        shapes[k] for k in sorted((k for k in shapes if k.endswith(".weight")), key=lambda k: int(k.split(".")[0]))
+    ]
+    if weights and all(k.split(".")[0].isdigit() for k in shapes):
+        return (
+            f"a FizzBuzz classifier (num_digits={weights[0][1]}, hidden={[w[0] for w in weights[:-1]]}, "
+            f"classes={weights[-1][0]})"
+        )
+    return f"an unknown network with parameters {list(shapes)[:6]}"
+
+
+def check_checkpoint_fits(checkpoint: dict[str, Any], model: nn.Module, path: str | Path) -> None:
+    """Refuse a checkpoint of another network than the config builds, saying what each one is."""
+    wanted = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    held = {k: tuple(v.shape) for k, v in checkpoint["state_dict"].items()}
+    if wanted != held:
+        raise CheckpointError(
+            f"{path} holds {describe_network(checkpoint['state_dict'])}, but the config builds "
+            f"{describe_network(model.state_dict())}. Pass the config it was trained with, or run fit with this one."
+        )
+
+
+def export_network(checkpoint_path: Path, out: Path) -> None:
+    """Write the plain ``torch.nn`` network's ``state_dict`` from a checkpoint to ``out``.
+
+    It loads with ``torch.load(out, weights_only=True)`` into ``fizzlightning.nets`` (or the seeds' own
+    ``torch.nn.Sequential`` for FizzBuzz) without Lightning.
+    """
+    state = load_checkpoint(checkpoint_path)["state_dict"]
+    net_state = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
+    atomic_write(out, lambda tmp: torch.save(net_state, tmp))
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint I/O with all-or-nothing writes and ``weights_only=True`` loads."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any = None) -> None:
+        atomic_write(Path(path), lambda tmp: torch.save(checkpoint, tmp))
+
+    def load_checkpoint(self, path, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        return super().load_checkpoint(path, map_location=map_location, weights_only=True)
