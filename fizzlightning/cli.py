@@ -128,6 +128,7 @@ class FizzLightningCLI(LightningCLI):
         if trainer_config.get("enable_progress_bar") is not False:
             callbacks.append(TQDMProgressBar(refresh_rate=10))  # redrawing at every step costs more than a step
         if self.subcommand == "fit":
+            # "last" is saved every epoch; Lightning's save_last only follows saves of a new best
             self.graceful_stop = GracefulStop()
             checkpoints = runs.checkpoint_dir(self.run_dir)
             self.best = ModelCheckpoint(
@@ -200,6 +201,8 @@ def _quiet_lightning() -> None:
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``fizzlightning`` console script and of ``python -m fizzlightning``."""
+    if "LOCAL_RANK" not in os.environ:  # a fresh command, not one of DDP's worker processes: a new run name
+        os.environ.pop(runs.RUN_ENV, None)
     _quiet_lightning()
     try:
         FizzLightningCLI(args=args)

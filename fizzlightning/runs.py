@@ -111,14 +111,11 @@ def describe_network(state_dict: dict[str, torch.Tensor]) -> str:
         hidden, d_in = shapes["linear1.weight"]
         d_out = shapes["linear2.weight"][0]
         return f"a two-layer regressor (d_in={d_in}, hidden={hidden}, d_out={d_out}, bias={'linear1.bias' in shapes})"
-    weights = [
-        shapes[k] for k in sorted((k for k in shapes if k.endswith(".weight")), key=lambda k: int(k.split(".")[0]))
-    ]
-    if weights and all(k.split(".")[0].isdigit() for k in shapes):
-        return (
-            f"a FizzBuzz classifier (num_digits={weights[0][1]}, hidden={[w[0] for w in weights[:-1]]}, "
-            f"classes={weights[-1][0]})"
-        )
+    if shapes and all(k.split(".")[0].isdigit() for k in shapes):
+        layers = sorted((k for k in shapes if k.endswith(".weight")), key=lambda k: int(k.split(".")[0]))
+        widths = [shapes[k][0] for k in layers]
+        num_digits = shapes[layers[0]][1]
+        return f"a FizzBuzz classifier (num_digits={num_digits}, hidden={widths[:-1]}, classes={widths[-1]})"
     return f"an unknown network with parameters {list(shapes)[:6]}"
 
 
