@@ -44,7 +44,7 @@ class TrainingModule(L.LightningModule):
                 f"(epoch {self.current_epoch}) with learning rate {lr:g}. No checkpoint of the diverged model "
                 "was written. Lower the learning rate (--optimizer.init_args.lr) and run fit again."
             )
-        self.log("train/loss", losses.mean(), sync_dist=True)
+        self.log("train/loss", losses.mean(), on_step=False, on_epoch=True, sync_dist=True)
         self.log_step_losses(losses)
 
     def log_step_losses(self, losses: torch.Tensor) -> None:

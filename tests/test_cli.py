@@ -1,0 +1,111 @@
+"""The commands a user runs, through the real entry point: fit, test, predict, export."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from fizzlightning import fizzbuzz
+from fizzlightning.classifier import FizzBuzzClassifier
+
+from .conftest import CONFIGS
+
+FEW_STEPS = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3"]
+TINY_FIZZBUZZ = [
+    "--config", str(CONFIGS / "fizzbuzz.yaml"),
+    "--data.init_args.num_digits", "10",
+    "--model.init_args.hidden", "[32]",
+    "--trainer.max_epochs", "3",
+]  # fmt: skip
+
+
+def only_run(root: Path) -> Path:
+    (run,) = [p for p in (root / "lightning_logs").glob("*/*") if p.is_dir()]
+    return run
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_config_fits_and_writes_events_and_checkpoints(cli, tmp_path, config):
+    assert cli("fit", "--config", str(config), *FEW_STEPS) == 0
+    run = only_run(tmp_path)
+    assert run.parent.name == config.stem
+    assert list(run.glob("events.out.tfevents.*"))
+    assert (run / "checkpoints" / "best.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    summary = json.loads((run / "fit.json").read_text())
+    assert Path(summary["best_checkpoint"]) == run / "checkpoints" / "best.ckpt"
+
+
+def test_test_scores_the_checkpoint_fit_chose_and_lists_every_mistake(cli, tmp_path, capsys):
+    assert cli("fit", *TINY_FIZZBUZZ) == 0
+    capsys.readouterr()
+    assert cli("test", *TINY_FIZZBUZZ) == 0
+    out = capsys.readouterr().out
+    run = only_run(tmp_path)
+    assert f"Checkpoint: {run / 'checkpoints' / 'best.ckpt'}" in out
+    score_line = next(line for line in out.splitlines() if line.startswith("Score on 1..100:"))
+    correct = int(score_line.split(":")[1].split("/")[0])
+    mistakes = [line for line in out.splitlines() if line.startswith("  ") and ":" in line]
+    assert correct + len(mistakes) == 100
+    assert f"torchmetrics accuracy {correct / 100:.4f}" in score_line
+    for line in mistakes:  # "   35: 35        buzz" -> the truth is the game's answer for that number
+        number, said = line.split(":")
+        truth = said.split()[-1]
+        assert truth == fizzbuzz.decode(int(number), int(fizzbuzz.fizzbuzz_labels(torch.tensor(int(number)))))
+
+
+def test_predict_plays_the_game(cli, capsys):
+    assert cli("fit", *TINY_FIZZBUZZ) == 0
+    capsys.readouterr()
+    assert cli("predict", *TINY_FIZZBUZZ, "--data.init_args.predict_range", "[1, 20]") == 0
+    words = " ".join(capsys.readouterr().out.splitlines()[-2:]).split()
+    assert len(words) == 20
+    for number, word in enumerate(words, start=1):
+        assert word == str(number) or word in fizzbuzz.CLASSES[1:]
+
+
+@pytest.mark.parametrize("command", ["test", "predict", "validate"])
+def test_scoring_without_a_trained_run_fails_with_what_to_run(cli, tmp_path, capsys, command):
+    assert cli(command, *TINY_FIZZBUZZ) != 0
+    err = capsys.readouterr().err
+    assert str(tmp_path / "lightning_logs" / "fizzbuzz") in err
+    assert "fizzlightning fit --config" in err
+    assert "Traceback" not in err
+
+
+def test_exported_state_dict_loads_into_plain_torch_without_lightning(cli, tmp_path):
+    assert cli("fit", *TINY_FIZZBUZZ) == 0
+    run = only_run(tmp_path)
+    # A fresh interpreter where importing Lightning fails: the export must need torch alone.
+    script = f"""
+import sys, json, torch
+sys.modules["lightning"] = sys.modules["pytorch_lightning"] = None
+net = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))  # the seeds' form
+net.load_state_dict(torch.load({str(run / "model.pt")!r}, weights_only=True))
+x = torch.tensor([[n >> d & 1 for d in range(10)] for n in range(1, 101)], dtype=torch.float32)
+print(json.dumps(net(x).argmax(1).tolist()))
+"""
+    plain = json.loads(
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    )
+    checkpoint = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
+    model = FizzBuzzClassifier(num_digits=10, hidden=[32])
+    model.load_state_dict(checkpoint["state_dict"])
+    with torch.no_grad():
+        expected = model(fizzbuzz.binary_encode(torch.arange(1, 101), 10)).argmax(1).tolist()
+    assert plain == expected
+
+
+def test_python_dash_m_runs_the_cli():
+    result = subprocess.run([sys.executable, "-m", "fizzlightning", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "fit" in result.stdout and "predict" in result.stdout
+
+
+def test_repeated_runs_of_one_config_get_their_own_directories(cli, tmp_path):
+    assert cli("fit", *TINY_FIZZBUZZ) == 0
+    assert cli("fit", *TINY_FIZZBUZZ) == 0
+    runs = [p for p in (tmp_path / "lightning_logs" / "fizzbuzz").iterdir() if (p / "fit.json").is_file()]
+    assert len(runs) == 2

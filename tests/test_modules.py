@@ -1,0 +1,61 @@
+"""Each LightningModule's forward and one optimisation step, outside the Trainer."""
+
+import torch
+
+from fizzlightning.classifier import FizzBuzzClassifier
+from fizzlightning.nets import FizzBuzzMLP, TwoLayerNet
+from fizzlightning.regressor import Regressor
+
+
+def one_step(module, batch, lr: float) -> tuple[float, float]:
+    """Loss before and after one SGD step on ``batch``."""
+    module._step_losses = torch.zeros(1)  # the buffer the Trainer allocates at the start of each epoch
+    optimizer = torch.optim.SGD(module.parameters(), lr=lr)
+    before = module.training_step(batch, 0)
+    optimizer.zero_grad()
+    before.backward()
+    optimizer.step()
+    with torch.no_grad():
+        after = module.training_step(batch, 0)
+    return before.item(), after.item()
+
+
+def test_classifier_forward_shape_and_one_step_lowers_the_loss():
+    torch.manual_seed(0)
+    model = FizzBuzzClassifier(num_digits=10, hidden=[32, 16])
+    x = torch.randint(0, 2, (64, 10)).float()
+    assert model(x).shape == (64, 4)
+    before, after = one_step(model, (x, torch.randint(0, 4, (64,))), lr=0.1)
+    assert after < before
+    assert model._step_losses[0] == after  # the step's loss is recorded for the epoch's log
+
+
+def test_classifier_wraps_the_plain_mlp_with_seed_layer_names():
+    model = FizzBuzzClassifier(num_digits=15, hidden=[100, 60])
+    assert isinstance(model.net, FizzBuzzMLP)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert shapes == {
+        "net.0.weight": (100, 15),
+        "net.0.bias": (100,),
+        "net.2.weight": (60, 100),
+        "net.2.bias": (60,),
+        "net.4.weight": (4, 60),
+        "net.4.bias": (4,),
+    }
+
+
+def test_regressor_forward_shape_and_one_step_lowers_the_loss():
+    torch.manual_seed(0)
+    model = Regressor(d_in=20, hidden=8, d_out=3)
+    assert isinstance(model.net, TwoLayerNet)
+    x, y = torch.randn(16, 20), torch.randn(16, 3)
+    assert model(x).shape == (16, 3)
+    before, after = one_step(model, (x, y), lr=1e-3)  # the loss is a sum: small steps
+    assert after < before
+
+
+def test_regressor_normal_init_and_no_bias():
+    torch.manual_seed(0)
+    net = TwoLayerNet(1000, 100, 10, bias=False, init="normal")
+    assert net.linear1.bias is None and net.linear2.bias is None
+    assert abs(net.linear1.weight.std() - 1) < 0.02  # N(0, 1), not PyTorch's 1/sqrt(fan_in) uniform
