@@ -37,6 +37,9 @@ class Regressor(TrainingModule):
         grad: Literal["autograd", "manual"] = "autograd",
     ) -> None:
         super().__init__()
+        # LightningCLI builds the model before the datamodule that checks these linked widths
+        for key, value in (("data.d_in", d_in), ("data.d_out", d_out)):
+            require(value > 0, key, value, "a positive integer")
         require(hidden > 0, "model.hidden", hidden, "a positive integer")
         require(
             grad == "autograd" or (not bias and loss == "sum"),
@@ -81,6 +84,14 @@ class Regressor(TrainingModule):
         self.net.linear2.weight.grad = grad_w2.T.contiguous()
         optimizer.step()
         return (y_pred - y).pow(2).sum()
+
+    def on_train_epoch_end(self) -> None:
+        # Lightning steps the --lr_scheduler itself only under automatic optimisation.
+        scheduler = None if self.automatic_optimization else self.lr_schedulers()
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(self.trainer.callback_metrics[self.monitor])  # this epoch's validation ran before
+        elif scheduler is not None:
+            scheduler.step()
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
