@@ -1,5 +1,7 @@
 """Configuration errors that reach the user as one clear paragraph, not a traceback."""
 
+import re
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -11,3 +13,40 @@ def require(condition: bool, key: str, value: Any, allowed: str) -> None:
     """Raise a ``ConfigError`` naming ``key``, its ``value`` and what is ``allowed`` unless ``condition`` holds."""
     if not condition:
         raise ConfigError(f"{key} = {value!r} is not allowed: expected {allowed}.")
+
+
+def _chain(error: BaseException | None) -> Iterator[BaseException]:
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def config_error_in(error: BaseException) -> ConfigError | None:
+    """The ``ConfigError`` behind ``error``: jsonargparse wraps what a class's ``__init__`` raises in its own errors."""
+    return next((link for link in _chain(error) if isinstance(link, ConfigError)), None)
+
+
+def argument_message(error: BaseException, command: str) -> str:
+    """One paragraph from jsonargparse's nested parse error: the setting's dotted name, then the innermost complaint.
+
+    jsonargparse nests one error per level (``Parser key "data"`` -> the class it tried -> ``Parser key
+    "num_digits"`` -> ``Expected a <class 'int'>``) and adds usage and the union's type list around it.
+    """
+    keys: list[str] = []
+    class_path = None
+    for link in _chain(error):
+        text = str(link)
+        key = re.match(r'Parser key "([^"]+)"', text)
+        if key and key[1] not in keys:
+            keys.append(key[1])
+        class_path = class_path or re.search(r"given class_path '([\w.]+)'", text)
+        innermost = text
+    detail = re.sub(r"^Parser key \"[^\"]+\":\s*", "", innermost)
+    detail = re.sub(r"Expected an? <class '([\w.]+)'>", r"expected \1", detail)
+    detail = re.sub(r"expected float\. Got value: (-?(nan|inf))", r"expected a finite number. Got value: \1", detail)
+    detail = " ".join(detail.replace('"<unicode string>", ', "").split())  # one paragraph
+    message = f"{'.'.join(keys)}: {detail}" if keys else detail
+    if class_path and "not accepted" in detail:
+        group = keys[0] if keys else "model"
+        message += f" (`{command} --{group}.help {class_path[1]}` lists the accepted options)"
+    return f"{message.rstrip('.')}. See `{command} --help`."

@@ -2,12 +2,16 @@
 
 import math
 import os
+import shlex
+import signal
 import sys
 import time
 import warnings
+from argparse import ArgumentError
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -15,7 +19,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from fizzlightning import runs
 from fizzlightning.base import DivergedError
 from fizzlightning.callbacks import GracefulStop
-from fizzlightning.checks import ConfigError, require
+from fizzlightning.checks import ConfigError, argument_message, config_error_in, require
 from fizzlightning.summary import print_fit_summary, print_game, print_test_summary
 
 
@@ -29,6 +33,7 @@ class SaveRunConfig(SaveConfigCallback):
 
 class FizzLightningCLI(LightningCLI):
     def __init__(self, args: list[str] | None = None) -> None:
+        self.argv = sys.argv[1:] if args is None else list(args)
         super().__init__(
             subclass_mode_model=True,
             subclass_mode_data=True,
@@ -37,6 +42,10 @@ class FizzLightningCLI(LightningCLI):
             args=args,
             parser_kwargs={"description": "Train and play the seeds' networks: see README.md."},
         )
+
+    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        # Parse errors are raised, so that main() prints them as one paragraph instead of usage + error.
+        return super().init_parser(**kwargs, exit_on_error=False)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # The data decides the network's input and output widths: a mismatch cannot be configured.
@@ -62,6 +71,12 @@ class FizzLightningCLI(LightningCLI):
                 lr,
                 "a finite learning rate > 0",
             )
+
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI would replace the config's model arguments by the checkpoint's hyperparameters, which
+        # hides a checkpoint of another network. Here the config decides the network, and _resolve_run
+        # refuses a checkpoint that does not fit it, saying what each one is.
+        pass
 
     # ---- run directories ------------------------------------------------------------------------------------------
 
@@ -101,7 +116,7 @@ class FizzLightningCLI(LightningCLI):
             checkpoint = runs.load_checkpoint(config["ckpt_path"])
             runs.check_checkpoint_fits(checkpoint, self.model, config["ckpt_path"])
         config["weights_only"] = True
-        run_dir = experiment / runs.new_run_name()
+        run_dir = experiment / runs.new_run_name(experiment)
         if self.subcommand == "fit":
             self._check_writable(run_dir)
         return run_dir
@@ -118,8 +133,13 @@ class FizzLightningCLI(LightningCLI):
             ) from None
 
     def _config_args(self) -> str:
-        configs = self.config[self.subcommand].get("config") or []
-        return " ".join(f"--config {c}" for c in configs)
+        """This command's arguments less ``--ckpt_path``: what a resume, or test after fit, must repeat."""
+        argv = self.argv[self.argv.index(self.subcommand) + 1 :] if self.subcommand in self.argv else self.argv
+        kept = []
+        for previous, arg in zip([None, *argv], argv):
+            if not (arg == "--ckpt_path" or previous == "--ckpt_path" or arg.startswith("--ckpt_path=")):
+                kept.append(arg)
+        return shlex.join(kept)
 
     def instantiate_trainer(self, **kwargs: Any):
         self.run_dir = self._resolve_run()
@@ -139,6 +159,9 @@ class FizzLightningCLI(LightningCLI):
                 self.best,
                 ModelCheckpoint(checkpoints, "last", enable_version_counter=False),
             ]
+        else:
+            # only fit writes checkpoints; Lightning's default one would warn that a loaded checkpoint's dirpath moved
+            kwargs["enable_checkpointing"] = False
         if trainer_config.get("logger") in (None, True):
             kwargs["logger"] = TensorBoardLogger(
                 self.run_dir.parent.parent, self.run_dir.parent.name, self.run_dir.name, default_hp_metric=False
@@ -152,7 +175,14 @@ class FizzLightningCLI(LightningCLI):
 
     def fit(self, model, datamodule=None, ckpt_path=None, weights_only=None, **kwargs: Any) -> None:
         start = time.perf_counter()
-        self.trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        try:
+            self.trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        except SystemExit:  # Lightning's exit after a second Ctrl-C, which stops mid-epoch
+            if self.graceful_stop.signal_received is None:
+                raise
+            resume = f"fizzlightning fit {self._config_args()} --ckpt_path last"
+            print(f"\nStopped at once; last.ckpt holds the last finished epoch. Resume with: {resume}", flush=True)
+            raise SystemExit(128 + signal.SIGINT) from None
         if not self.trainer.is_global_zero:
             return
         stopped_by = self.graceful_stop.signal_received
@@ -192,6 +222,8 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")
     # fizzlightning restores its own callbacks' state; Lightning's reminder does not apply
     warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint need to be provided.*")
+    # a resumed run writes on into its own checkpoint directory, which is meant to be non-empty
+    warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
     import logging
 
@@ -199,16 +231,48 @@ def _quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _check_config_files(argv: list[str]) -> None:
+    """Name the file when a ``--config`` is missing or not YAML; jsonargparse's parser error does not."""
+    paths = [b for a, b in zip(argv, argv[1:]) if a in ("-c", "--config")]
+    paths += [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
+    for path in map(Path, paths):
+        require(path.is_file(), "--config", str(path), "an existing YAML file (no such file)")
+        try:
+            yaml.safe_load(path.read_text())
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(error, "problem", None) or error
+            raise ConfigError(f"--config {path} is not valid YAML: {problem}{where}.") from None
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(f"fizzlightning: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``fizzlightning`` console script and of ``python -m fizzlightning``."""
     if "LOCAL_RANK" not in os.environ:  # a fresh command, not one of DDP's worker processes: a new run name
         os.environ.pop(runs.RUN_ENV, None)
     _quiet_lightning()
+    argv = sys.argv[1:] if args is None else args
     try:
+        _check_config_files(argv)
         FizzLightningCLI(args=args)
-    except (ConfigError, DivergedError) as error:
-        print(f"fizzlightning: error: {error}", file=sys.stderr)
-        raise SystemExit(2 if isinstance(error, ConfigError) else 1) from None
+    except ArgumentError as error:
+        subcommand = next((a for a in argv if a in LightningCLI.subcommands()), None)
+        _fail(argument_message(error, " ".join(filter(None, ["fizzlightning", subcommand]))), 2)
+    except DivergedError as error:
+        _fail(str(error), 1)
+    except KeyboardInterrupt:  # Ctrl-C outside training, where GracefulStop is not listening
+        _fail("interrupted.", 128 + signal.SIGINT)
+    except (ValueError, TypeError) as error:
+        # a ConfigError raised by a model's or datamodule's __init__ arrives wrapped by jsonargparse
+        config_error = config_error_in(error)
+        if config_error is None:
+            raise
+        _fail(str(config_error), 2)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,13 @@ from fizzlightning.checks import require
 MAX_DATA_BYTES = 2 * 2**30  # the encoded FizzBuzz range must fit comfortably in memory
 
 
+def _fizzbuzz_bytes(num_digits: int) -> int:
+    return 2**num_digits * (num_digits * 4 + 16)  # float bits + int64 number + int64 label per sample
+
+
+MAX_NUM_DIGITS = max(n for n in range(1, 64) if _fizzbuzz_bytes(n) <= MAX_DATA_BYTES)
+
+
 def _run_seed(seed: int | None) -> int:
     # ``seed_everything`` has run before the datamodule is built, so its seed is torch's initial seed.
     return torch.initial_seed() if seed is None else seed
@@ -79,13 +86,12 @@ class FizzBuzzDataModule(_InMemoryDataModule):
             num_digits,
             "an integer of at least 8: below that, 101 .. 2**num_digits - 1 leaves almost nothing to train on",
         )
-        size = 2**num_digits * (num_digits * 4 + 16)  # float bits + int64 number + int64 label per sample
         require(
-            size <= MAX_DATA_BYTES,
+            num_digits <= MAX_NUM_DIGITS,
             "data.num_digits",
             num_digits,
-            f"at most {int(math.log2(MAX_DATA_BYTES / (num_digits * 4 + 16)))}: "
-            f"encoding 2**{num_digits} numbers would take {size / 2**30:.1f} GiB of memory",
+            f"at most {MAX_NUM_DIGITS}: encoding 2**{num_digits} numbers would take "
+            f"{_fizzbuzz_bytes(num_digits) / 2**30:.1f} GiB of memory (the limit is {MAX_DATA_BYTES / 2**30:.0f} GiB)",
         )
         require(0 < val_fraction < 1, "data.val_fraction", val_fraction, "a fraction strictly between 0 and 1")
         num_train = fizzbuzz.max_number(num_digits) - fizzbuzz.FIRST_TRAIN_NUMBER + 1
@@ -153,9 +159,9 @@ class RegressionDataModule(_InMemoryDataModule):
     def __init__(
         self, n: int = 64, d_in: int = 1000, d_out: int = 10, steps_per_epoch: int = 100, seed: int | None = None
     ) -> None:
-        super().__init__(n, seed)
         for key, value in (("data.n", n), ("data.d_in", d_in), ("data.d_out", d_out)):
             require(value > 0, key, value, "a positive integer")
+        super().__init__(n, seed)  # after the check of n: as the batch size its message would name the wrong key
         require(steps_per_epoch > 0, "data.steps_per_epoch", steps_per_epoch, "a positive integer")
         self.n, self.d_in, self.d_out, self.steps_per_epoch = n, d_in, d_out, steps_per_epoch
         self.save_hyperparameters()

@@ -7,9 +7,8 @@ Each run gets its own directory, so two runs of one config started at once never
 
 import json
 import os
-import pickle
+import re
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +27,20 @@ class CheckpointError(ConfigError):
     """A checkpoint that is missing, unreadable, unsafe or made for another network."""
 
 
-def new_run_name() -> str:
-    """A sortable name unique to this process (and shared with its DDP workers through the environment)."""
-    return os.environ.setdefault(RUN_ENV, f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+def new_run_name(experiment_dir: Path) -> str:
+    """A sortable name no other run of this config has (and shared with its DDP workers through the environment).
+
+    The process id keeps commands started at once apart; the counter keeps apart commands that one
+    process (a notebook, a test) runs within the same second.
+    """
+    if RUN_ENV not in os.environ:
+        base = name = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        count = 0
+        while (experiment_dir / name).exists():
+            count += 1
+            name = f"{base}-{count}"
+        os.environ[RUN_ENV] = name
+    return os.environ[RUN_ENV]
 
 
 def checkpoint_dir(run_dir: Path) -> Path:
@@ -84,14 +94,18 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"Checkpoint {path} does not exist{' (it is a directory)' if path.is_dir() else ''}.")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
+    except Exception as error:  # a damaged file fails anywhere in the unpickler: KeyError, RuntimeError, ...
+        unsafe = re.search(r"GLOBAL ([\w.]+)", str(error))
+        if unsafe:
+            raise CheckpointError(
+                f"Refused to load {path}: it asks to import the Python object {unsafe[1]}, and unpickling it could "
+                "run arbitrary code. fizzlightning loads checkpoints with weights_only=True, which allows only "
+                "tensors and plain values; a checkpoint written by fizzlightning holds nothing else."
+            ) from None
+        reason = re.split(r"(?<=\.)\s", str(error).strip())[0]  # torch's first sentence; the rest is advice
         raise CheckpointError(
-            f"Refused to load {path}: it holds Python objects beyond tensors and plain values, and unpickling "
-            f"them could run arbitrary code. fizzlightning loads checkpoints with weights_only=True. ({error!s:.200})"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
-        raise CheckpointError(
-            f"Cannot read {path}: it is not a PyTorch checkpoint, or it is truncated or corrupted ({error!s:.200})."
+            f"Cannot read {path}: it is not a PyTorch checkpoint, or it is truncated or corrupted "
+            f"({type(error).__name__}: {reason})."
         ) from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         held = (

@@ -1,0 +1,52 @@
+"""The same config and seed give bit-identical runs; another seed gives another initialisation and data order."""
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from .tiny_configs import FIZZBUZZ, runs, state_dict, write
+
+SEEN: list[dict] = []  # what each run's Recorder saw, in order
+
+
+class Recorder(L.Callback):
+    """Keeps the initial weights and every epoch's first training batch of a run."""
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        SEEN.append({"init": {k: v.clone() for k, v in pl_module.state_dict().items()}, "batches": []})
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if batch_idx == 0:
+            SEEN[-1]["batches"].append([t.clone() for t in batch])
+
+
+def fit(cli, config: str, seed: int) -> dict:
+    SEEN.clear()
+    recorder = f"--trainer.callbacks+={__name__}.Recorder"
+    assert cli("fit", "--config", config, "--seed_everything", str(seed), "--trainer.max_epochs", "3", recorder) == 0
+    run = runs(Path.cwd(), config)[-1]
+    events = EventAccumulator(str(run)).Reload()
+    validation = {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in ("val/acc", "val/loss")}
+    return {**SEEN[0], "validation": validation, "weights": state_dict(run / "checkpoints" / "last.ckpt")}
+
+
+def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_same_seed_is_bit_identical_and_another_seed_is_not(cli, tmp_path):
+    config = write(tmp_path, "fizzbuzz.yaml", FIZZBUZZ)
+    first, again, other = fit(cli, config, 7), fit(cli, config, 7), fit(cli, config, 8)
+
+    assert len(first["validation"]["val/acc"]) == 3
+    assert first["validation"] == again["validation"]  # exact floats, every epoch
+    assert same(first["weights"], again["weights"])
+    assert same(first["init"], again["init"])
+    assert not torch.equal(first["batches"][0][0], first["batches"][1][0])  # a fresh order every epoch
+
+    assert not same(first["init"], other["init"])
+    for mine, theirs in zip(first["batches"], other["batches"]):  # every epoch's order differs
+        assert not torch.equal(mine[0], theirs[0])
+    assert not same(first["weights"], other["weights"])

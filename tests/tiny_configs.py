@@ -1,0 +1,116 @@
+"""Tiny configs and a real ``fizzlightning`` subprocess, shared by the reliability tests."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+# 8 bits: 155 numbers to train on, 5 steps of 32 per epoch; a run takes a second.
+FIZZBUZZ = """\
+seed_everything: 0
+trainer:
+  max_epochs: 2
+  accelerator: cpu
+  devices: 1
+  enable_progress_bar: false
+model:
+  class_path: fizzlightning.classifier.FizzBuzzClassifier
+  init_args:
+    hidden: [8]
+    board_every_n_epochs: 0
+data:
+  class_path: fizzlightning.data.FizzBuzzDataModule
+  init_args:
+    num_digits: 8
+    batch_size: 32
+optimizer:
+  class_path: torch.optim.SGD
+  init_args:
+    lr: 0.1
+"""
+
+REGRESSOR = """\
+seed_everything: 0
+trainer:
+  max_epochs: 2
+  accelerator: cpu
+  devices: 1
+  enable_progress_bar: false
+model:
+  class_path: fizzlightning.regressor.Regressor
+  init_args:
+    hidden: 8
+data:
+  class_path: fizzlightning.data.RegressionDataModule
+  init_args:
+    n: 16
+    d_in: 20
+    d_out: 3
+    steps_per_epoch: 5
+optimizer:
+  class_path: torch.optim.SGD
+  init_args:
+    lr: 1.0e-3
+"""
+
+# Long enough to interrupt (10 bits, 55 steps per epoch, ~0.1 s an epoch), with momentum and a
+# scheduler so that a resume must restore optimizer and scheduler state to match to the bit.
+INTERRUPTIBLE = """\
+seed_everything: 3
+trainer:
+  max_epochs: 25
+  accelerator: cpu
+  devices: 1
+  enable_progress_bar: false
+model:
+  class_path: fizzlightning.classifier.FizzBuzzClassifier
+  init_args:
+    hidden: [16]
+    board_every_n_epochs: 0
+data:
+  class_path: fizzlightning.data.FizzBuzzDataModule
+  init_args:
+    num_digits: 10
+    batch_size: 16
+optimizer:
+  class_path: torch.optim.SGD
+  init_args:
+    lr: 0.05
+    momentum: 0.9
+lr_scheduler:
+  class_path: torch.optim.lr_scheduler.StepLR
+  init_args:
+    step_size: 5
+    gamma: 0.5
+"""
+
+
+def write(directory: Path, name: str, text: str) -> str:
+    """Write a config into ``directory``; return its file name (the tests run with ``directory`` as cwd)."""
+    (directory / name).write_text(text)
+    return name
+
+
+def runs(directory: Path, config: str) -> list[Path]:
+    """The run directories of ``config`` under ``directory``, oldest first."""
+    experiment = directory / "lightning_logs" / Path(config).stem
+    return sorted(p for p in experiment.iterdir() if p.is_dir()) if experiment.is_dir() else []
+
+
+def state_dict(checkpoint: Path) -> dict[str, torch.Tensor]:
+    return torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def start(cwd: Path, *args: str) -> subprocess.Popen:
+    """``python -m fizzlightning ARGS`` in ``cwd``, as a user would start it, with its output captured."""
+    env = {k: v for k, v in os.environ.items() if k != "FIZZLIGHTNING_RUN"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "fizzlightning", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
