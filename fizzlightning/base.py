@@ -1,6 +1,7 @@
 """What every fizzlightning model shares: cheap per-step loss bookkeeping, the divergence stop, HPARAMS metrics."""
 
 import math
+import os
 
 import lightning as L
 import torch
@@ -23,11 +24,23 @@ class TrainingModule(L.LightningModule):
     mode = "min"
     hp_metrics = {"hp/val_loss": "val/loss"}  # HPARAMS tab metric -> the logged metric it mirrors
 
+    def setup(self, stage: str) -> None:
+        # The seeds' networks are so small that splitting an op over CPU threads costs more than the op:
+        # on a busy 2-core machine a FizzBuzz step took 10x longer with 2 threads than with 1.
+        if self.trainer.strategy.root_device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+            torch.set_num_threads(1)
+
     def on_train_epoch_start(self) -> None:
         self._step_losses = torch.full((self.trainer.num_training_batches,), math.nan, device=self.device)
+        # Each step's learning rate, for the divergence message: by the epoch's last on_train_batch_end,
+        # Lightning has already stepped epoch-interval schedulers to the next epoch's rate.
+        self._step_lrs = [math.nan] * self.trainer.num_training_batches
 
     def record_loss(self, loss: torch.Tensor, batch_idx: int) -> None:
         self._step_losses[batch_idx] = loss.detach()
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        self._step_lrs[batch_idx] = self.trainer.optimizers[0].param_groups[0]["lr"]
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         if batch_idx + 1 == self.trainer.num_training_batches:
@@ -37,8 +50,9 @@ class TrainingModule(L.LightningModule):
         losses = self._step_losses[:num_steps]
         finite = torch.isfinite(losses)
         if not finite.all():  # the one host sync of the epoch
-            first_step = self.global_step - num_steps + int((~finite).nonzero()[0])
-            lr = self.trainer.optimizers[0].param_groups[0]["lr"]
+            first_index = int((~finite).nonzero()[0])
+            first_step = self.global_step - num_steps + first_index
+            lr = self._step_lrs[first_index]
             raise DivergedError(
                 f"Training diverged: the loss became {losses[~finite][0].item()} at step {first_step} "
                 f"(epoch {self.current_epoch}) with learning rate {lr:g}. No checkpoint of the diverged model "
