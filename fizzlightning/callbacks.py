@@ -2,9 +2,33 @@
 
 import signal
 import sys
+from functools import cached_property
+from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """``best.ckpt``, the best epoch by the monitored validation metric, and ``last.ckpt`` after every epoch.
+
+    One callback instead of two: Lightning calls every hook of every callback at every step, so each
+    callback costs per-step time whether it acts or not.
+    """
+
+    def __init__(self, dirpath: Path, monitor: str, mode: str) -> None:
+        super().__init__(dirpath, "best", monitor=monitor, mode=mode, save_last=True, enable_version_counter=False)
+
+    @cached_property
+    def state_key(self) -> str:
+        # Lightning formats it into a profiler label at every hook call; the parent rebuilds it each time.
+        return super().state_key
+
+    def _save_topk_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict) -> None:
+        super()._save_topk_checkpoint(trainer, monitor_candidates)
+        # Lightning then writes last.ckpt only if this step saved a new best; a resumable run needs it every epoch.
+        self._last_global_step_saved = trainer.global_step
 
 
 class GracefulStop(L.Callback):

@@ -12,23 +12,15 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
-from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from fizzlightning import runs
 from fizzlightning.base import DivergedError
-from fizzlightning.callbacks import GracefulStop
+from fizzlightning.callbacks import GracefulStop, RunCheckpoint
 from fizzlightning.checks import ConfigError, argument_message, config_error_in, require
 from fizzlightning.summary import print_fit_summary, print_game, print_test_summary
-
-
-class SaveRunConfig(SaveConfigCallback):
-    """Saves ``fit-config.yaml``, ``test-config.yaml``, ... so that scoring a run keeps the config it was fit with."""
-
-    def setup(self, trainer, pl_module, stage: str) -> None:
-        self.config_filename = f"{getattr(stage, 'value', stage)}-config.yaml"
-        super().setup(trainer, pl_module, stage)
 
 
 class FizzLightningCLI(LightningCLI):
@@ -37,8 +29,7 @@ class FizzLightningCLI(LightningCLI):
         super().__init__(
             subclass_mode_model=True,
             subclass_mode_data=True,
-            save_config_callback=SaveRunConfig,
-            save_config_kwargs={"overwrite": True},
+            save_config_callback=None,  # instantiate_trainer saves it, without a callback's per-step cost
             args=args,
             parser_kwargs={"description": "Train and play the seeds' networks: see README.md."},
         )
@@ -148,17 +139,9 @@ class FizzLightningCLI(LightningCLI):
         if trainer_config.get("enable_progress_bar") is not False:
             callbacks.append(TQDMProgressBar(refresh_rate=10))  # redrawing at every step costs more than a step
         if self.subcommand == "fit":
-            # "last" is saved every epoch; Lightning's save_last only follows saves of a new best
             self.graceful_stop = GracefulStop()
-            checkpoints = runs.checkpoint_dir(self.run_dir)
-            self.best = ModelCheckpoint(
-                checkpoints, "best", monitor=self.model.monitor, mode=self.model.mode, enable_version_counter=False
-            )
-            callbacks += [
-                self.graceful_stop,
-                self.best,
-                ModelCheckpoint(checkpoints, "last", enable_version_counter=False),
-            ]
+            self.best = RunCheckpoint(runs.checkpoint_dir(self.run_dir), self.model.monitor, self.model.mode)
+            callbacks += [self.graceful_stop, self.best]
         else:
             # only fit writes checkpoints; Lightning's default one would warn that a loaded checkpoint's dirpath moved
             kwargs["enable_checkpointing"] = False
@@ -169,7 +152,15 @@ class FizzLightningCLI(LightningCLI):
         kwargs["callbacks"] = callbacks
         kwargs["plugins"] = [*(trainer_config.get("plugins") or []), runs.AtomicCheckpointIO()]
         kwargs.setdefault("enable_model_summary", False)
-        return super().instantiate_trainer(**kwargs)
+        trainer = super().instantiate_trainer(**kwargs)
+        if trainer.is_global_zero:
+            # One file per command (fit-config.yaml, test-config.yaml): scoring a run keeps the config it was fit with.
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            config_file = self.run_dir / f"{self.subcommand}-config.yaml"
+            self._parser(self.subcommand).save(
+                self.config[self.subcommand], config_file, skip_none=False, overwrite=True
+            )
+        return trainer
 
     # ---- subcommands ----------------------------------------------------------------------------------------------
 

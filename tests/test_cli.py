@@ -36,6 +36,7 @@ def test_every_config_fits_and_writes_events_and_checkpoints(cli, tmp_path, conf
     assert (run / "checkpoints" / "best.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
     summary = json.loads((run / "fit.json").read_text())
     assert Path(summary["best_checkpoint"]) == run / "checkpoints" / "best.ckpt"
+    assert "max_epochs: 1" in (run / "fit-config.yaml").read_text()  # the config as run, overrides included
 
 
 def test_test_scores_the_checkpoint_fit_chose_and_lists_every_mistake(cli, tmp_path, capsys):
@@ -45,6 +46,7 @@ def test_test_scores_the_checkpoint_fit_chose_and_lists_every_mistake(cli, tmp_p
     out = capsys.readouterr().out
     run = only_run(tmp_path)
     assert f"Checkpoint: {run / 'checkpoints' / 'best.ckpt'}" in out
+    assert (run / "test-config.yaml").is_file() and (run / "fit-config.yaml").is_file()
     score_line = next(line for line in out.splitlines() if line.startswith("Score on 1..100:"))
     correct = int(score_line.split(":")[1].split("/")[0])
     mistakes = [line for line in out.splitlines() if line.startswith("  ") and ":" in line]
