@@ -35,7 +35,6 @@ class TensorBatches:
         self.world_size = world_size
         self.passes = passes
         self.epoch = 0
-        self._exhausted = False
         self._per_rank = math.ceil(len(tensors[0]) / world_size)
 
     # Lightning calls ``loader.sampler.set_epoch(epoch)`` before each training epoch, and looks for a batch sampler.
@@ -65,7 +64,6 @@ class TensorBatches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         # A generator: the order is drawn at the first ``next()``, after Lightning has set the epoch.
-        self._exhausted = False
         for _ in range(self.passes):
             if not self.shuffle and self.world_size == 1:
                 for start in range(0, len(self.tensors[0]), self.batch_size):
@@ -74,12 +72,3 @@ class TensorBatches:
                 indices = self._indices()
                 for start in range(0, len(indices), self.batch_size):
                     yield tuple(t[indices[start : start + self.batch_size]] for t in self.tensors)
-        self._exhausted = True
-
-    # Lightning saves and restores these with the fit loop. fizzlightning checkpoints only at
-    # epoch ends, so the state is the epoch a resumed run must start with.
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch + 1 if self._exhausted else self.epoch}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.epoch = state["epoch"]
