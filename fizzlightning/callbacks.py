@@ -1,4 +1,4 @@
-"""Callbacks the CLI adds to every run."""
+"""The checkpoint callback the CLI adds to every ``fit``."""
 
 import signal
 import sys
@@ -11,38 +11,36 @@ from lightning.pytorch.utilities import rank_zero_info
 
 
 class RunCheckpoint(ModelCheckpoint):
-    """``best.ckpt``, the best epoch by the monitored validation metric, and ``last.ckpt`` after every epoch.
+    """What makes a run resumable: ``best.ckpt``, ``last.ckpt`` after every epoch, and a clean stop on a signal.
 
-    One callback instead of two: Lightning calls every hook of every callback at every step, so each
+    ``best.ckpt`` is the best epoch by the monitored validation metric. On Ctrl-C or SIGTERM the run
+    finishes the current epoch, writes ``last.ckpt`` as usual and stops: stopping at an epoch end keeps
+    the checkpoint resumable to the bit, so ``fit --ckpt_path last`` continues exactly where an
+    uninterrupted run would be. A second Ctrl-C stops at once; the previous epoch's ``last.ckpt`` is
+    still whole (checkpoints are written atomically).
+
+    One callback instead of three: Lightning calls every hook of every callback at every step, so each
     callback costs per-step time whether it acts or not.
     """
 
     def __init__(self, dirpath: Path, monitor: str, mode: str) -> None:
         super().__init__(dirpath, "best", monitor=monitor, mode=mode, save_last=True, enable_version_counter=False)
+        self.signal_received: int | None = None
 
     @cached_property
     def state_key(self) -> str:
         # Lightning formats it into a profiler label at every hook call; the parent rebuilds it each time.
         return super().state_key
 
+    def on_train_batch_end(self, *args, **kwargs) -> None:
+        """Nothing: checkpoints are written at epoch ends only, and the parent's per-step checks cost time."""
+
     def _save_topk_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict) -> None:
         super()._save_topk_checkpoint(trainer, monitor_candidates)
         # Lightning then writes last.ckpt only if this step saved a new best; a resumable run needs it every epoch.
         self._last_global_step_saved = trainer.global_step
 
-
-class GracefulStop(L.Callback):
-    """On Ctrl-C or SIGTERM, finish the current epoch, save ``last.ckpt`` as usual, and stop.
-
-    Stopping at an epoch end keeps the checkpoint resumable to the bit: ``fit --ckpt_path last``
-    then continues exactly where an uninterrupted run would be. A second Ctrl-C stops at once;
-    the ``last.ckpt`` of the previous epoch is still there (checkpoints are written atomically).
-    """
-
-    def __init__(self) -> None:
-        self.signal_received: int | None = None
-
-    def _handle(self, signum: int, frame) -> None:
+    def _handle_signal(self, signum: int, frame) -> None:
         if self.signal_received is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.signal_received = signum
@@ -54,13 +52,15 @@ class GracefulStop(L.Callback):
         )
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
         self.signal_received = None
         # Replaces Lightning's own handlers for the run; its teardown restores the originals.
         for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, self._handle)
+            signal.signal(signum, self._handle_signal)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # Runs after this epoch's checkpoints were saved at validation end; every rank must agree to stop.
+        super().on_train_epoch_end(trainer, pl_module)  # this epoch's last.ckpt is written by now
+        # every rank must agree to stop, or the others would wait for it at the next collective
         if trainer.strategy.reduce_boolean_decision(self.signal_received is not None, all=False):
             trainer.should_stop = True
             rank_zero_info(f"Stopped after epoch {trainer.current_epoch}.")

@@ -18,7 +18,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from fizzlightning import runs
 from fizzlightning.base import DivergedError
-from fizzlightning.callbacks import GracefulStop, RunCheckpoint
+from fizzlightning.callbacks import RunCheckpoint
 from fizzlightning.checks import ConfigError, argument_message, config_error_in, require
 from fizzlightning.summary import print_fit_summary, print_game, print_test_summary
 
@@ -137,11 +137,10 @@ class FizzLightningCLI(LightningCLI):
         trainer_config = self.config_init[self.subcommand]["trainer"]
         callbacks = list(trainer_config.get("callbacks") or [])
         if trainer_config.get("enable_progress_bar") is not False:
-            callbacks.append(TQDMProgressBar(refresh_rate=10))  # redrawing at every step costs more than a step
+            callbacks.append(TQDMProgressBar(refresh_rate=50))  # a redraw costs about a FizzBuzz step
         if self.subcommand == "fit":
-            self.graceful_stop = GracefulStop()
-            self.best = RunCheckpoint(runs.checkpoint_dir(self.run_dir), self.model.monitor, self.model.mode)
-            callbacks += [self.graceful_stop, self.best]
+            self.checkpoint = RunCheckpoint(runs.checkpoint_dir(self.run_dir), self.model.monitor, self.model.mode)
+            callbacks.append(self.checkpoint)
         else:
             # only fit writes checkpoints; Lightning's default one would warn that a loaded checkpoint's dirpath moved
             kwargs["enable_checkpointing"] = False
@@ -169,23 +168,23 @@ class FizzLightningCLI(LightningCLI):
         try:
             self.trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         except SystemExit:  # Lightning's exit after a second Ctrl-C, which stops mid-epoch
-            if self.graceful_stop.signal_received is None:
+            if self.checkpoint.signal_received is None:
                 raise
             resume = f"fizzlightning fit {self._config_args()} --ckpt_path last"
             print(f"\nStopped at once; last.ckpt holds the last finished epoch. Resume with: {resume}", flush=True)
             raise SystemExit(128 + signal.SIGINT) from None
         if not self.trainer.is_global_zero:
             return
-        stopped_by = self.graceful_stop.signal_received
-        best = Path(self.best.best_model_path) if self.best.best_model_path else None
+        stopped_by = self.checkpoint.signal_received
+        best = Path(self.checkpoint.best_model_path) if self.checkpoint.best_model_path else None
         if stopped_by is None and best is not None:
             runs.export_network(best, self.run_dir / "model.pt")
-            score = self.best.best_model_score
+            score = self.checkpoint.best_model_score
             runs.mark_finished(
                 self.run_dir,
                 {
                     "best_checkpoint": str(best),
-                    "monitor": self.best.monitor,
+                    "monitor": self.checkpoint.monitor,
                     "best_score": None if score is None else float(score),
                     "epochs": self.trainer.current_epoch,
                     "global_step": self.trainer.global_step,
@@ -256,7 +255,7 @@ def main(args: list[str] | None = None) -> None:
         _fail(argument_message(error, " ".join(filter(None, ["fizzlightning", subcommand]))), 2)
     except DivergedError as error:
         _fail(str(error), 1)
-    except KeyboardInterrupt:  # Ctrl-C outside training, where GracefulStop is not listening
+    except KeyboardInterrupt:  # Ctrl-C outside training, where RunCheckpoint is not listening
         _fail("interrupted.", 128 + signal.SIGINT)
     except (ValueError, TypeError) as error:
         # a ConfigError raised by a model's or datamodule's __init__ arrives wrapped by jsonargparse

@@ -9,11 +9,11 @@ from fizzlightning import fizzbuzz
 
 def print_fit_summary(cli, best: Path | None, seconds: float) -> None:
     trainer, config_args = cli.trainer, cli._config_args()
-    score = cli.best.best_model_score
+    score = cli.checkpoint.best_model_score
     lines = [f"\nTrained {trainer.current_epoch} epochs ({trainer.global_step} steps) in {seconds:.1f} s."]
     if best is not None and score is not None:
-        lines.append(f"Best {cli.best.monitor} = {float(score):.4f}: {best}")
-    if cli.graceful_stop.signal_received is not None:
+        lines.append(f"Best {cli.checkpoint.monitor} = {float(score):.4f}: {best}")
+    if cli.checkpoint.signal_received is not None:
         lines.append(f"Interrupted. Resume with: fizzlightning fit {config_args} --ckpt_path last")
     else:
         lines.append(f"Weights for plain torch: {cli.run_dir / 'model.pt'}")
