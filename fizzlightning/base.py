@@ -48,15 +48,17 @@ class TrainingModule(L.LightningModule):
 
     def _finish_epoch_losses(self, num_steps: int) -> None:
         losses = self._step_losses[:num_steps]
-        finite = torch.isfinite(losses)
-        if not finite.all():  # the one host sync of the epoch
-            first_index = int((~finite).nonzero()[0])
+        bad = (~torch.isfinite(losses)).nonzero()  # the one host sync of the epoch
+        # every rank stops if any diverged: a rank that raised alone would leave the others waiting
+        if self.trainer.strategy.reduce_boolean_decision(len(bad) > 0, all=False):
+            if len(bad) == 0:
+                raise DivergedError("Training diverged on another process. No checkpoint of it was written.")
+            first_index = int(bad[0])
             first_step = self.global_step - num_steps + first_index
-            lr = self._step_lrs[first_index]
             raise DivergedError(
-                f"Training diverged: the loss became {losses[~finite][0].item()} at step {first_step} "
-                f"(epoch {self.current_epoch}) with learning rate {lr:g}. No checkpoint of the diverged model "
-                "was written. Lower the learning rate (--optimizer.init_args.lr) and run fit again."
+                f"Training diverged: the loss became {losses[first_index].item()} at step {first_step} "
+                f"(epoch {self.current_epoch}) with learning rate {self._step_lrs[first_index]:g}. No checkpoint of "
+                "the diverged model was written. Lower the learning rate (--optimizer.init_args.lr) and fit again."
             )
         self.log("train/loss", losses.mean(), on_step=False, on_epoch=True, sync_dist=True)
         self.log_step_losses(losses)

@@ -142,7 +142,27 @@ class FizzBuzzDataModule(_InMemoryDataModule):
         return self._batches("predict", (x, self.predict_numbers), shuffle=False, batch_size=4096)
 
 
-class RegressionDataModule(_InMemoryDataModule):
+class _PointsDataModule(_InMemoryDataModule):
+    """Inputs ``x`` and targets ``y`` held as tensors. The seeds hold no data out: validation and test
+    report the loss on every point, and predict runs the net on every input, each in one batch."""
+
+    x: torch.Tensor  # (num_points, num_inputs)
+    y: torch.Tensor  # (num_points, num_outputs)
+
+    def _all(self, split: str, tensors: tuple[torch.Tensor, ...]) -> TensorBatches:
+        return self._batches(split, tensors, shuffle=False, batch_size=len(self.x))
+
+    def val_dataloader(self) -> TensorBatches:
+        return self._all("points", (self.x, self.y))
+
+    def test_dataloader(self) -> TensorBatches:
+        return self._all("points", (self.x, self.y))
+
+    def predict_dataloader(self) -> TensorBatches:
+        return self._all("inputs", (self.x,))
+
+
+class RegressionDataModule(_PointsDataModule):
     """The seeds' random regression problem: x ~ N(0, 1) of shape (n, d_in), y ~ N(0, 1) of shape (n, d_out).
 
     The seeds take one full-batch gradient step per iteration; ``steps_per_epoch`` of them make an epoch,
@@ -171,14 +191,10 @@ class RegressionDataModule(_InMemoryDataModule):
 
     def train_dataloader(self) -> TensorBatches:
         # The same full batch ``steps_per_epoch`` times, as in the seeds' loop.
-        return self._batches("train", (self.x, self.y), shuffle=False, passes=self.steps_per_epoch)
-
-    def val_dataloader(self) -> TensorBatches:
-        # The seeds report the loss on the training tensors: there is nothing else to fit.
-        return self._batches("train", (self.x, self.y), shuffle=False)
+        return self._batches("points", (self.x, self.y), shuffle=False, passes=self.steps_per_epoch)
 
 
-class CurveDataModule(_InMemoryDataModule):
+class CurveDataModule(_PointsDataModule):
     """The seeds' 1-D curve: ``num_points`` x evenly spaced on [-1, 1], y = x**2 + noise.
 
     Args:
@@ -210,7 +226,4 @@ class CurveDataModule(_InMemoryDataModule):
         self.noise_mean = noise_scale / 2 if noise == "uniform" else 0.0
 
     def train_dataloader(self) -> TensorBatches:
-        return self._batches("train", (self.x, self.y), shuffle=True)
-
-    def val_dataloader(self) -> TensorBatches:
-        return self._batches("train", (self.x, self.y), shuffle=False, batch_size=len(self.x))
+        return self._batches("points", (self.x, self.y), shuffle=True)

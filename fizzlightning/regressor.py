@@ -97,6 +97,14 @@ class Regressor(TrainingModule):
         x, y = batch
         self.log("val/loss", self._loss(self(x), y), prog_bar=True, sync_dist=True)
 
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        self.log("test/loss", self._loss(self(x), y), sync_dist=True)
+
+    def predict_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        (x,) = batch
+        return self(x)  # (batch, d_out)
+
     def log_step_losses(self, losses: torch.Tensor) -> None:
         # Every step's loss, and its log10: the seeds' loss falls over ten orders of magnitude.
         if isinstance(self.logger, TensorBoardLogger) and self.trainer.is_global_zero:

@@ -1,6 +1,7 @@
 """The commands a user runs, through the real entry point: fit, test, predict, export."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -111,3 +112,14 @@ def test_repeated_runs_of_one_config_get_their_own_directories(cli, tmp_path):
     assert cli("fit", *TINY_FIZZBUZZ) == 0
     runs = [p for p in (tmp_path / "lightning_logs" / "fizzbuzz").iterdir() if (p / "fit.json").is_file()]
     assert len(runs) == 2
+
+
+@pytest.mark.parametrize("config", ["regressor.yaml", "curve.yaml"])
+def test_regression_configs_test_and_predict_after_fit(cli, capsys, config):
+    args = ["--config", str(CONFIGS / config), *FEW_STEPS]
+    assert cli("fit", *args) == 0
+    assert cli("test", *args) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^test/loss = [0-9.e+-]+$", out, re.MULTILINE), out[-500:]
+    assert cli("predict", *args) == 0
+    assert re.search(r"Predictions: tensor of shape \((64, 10|100, 1)\)", capsys.readouterr().out)
