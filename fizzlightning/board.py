@@ -6,7 +6,7 @@ import torch
 # number, fizz, buzz, fizzbuzz: light grey, green, blue, orange (RGB, 0..1)
 COLOURS = np.array([[0.85, 0.85, 0.85], [0.30, 0.70, 0.35], [0.25, 0.45, 0.85], [0.95, 0.60, 0.15]])
 WRONG = np.array([0.85, 0.10, 0.10])
-CELL = 12  # pixels per cell edge
+CELL = 24  # pixels per cell edge
 
 
 def render_board(predicted: torch.Tensor, truth: torch.Tensor) -> np.ndarray:
