@@ -25,7 +25,7 @@ class TrainingModule(L.LightningModule):
     hp_metrics = {"hp/val_loss": "val/loss"}  # HPARAMS tab metric -> the logged metric it mirrors
 
     def setup(self, stage: str) -> None:
-        # The seeds' networks are so small that splitting an op over CPU threads costs more than the op:
+        # The lessons' networks are so small that splitting an op over CPU threads costs more than the op:
         # on a busy 2-core machine a FizzBuzz step took 10x longer with 2 threads than with 1.
         if self.trainer.strategy.root_device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
             torch.set_num_threads(1)

@@ -1,5 +1,6 @@
 """``fizzlightning fit | validate | test | predict``: LightningCLI with run directories and safe checkpoints."""
 
+import logging
 import math
 import os
 import shlex
@@ -31,7 +32,7 @@ class FizzLightningCLI(LightningCLI):
             subclass_mode_data=True,
             save_config_callback=None,  # instantiate_trainer saves it, without a callback's per-step cost
             args=args,
-            parser_kwargs={"description": "Train and play the seeds' networks: see README.md."},
+            parser_kwargs={"description": "Train, test and play the PyTorch tutorial's two networks: see README.md."},
         )
 
     def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
@@ -215,8 +216,6 @@ def _quiet_lightning() -> None:
     # a resumed run writes on into its own checkpoint directory, which is meant to be non-empty
     warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
-    import logging
-
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
@@ -263,7 +262,3 @@ def main(args: list[str] | None = None) -> None:
         if config_error is None:
             raise
         _fail(str(config_error), 2)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""The seeds' curve-fit picture on TensorBoard: the data as a scatter, the net's fitted curve as a red line."""
+"""The lessons' curve-fit picture on TensorBoard: the data as a scatter, the net's fitted curve as a red line."""
 
 import lightning as L
 import numpy as np
@@ -10,7 +10,7 @@ from fizzlightning.checks import require
 BACKGROUND = np.array([1.0, 1.0, 1.0])
 AXES = np.array([0.80, 0.80, 0.80])
 DATA = np.array([0.25, 0.45, 0.85])  # blue dots, as matplotlib's scatter
-FIT = np.array([0.90, 0.10, 0.10])  # the seeds' 'r-'
+FIT = np.array([0.90, 0.10, 0.10])  # the lessons' 'r-'
 DOT = 1  # a data point is a (2 * DOT + 1)-pixel square
 LINE = 1  # the fitted curve is (2 * LINE + 1) pixels thick
 

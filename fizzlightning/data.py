@@ -1,4 +1,4 @@
-"""LightningDataModules: the seeds' data sets, built once as tensors and sliced into batches in memory."""
+"""LightningDataModules: the lessons' data sets, built once as tensors and sliced into batches in memory."""
 
 import math
 from typing import Literal
@@ -143,7 +143,7 @@ class FizzBuzzDataModule(_InMemoryDataModule):
 
 
 class _PointsDataModule(_InMemoryDataModule):
-    """Inputs ``x`` and targets ``y`` held as tensors. The seeds hold no data out: validation and test
+    """Inputs ``x`` and targets ``y`` held as tensors. The lessons hold no data out: validation and test
     report the loss on every point, and predict runs the net on every input, each in one batch."""
 
     x: torch.Tensor  # (num_points, num_inputs)
@@ -163,15 +163,15 @@ class _PointsDataModule(_InMemoryDataModule):
 
 
 class RegressionDataModule(_PointsDataModule):
-    """The seeds' random regression problem: x ~ N(0, 1) of shape (n, d_in), y ~ N(0, 1) of shape (n, d_out).
+    """The lessons' random regression problem: x ~ N(0, 1) of shape (n, d_in), y ~ N(0, 1) of shape (n, d_out).
 
-    The seeds take one full-batch gradient step per iteration; ``steps_per_epoch`` of them make an epoch,
+    The lessons take one full-batch gradient step per iteration; ``steps_per_epoch`` of them make an epoch,
     so the loop's per-epoch work (validation, checkpointing) is not paid at every step.
 
     Args:
-        n: Number of samples (the seeds' N).
-        d_in: Input width (the seeds' D_in); also the regressor's.
-        d_out: Output width (the seeds' D_out); also the regressor's.
+        n: Number of samples (the lessons' N).
+        d_in: Input width (the lessons' D_in); also the regressor's.
+        d_out: Output width (the lessons' D_out); also the regressor's.
         steps_per_epoch: Full-batch steps per epoch.
         seed: Seed of the random tensors; defaults to ``seed_everything``.
     """
@@ -190,16 +190,16 @@ class RegressionDataModule(_PointsDataModule):
         self.y = torch.randn(n, d_out, generator=generator)
 
     def train_dataloader(self) -> TensorBatches:
-        # The same full batch ``steps_per_epoch`` times, as in the seeds' loop.
+        # The same full batch ``steps_per_epoch`` times, as in the lessons' loop.
         return self._batches("points", (self.x, self.y), shuffle=False, passes=self.steps_per_epoch)
 
 
 class CurveDataModule(_PointsDataModule):
-    """The seeds' 1-D curve: ``num_points`` x evenly spaced on [-1, 1], y = x**2 + noise.
+    """The lessons' 1-D curve: ``num_points`` x evenly spaced on [-1, 1], y = x**2 + noise.
 
     Args:
-        num_points: Points on [-1, 1] (seed 004: 100, seed 003: 1000).
-        noise: ``uniform`` adds ``noise_scale * U(0, 1)`` (seed 004), ``normal`` adds ``noise_scale * N(0, 1)`` (003).
+        num_points: Points on [-1, 1] (lesson 004: 100, lesson 003: 1000).
+        noise: ``uniform`` adds ``noise_scale * U(0, 1)`` (lesson 004), ``normal`` adds ``noise_scale * N(0, 1)`` (003).
         noise_scale: Scale of the noise.
         batch_size: Training batch size; batches are shuffled every epoch.
         seed: Seed of the noise and the shuffle order; defaults to ``seed_everything``.

@@ -1,7 +1,7 @@
 """FizzBuzz as data: labels, binary encoding and decoding.
 
 Pure torch, no Lightning: this is the game itself, shared by the datamodule, the model's
-summary and the tests. Class indices follow the seeds: 0 number, 1 fizz, 2 buzz, 3 fizzbuzz.
+summary and the tests. Class indices follow the lessons: 0 number, 1 fizz, 2 buzz, 3 fizzbuzz.
 """
 
 import torch
@@ -16,7 +16,7 @@ def fizzbuzz_labels(numbers: torch.Tensor) -> torch.Tensor:
 
 
 def binary_encode(numbers: torch.Tensor, num_digits: int) -> torch.Tensor:
-    """Encode integers as ``num_digits`` bits, least significant bit first, as the seeds do.
+    """Encode integers as ``num_digits`` bits, least significant bit first, as the lessons do.
 
     Example:
         >>> binary_encode(torch.tensor([6, 1]), 4)

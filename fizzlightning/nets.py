@@ -1,4 +1,4 @@
-"""The seeds' two networks as plain ``torch.nn`` modules: no Lightning, so exported weights load anywhere."""
+"""The lessons' two networks as plain ``torch.nn`` modules: no Lightning, so exported weights load anywhere."""
 
 from typing import Literal
 
@@ -9,9 +9,9 @@ Init = Literal["default", "normal"]
 
 
 class TwoLayerNet(nn.Module):
-    """Linear(d_in, hidden) -> ReLU -> Linear(hidden, d_out): the seeds' custom ``nn.Module``.
+    """Linear(d_in, hidden) -> ReLU -> Linear(hidden, d_out): the lessons' custom ``nn.Module``.
 
-    ``init="normal"`` redraws the weights from N(0, 1) as the seeds do with ``torch.nn.init.normal_``:
+    ``init="normal"`` redraws the weights from N(0, 1) as the lessons do with ``torch.nn.init.normal_``:
     that scale is what makes their learning rate of 1e-6 work.
     """
 
@@ -30,7 +30,7 @@ class TwoLayerNet(nn.Module):
 class FizzBuzzMLP(nn.Sequential):
     """An MLP from ``num_digits`` bits through ``hidden`` ReLU layers to the 4 FizzBuzz classes.
 
-    A ``nn.Sequential`` with the same layer order as the seeds', so its ``state_dict`` keys
+    A ``nn.Sequential`` with the same layer order as the lessons', so its ``state_dict`` keys
     (``0.weight``, ``2.weight``, ...) load into their ``torch.nn.Sequential`` unchanged.
     """
 

@@ -17,12 +17,12 @@ class Regressor(TrainingModule):
 
     Args:
         d_in: Input width; linked to ``data.d_in`` by the CLI.
-        hidden: Hidden width (the seeds' H).
+        hidden: Hidden width (the lessons' H).
         d_out: Output width; linked to ``data.d_out`` by the CLI.
-        bias: Whether the two layers have a bias (the seeds' custom module has none).
+        bias: Whether the two layers have a bias (the lessons' custom module has none).
         init: ``default`` keeps PyTorch's initialisation, ``normal`` draws the weights from N(0, 1).
-        loss: ``sum`` of squared errors as in the seeds' two-layer net, or their ``mean`` for the curve fit.
-        grad: ``autograd``, or ``manual``: the seeds' hand-written backprop under Lightning's manual
+        loss: ``sum`` of squared errors as in the lessons' two-layer net, or their ``mean`` for the curve fit.
+        grad: ``autograd``, or ``manual``: the lessons' hand-written backprop under Lightning's manual
             optimisation (needs ``bias: false`` and ``loss: sum``, the net the formulas are for).
     """
 
@@ -45,7 +45,7 @@ class Regressor(TrainingModule):
             grad == "autograd" or (not bias and loss == "sum"),
             "model.grad",
             grad,
-            "'autograd', or 'manual' together with bias: false and loss: sum (the seeds' hand-written backprop)",
+            "'autograd', or 'manual' together with bias: false and loss: sum (the lessons' hand-written backprop)",
         )
         self.save_hyperparameters()
         self.net = TwoLayerNet(d_in, hidden, d_out, bias=bias, init=init)
@@ -60,7 +60,7 @@ class Regressor(TrainingModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         if self.automatic_optimization:
-            loss = self._loss(self(x), y)
+            loss = self._loss(self.net(x), y)  # the net directly: one module call less per step
         else:
             loss = self._manual_step(x, y)
         self.record_loss(loss, batch_idx)
@@ -68,7 +68,7 @@ class Regressor(TrainingModule):
 
     @torch.no_grad()
     def _manual_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """One step of the seeds' numpy network: forward, hand-written backward, optimizer update."""
+        """One step of the lessons' numpy network: forward, hand-written backward, optimizer update."""
         w1, w2 = self.net.linear1.weight.T, self.net.linear2.weight.T  # (d_in, H), (H, d_out)
         h = x @ w1  # (N, H)
         h_relu = h.clamp(min=0)
@@ -106,7 +106,7 @@ class Regressor(TrainingModule):
         return self(x)  # (batch, d_out)
 
     def log_step_losses(self, losses: torch.Tensor) -> None:
-        # Every step's loss, and its log10: the seeds' loss falls over ten orders of magnitude.
+        # Every step's loss, and its log10: the lessons' loss falls over ten orders of magnitude.
         if isinstance(self.logger, TensorBoardLogger) and self.trainer.is_global_zero:
             first_step = self.global_step - len(losses)
             for offset, value in enumerate(losses.tolist()):

@@ -147,7 +147,7 @@ def check_checkpoint_fits(checkpoint: dict[str, Any], model: nn.Module, path: st
 def export_network(checkpoint_path: Path, out: Path) -> None:
     """Write the plain ``torch.nn`` network's ``state_dict`` from a checkpoint to ``out``.
 
-    It loads with ``torch.load(out, weights_only=True)`` into ``fizzlightning.nets`` (or the seeds' own
+    It loads with ``torch.load(out, weights_only=True)`` into ``fizzlightning.nets`` (or the lessons' own
     ``torch.nn.Sequential`` for FizzBuzz) without Lightning.
     """
     state = load_checkpoint(checkpoint_path)["state_dict"]
