@@ -64,10 +64,12 @@ class FizzBuzzClassifier(TrainingModule):
         every = self.hparams.board_every_n_epochs
         if self.trainer.sanity_checking or not every or self.current_epoch % every:
             return
+        self._log_board("board/1-100")
+
+    def _log_board(self, tag: str) -> None:
         if isinstance(self.logger, TensorBoardLogger) and self.trainer.is_global_zero:
             predicted = self(self.board_x).argmax(dim=1)
-            image = render_board(predicted, self.board_y)
-            self.logger.experiment.add_image("board/1-100", image, self.global_step)
+            self.logger.experiment.add_image(tag, render_board(predicted, self.board_y), self.global_step)
 
     def test_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         x, y, numbers = batch
@@ -76,18 +78,15 @@ class FizzBuzzClassifier(TrainingModule):
         self.log("test/acc", self.test_acc)
         wrong = predicted != y
         self.test_mistakes.extend(zip(numbers[wrong].tolist(), predicted[wrong].tolist(), y[wrong].tolist()))
-        self.test_correct += int((~wrong).sum())
         self.test_total += len(y)
 
     def on_test_epoch_start(self) -> None:
         self.test_mistakes: list[tuple[int, int, int]] = []  # (number, predicted, truth)
-        self.test_correct = self.test_total = 0
+        self.test_total = 0
 
     def on_test_end(self) -> None:
         super().on_test_end()
-        if isinstance(self.logger, TensorBoardLogger) and self.trainer.is_global_zero:
-            predicted, truth = self(self.board_x).argmax(dim=1), self.board_y
-            self.logger.experiment.add_image("board/1-100 test", render_board(predicted, truth), self.global_step)
+        self._log_board("board/1-100 test")
 
     def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> list[str]:
         x, numbers = batch

@@ -31,8 +31,8 @@ def print_test_summary(model, metrics: dict[str, torch.Tensor], ckpt_path: str |
             )
         )
         return
-    accuracy = float(metrics["test/acc"])
-    print(f"Score on 1..100: {model.test_correct}/{model.test_total}  (torchmetrics accuracy {accuracy:.4f})")
+    accuracy, correct = float(metrics["test/acc"]), model.test_total - len(model.test_mistakes)
+    print(f"Score on 1..100: {correct}/{model.test_total}  (torchmetrics accuracy {accuracy:.4f})")
     if model.test_mistakes:
         print("Wrong answers (number: predicted, truth):")
         for number, predicted, truth in model.test_mistakes:
