@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from fizzlightning.runs import RUN_ENV
+
 # 8 bits: 155 numbers to train on, 5 steps of 32 per epoch; a run takes a second.
 FIZZBUZZ = """\
 seed_everything: 0
@@ -105,7 +107,7 @@ def state_dict(checkpoint: Path) -> dict[str, torch.Tensor]:
 
 def start(cwd: Path, *args: str) -> subprocess.Popen:
     """``python -m fizzlightning ARGS`` in ``cwd``, as a user would start it, with its output captured."""
-    env = {k: v for k, v in os.environ.items() if k != "FIZZLIGHTNING_RUN"}
+    env = {k: v for k, v in os.environ.items() if k != RUN_ENV}
     return subprocess.Popen(
         [sys.executable, "-m", "fizzlightning", *args],
         cwd=cwd,
