@@ -168,15 +168,18 @@ class FizzLightningCLI(LightningCLI):
         start = time.perf_counter()
         try:
             self.trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-        except SystemExit:  # Lightning's exit after a second Ctrl-C, which stops mid-epoch
+        except (SystemExit, KeyboardInterrupt):  # a second Ctrl-C: Lightning exits mid-epoch, or it hit teardown
             if self.checkpoint.signal_received is None:
                 raise
+            _ignore_signals()
             resume = f"fizzlightning fit {self._config_args()} --ckpt_path last"
             print(f"\nStopped at once; last.ckpt holds the last finished epoch. Resume with: {resume}", flush=True)
             raise SystemExit(128 + signal.SIGINT) from None
+        stopped_by = self.checkpoint.signal_received
+        if stopped_by is not None:
+            _ignore_signals()
         if not self.trainer.is_global_zero:
             return
-        stopped_by = self.checkpoint.signal_received
         best = Path(self.checkpoint.best_model_path) if self.checkpoint.best_model_path else None
         if stopped_by is None and best is not None:
             runs.export_network(best, self.run_dir / "model.pt")
@@ -205,6 +208,13 @@ class FizzLightningCLI(LightningCLI):
         predictions = self.trainer.predict(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         if self.trainer.is_global_zero:
             print_game(predictions, ckpt_path)
+
+
+def _ignore_signals() -> None:
+    # The run is stopping because of a signal: another Ctrl-C could only interrupt the exit itself,
+    # and would print a traceback from whatever cleanup it landed in.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def _quiet_lightning() -> None:
