@@ -24,6 +24,41 @@ class TrainingModule(L.LightningModule):
     mode = "min"
     hp_metrics = {"hp/val_loss": "val/loss"}  # HPARAMS tab metric -> the logged metric it mirrors
 
+    def test_report(self) -> str:
+        """What ``fizzlightning test`` prints under the checkpoint line: every ``test/`` metric.
+
+        Called on rank 0 after ``trainer.test``. Metrics are already reduced over all ranks (torchmetrics
+        and ``sync_dist``); a model that reports per-sample results gathers them with ``gather_rows``.
+        """
+        metrics = self.trainer.callback_metrics
+        return "\n".join(
+            f"{key} = {float(value):.6g}" for key, value in sorted(metrics.items()) if key.startswith("test/")
+        )
+
+    def format_predictions(self, predictions: torch.Tensor) -> str:
+        """What ``fizzlightning predict`` prints: ``predictions`` holds every ``predict_step`` output row, of every
+        batch and rank, in the order of the predict set."""
+        return f"Predictions: tensor of shape {tuple(predictions.shape)}\n{predictions}"
+
+    def gather_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """Every rank's ``rows`` concatenated in rank order (evaluation shards are contiguous, so that is input order).
+
+        Ranks may hold different numbers of rows (an evaluation set is split without padding, so that each
+        sample counts once); Lightning's ``all_gather`` needs equal shapes, so rows are padded for the transfer.
+        """
+        if self.trainer.world_size == 1:
+            return rows
+        rows = rows.to(self.device)  # NCCL gathers device tensors only
+        counts = self.all_gather(torch.tensor(len(rows), device=self.device))  # (world_size,)
+        padded = torch.zeros((int(counts.max()), *rows.shape[1:]), dtype=rows.dtype, device=self.device)
+        padded[: len(rows)] = rows
+        gathered = self.all_gather(padded)  # (world_size, max_count, ...)
+        return torch.cat([gathered[rank, :count] for rank, count in enumerate(counts.tolist())])
+
+    def on_predict_epoch_end(self) -> None:
+        # While the process group is still up: every rank's outputs, for rank 0 to print in input order.
+        self.predictions = self.gather_rows(torch.cat(self.trainer.predict_loop.predictions))
+
     def setup(self, stage: str) -> None:
         # The lessons' networks are so small that splitting an op over CPU threads costs more than the op:
         # on a busy 2-core machine a FizzBuzz step took 10x longer with 2 threads than with 1.

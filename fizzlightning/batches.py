@@ -14,7 +14,11 @@ class TensorBatches:
     comes from a generator seeded by ``(seed, epoch)``: a rerun or a resumed run sees the same
     batches. Under DDP each of ``world_size`` ranks takes every ``world_size``-th sample of the
     epoch's order, padded like ``DistributedSampler`` so that all ranks run the same number of steps.
-    ``passes`` repeats the data within one epoch (the regressor's full batch, once per step).
+    With ``even=False`` (validation, test, predict) each rank takes a contiguous, unpadded part
+    instead: every sample is scored exactly once, and the ranks' results concatenated in rank order
+    are in input order. A rank left without samples gets one empty batch, so that its outputs still
+    have a shape to gather. ``passes`` repeats the data within one epoch (the regressor's full
+    batch, once per step).
     """
 
     def __init__(
@@ -26,6 +30,7 @@ class TensorBatches:
         rank: int = 0,
         world_size: int = 1,
         passes: int = 1,
+        even: bool = True,
     ) -> None:
         self.tensors = tensors
         self.batch_size = batch_size
@@ -34,8 +39,10 @@ class TensorBatches:
         self.rank = rank
         self.world_size = world_size
         self.passes = passes
+        self.even = even
         self.epoch = 0
-        self._per_rank = math.ceil(len(tensors[0]) / world_size)
+        n = len(tensors[0])
+        self._per_rank = math.ceil(n / world_size) if even else len(range(n)[rank::world_size])
 
     # Lightning calls ``loader.sampler.set_epoch(epoch)`` before each training epoch, and looks for a batch sampler.
     batch_sampler = None
@@ -48,7 +55,7 @@ class TensorBatches:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.passes * math.ceil(self._per_rank / self.batch_size)
+        return self.passes * max(1, math.ceil(self._per_rank / self.batch_size))
 
     def _indices(self) -> torch.Tensor:
         """This rank's sample indices for the current epoch, in order."""
@@ -58,6 +65,8 @@ class TensorBatches:
             order = torch.randperm(n, generator=generator)
         else:
             order = torch.arange(n)
+        if not self.even:
+            return torch.tensor_split(order, self.world_size)[self.rank].to(self.tensors[0].device)
         padded = self._per_rank * self.world_size
         order = torch.cat([order, order[: padded - n]])
         return order[self.rank :: self.world_size].to(self.tensors[0].device)  # (per_rank,)
@@ -70,5 +79,5 @@ class TensorBatches:
                     yield tuple(t[start : start + self.batch_size] for t in self.tensors)  # views, no copy
             else:
                 indices = self._indices()
-                for start in range(0, len(indices), self.batch_size):
+                for start in range(0, max(len(indices), 1), self.batch_size):
                     yield tuple(t[indices[start : start + self.batch_size]] for t in self.tensors)

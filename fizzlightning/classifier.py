@@ -1,13 +1,14 @@
 """The FizzBuzz classifier: a thin LightningModule around ``FizzBuzzMLP``."""
 
+import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.loggers import TensorBoardLogger
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from fizzlightning import fizzbuzz
 from fizzlightning.base import TrainingModule
-from fizzlightning.board import render_board
+from fizzlightning.board import BoardImage
 from fizzlightning.checks import require
 from fizzlightning.nets import FizzBuzzMLP
 
@@ -39,10 +40,13 @@ class FizzBuzzClassifier(TrainingModule):
         self.save_hyperparameters()
         self.net = FizzBuzzMLP(num_digits, hidden)
         self.val_acc = _accuracy()
+        self.val_loss = MeanMetric()  # over every held-out number, however DDP splits them
         self.test_acc = _accuracy()
-        board = torch.arange(1, 101)
-        self.register_buffer("board_x", fizzbuzz.binary_encode(board, num_digits), persistent=False)
-        self.register_buffer("board_y", fizzbuzz.fizzbuzz_labels(board), persistent=False)
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        # Pictures are callbacks, never module hooks: they only read the model, so a config can add more
+        # (``trainer.callbacks``) and the module keeps to training and scoring.
+        return [BoardImage(self.hparams.board_every_n_epochs)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)  # (batch, 4) logits
@@ -57,38 +61,43 @@ class FizzBuzzClassifier(TrainingModule):
         x, y = batch
         logits = self(x)
         self.val_acc(logits, y)
-        self.log("val/loss", F.cross_entropy(logits, y), sync_dist=True)
+        self.val_loss(F.cross_entropy(logits, y, reduction="none"))
+        self.log("val/loss", self.val_loss)
         self.log("val/acc", self.val_acc, prog_bar=True)
 
-    def on_validation_epoch_end(self) -> None:
-        every = self.hparams.board_every_n_epochs
-        if self.trainer.sanity_checking or not every or self.current_epoch % every:
-            return
-        self._log_board("board/1-100")
-
-    def _log_board(self, tag: str) -> None:
-        if isinstance(self.logger, TensorBoardLogger) and self.trainer.is_global_zero:
-            predicted = self(self.board_x).argmax(dim=1)
-            self.logger.experiment.add_image(tag, render_board(predicted, self.board_y), self.global_step)
+    def on_test_epoch_start(self) -> None:
+        self._test_rows: list[torch.Tensor] = []
 
     def test_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         x, y, numbers = batch
         predicted = self(x).argmax(dim=1)
         self.test_acc(predicted, y)
         self.log("test/acc", self.test_acc)
-        wrong = predicted != y
-        self.test_mistakes.extend(zip(numbers[wrong].tolist(), predicted[wrong].tolist(), y[wrong].tolist()))
-        self.test_total += len(y)
+        self._test_rows.append(torch.stack([numbers, predicted, y], dim=1))  # (batch, 3)
 
-    def on_test_epoch_start(self) -> None:
-        self.test_mistakes: list[tuple[int, int, int]] = []  # (number, predicted, truth)
-        self.test_total = 0
+    def on_test_epoch_end(self) -> None:
+        # every rank holds a contiguous part of 1..100: the report needs all of it, each number once
+        self.test_results = self.gather_rows(torch.cat(self._test_rows)).tolist()  # [(number, predicted, truth)]
 
-    def on_test_end(self) -> None:
-        super().on_test_end()
-        self._log_board("board/1-100 test")
+    def test_report(self) -> str:
+        accuracy = float(self.trainer.callback_metrics["test/acc"])
+        mistakes = [row for row in self.test_results if row[1] != row[2]]
+        total = len(self.test_results)
+        lines = [f"Score on 1..100: {total - len(mistakes)}/{total}  (torchmetrics accuracy {accuracy:.4f})"]
+        if mistakes:
+            lines.append("Wrong answers (number: predicted, truth):")
+            for number, predicted, truth in mistakes:
+                lines.append(
+                    f"  {number:>3}: {fizzbuzz.decode(number, predicted):<8}  {fizzbuzz.decode(number, truth)}"
+                )
+        else:
+            lines.append("No mistakes: a perfect game.")
+        return "\n".join(lines)
 
-    def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> list[str]:
+    def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, numbers = batch
-        predicted = self(x).argmax(dim=1)
-        return [fizzbuzz.decode(n, p) for n, p in zip(numbers.tolist(), predicted.tolist())]
+        return torch.stack([numbers, self(x).argmax(dim=1)], dim=1)  # (batch, 2): number, predicted class
+
+    def format_predictions(self, predictions: torch.Tensor) -> str:
+        words = [fizzbuzz.decode(number, label) for number, label in predictions.tolist()]
+        return "\n".join(" ".join(words[i : i + 10]) for i in range(0, len(words), 10))

@@ -12,16 +12,18 @@ from argparse import ArgumentError
 from pathlib import Path
 from typing import Any, NoReturn
 
+import lightning as L
 import yaml
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from fizzlightning import runs
 from fizzlightning.base import DivergedError
 from fizzlightning.callbacks import RunCheckpoint
 from fizzlightning.checks import ConfigError, argument_message, config_error_in, require
-from fizzlightning.summary import print_fit_summary, print_game, print_test_summary
+from fizzlightning.summary import print_fit_summary
 
 
 class FizzLightningCLI(LightningCLI):
@@ -46,15 +48,7 @@ class FizzLightningCLI(LightningCLI):
         parser.link_arguments("data.init_args.d_out", "model.init_args.d_out")
 
     def before_instantiate_classes(self) -> None:
-        config = self.config[self.subcommand]
-        optimizer = config.get("optimizer")
-        if self.subcommand == "fit":
-            require(
-                optimizer is not None,
-                "optimizer",
-                None,
-                "an optimizer, in the config or as --optimizer SGD --optimizer.lr 0.05",
-            )
+        optimizer = self.config[self.subcommand].get("optimizer")
         if optimizer is not None and "lr" in optimizer.init_args:
             lr = optimizer.init_args.lr
             require(
@@ -110,6 +104,14 @@ class FizzLightningCLI(LightningCLI):
         config["weights_only"] = True
         run_dir = experiment / runs.new_run_name(experiment)
         if self.subcommand == "fit":
+            # a model that builds its own optimizers (the GAN's two) needs none from the config
+            require(
+                self.config[self.subcommand].get("optimizer") is not None
+                or is_overridden("configure_optimizers", self.model, L.LightningModule),
+                "optimizer",
+                None,
+                "an optimizer, in the config or as --optimizer SGD --optimizer.lr 0.05",
+            )
             self._check_writable(run_dir)
         return run_dir
 
@@ -202,12 +204,12 @@ class FizzLightningCLI(LightningCLI):
     def test(self, model, datamodule=None, ckpt_path=None, weights_only=None, **kwargs: Any) -> None:
         self.trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False, weights_only=True)
         if self.trainer.is_global_zero:
-            print_test_summary(model, self.trainer.callback_metrics, ckpt_path)
+            print(f"\nCheckpoint: {ckpt_path}\n{model.test_report()}", flush=True)
 
     def predict(self, model, datamodule=None, ckpt_path=None, weights_only=None, **kwargs: Any) -> None:
-        predictions = self.trainer.predict(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        self.trainer.predict(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         if self.trainer.is_global_zero:
-            print_game(predictions, ckpt_path)
+            print(f"\nCheckpoint: {ckpt_path}\n{model.format_predictions(model.predictions)}", flush=True)
 
 
 def _ignore_signals() -> None:

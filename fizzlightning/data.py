@@ -37,26 +37,33 @@ class _InMemoryDataModule(L.LightningDataModule):
 
     def _batches(
         self,
-        split: str,
+        cache_key: str,
         tensors: tuple[torch.Tensor, ...],
         shuffle: bool,
         batch_size: int | None = None,
         passes: int = 1,
+        even: bool = True,
     ) -> TensorBatches:
+        """Batches of ``tensors``, copied to the training device once and kept there under ``cache_key``.
+
+        ``even``: every rank runs the same number of steps (training); otherwise every sample is seen
+        exactly once (evaluation), see ``TensorBatches``.
+        """
         device, rank, world_size = torch.device("cpu"), 0, 1
         if self.trainer is not None:
             device = self.trainer.strategy.root_device
             rank, world_size = self.trainer.global_rank, self.trainer.world_size
-        if split not in self._on_device or self._on_device[split][0].device != device:
-            self._on_device[split] = tuple(t.to(device) for t in tensors)
+        if cache_key not in self._on_device or self._on_device[cache_key][0].device != device:
+            self._on_device[cache_key] = tuple(t.to(device) for t in tensors)
         return TensorBatches(
-            *self._on_device[split],
+            *self._on_device[cache_key],
             batch_size=batch_size or self.batch_size,
             shuffle=shuffle,
             seed=self.seed,
             rank=rank,
             world_size=world_size,
             passes=passes,
+            even=even,
         )
 
 
@@ -114,7 +121,7 @@ class FizzBuzzDataModule(_InMemoryDataModule):
         self.predict_range = predict_range
         self.save_hyperparameters()
 
-    def _split(self, numbers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _encoded(self, numbers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return fizzbuzz.binary_encode(numbers, self.num_digits), fizzbuzz.fizzbuzz_labels(numbers)
 
     def setup(self, stage: str) -> None:
@@ -127,19 +134,19 @@ class FizzBuzzDataModule(_InMemoryDataModule):
         self.predict_numbers = torch.arange(first, last + 1)
 
     def train_dataloader(self) -> TensorBatches:
-        return self._batches("train", self._split(self.train_numbers), shuffle=True)
+        return self._batches("train", self._encoded(self.train_numbers), shuffle=True)
 
     def val_dataloader(self) -> TensorBatches:
-        return self._batches("val", self._split(self.val_numbers), shuffle=False, batch_size=len(self.val_numbers))
+        x, y = self._encoded(self.val_numbers)
+        return self._batches("val", (x, y), shuffle=False, batch_size=len(self.val_numbers), even=False)
 
     def test_dataloader(self) -> TensorBatches:
-        return self._batches(
-            "test", (*self._split(self.test_numbers), self.test_numbers), shuffle=False, batch_size=100
-        )
+        x, y = self._encoded(self.test_numbers)
+        return self._batches("test", (x, y, self.test_numbers), shuffle=False, batch_size=100, even=False)
 
     def predict_dataloader(self) -> TensorBatches:
-        x, _ = self._split(self.predict_numbers)
-        return self._batches("predict", (x, self.predict_numbers), shuffle=False, batch_size=4096)
+        x, _ = self._encoded(self.predict_numbers)
+        return self._batches("predict", (x, self.predict_numbers), shuffle=False, batch_size=4096, even=False)
 
 
 class _PointsDataModule(_InMemoryDataModule):
@@ -149,8 +156,8 @@ class _PointsDataModule(_InMemoryDataModule):
     x: torch.Tensor  # (num_points, num_inputs)
     y: torch.Tensor  # (num_points, num_outputs)
 
-    def _all(self, split: str, tensors: tuple[torch.Tensor, ...]) -> TensorBatches:
-        return self._batches(split, tensors, shuffle=False, batch_size=len(self.x))
+    def _all(self, cache_key: str, tensors: tuple[torch.Tensor, ...]) -> TensorBatches:
+        return self._batches(cache_key, tensors, shuffle=False, batch_size=len(self.x), even=False)
 
     def val_dataloader(self) -> TensorBatches:
         return self._all("points", (self.x, self.y))

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from torch import nn
@@ -118,30 +119,36 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
-def describe_network(state_dict: dict[str, torch.Tensor]) -> str:
-    """Name the network a state_dict belongs to, from its parameter names and shapes."""
-    shapes = {k.removeprefix("net."): tuple(v.shape) for k, v in state_dict.items()}
-    if "linear1.weight" in shapes and "linear2.weight" in shapes:
-        hidden, d_in = shapes["linear1.weight"]
-        d_out = shapes["linear2.weight"][0]
-        return f"a two-layer regressor (d_in={d_in}, hidden={hidden}, d_out={d_out}, bias={'linear1.bias' in shapes})"
-    if shapes and all(k.split(".")[0].isdigit() for k in shapes):
-        layers = sorted((k for k in shapes if k.endswith(".weight")), key=lambda k: int(k.split(".")[0]))
-        widths = [shapes[k][0] for k in layers]
-        num_digits = shapes[layers[0]][1]
-        return f"a FizzBuzz classifier (num_digits={num_digits}, hidden={widths[:-1]}, classes={widths[-1]})"
-    return f"an unknown network with parameters {list(shapes)[:6]}"
+def describe(class_path: str | None, hparams: dict[str, Any]) -> str:
+    """``FizzBuzzClassifier(num_digits=12, hidden=[1024], ...)``: a model's class and ``__init__`` arguments."""
+    args = ", ".join(f"{key}={value!r}" for key, value in hparams.items() if not key.startswith("_"))
+    return f"{class_path.rsplit('.', 1)[-1]}({args})" if class_path else f"a model with hyperparameters ({args})"
 
 
-def check_checkpoint_fits(checkpoint: dict[str, Any], model: nn.Module, path: str | Path) -> None:
-    """Refuse a checkpoint of another network than the config builds, saying what each one is."""
+def _class_path(model: nn.Module) -> str:
+    return f"{type(model).__module__}.{type(model).__qualname__}"
+
+
+def check_checkpoint_fits(checkpoint: dict[str, Any], model: L.LightningModule, path: str | Path) -> None:
+    """Refuse a checkpoint of another model than the config builds, saying what each one is.
+
+    Each side is described from what Lightning saves: the class path and ``__init__`` arguments
+    (``hyper_parameters``); the parameter shapes decide when the class is the same.
+    """
+    held_params = checkpoint.get("hyper_parameters") or {}
+    held_class = held_params.get("_class_path")
     wanted = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     held = {k: tuple(v.shape) for k, v in checkpoint["state_dict"].items()}
-    if wanted != held:
-        raise CheckpointError(
-            f"{path} holds {describe_network(checkpoint['state_dict'])}, but the config builds "
-            f"{describe_network(model.state_dict())}. Pass the config it was trained with, or run fit with this one."
-        )
+    if held_class in (None, _class_path(model)) and wanted == held:
+        return
+    if held_class is None and not held_params:
+        what = f"a model with parameters {list(held)[:6]}"
+    else:
+        what = describe(held_class, held_params)
+    raise CheckpointError(
+        f"{path} holds {what}, but the config builds {describe(_class_path(model), dict(model.hparams))}. "
+        "Pass the config it was trained with, or run fit with this one."
+    )
 
 
 def export_network(checkpoint_path: Path, out: Path) -> None:
