@@ -100,23 +100,23 @@ def test_bad_checkpoints_say_what_the_file_holds(cli, tmp_path, capfd, trained):
         ),
         (
             ["test", "--config", fizzbuzz, "--ckpt_path", str(regressor_ckpt)],
-            ["holds a two-layer regressor (d_in=20, hidden=8, d_out=3", "config builds a FizzBuzz classifier"],
+            ["holds Regressor(d_in=20, hidden=8, d_out=3", "config builds FizzBuzzClassifier(num_digits=8"],
         ),
         (
             ["fit", "--config", fizzbuzz, "--ckpt_path", str(regressor_ckpt)],
-            ["holds a two-layer regressor", "config builds a FizzBuzz classifier"],
+            ["holds Regressor(", "config builds FizzBuzzClassifier("],
         ),
         (
             ["test", "--config", regressor, "--ckpt_path", str(fizzbuzz_ckpt)],
-            ["holds a FizzBuzz classifier (num_digits=8, hidden=[8]", "config builds a two-layer regressor"],
+            ["holds FizzBuzzClassifier(num_digits=8, hidden=[8]", "config builds Regressor(d_in=20"],
         ),
         (
             ["test", "--config", fizzbuzz, "--ckpt_path", str(fizzbuzz_ckpt), "--data.num_digits", "9"],
-            ["holds a FizzBuzz classifier (num_digits=8,", "builds a FizzBuzz classifier (num_digits=9,"],
+            ["holds FizzBuzzClassifier(num_digits=8,", "builds FizzBuzzClassifier(num_digits=9,"],
         ),
         (
             ["predict", "--config", fizzbuzz, "--ckpt_path", str(fizzbuzz_ckpt), "--model.hidden", "[8, 4]"],
-            ["hidden=[8], classes=4), but the config builds", "hidden=[8, 4]"],
+            ["hidden=[8], board_every_n_epochs=0), but the config builds", "hidden=[8, 4]"],
         ),
     ]
     for args, fragments in cases:
