@@ -26,6 +26,14 @@ class RunCheckpoint(ModelCheckpoint):
     def __init__(self, dirpath: Path, monitor: str, mode: str) -> None:
         super().__init__(dirpath, "best", monitor=monitor, mode=mode, save_last=True, enable_version_counter=False)
         self.signal_received: int | None = None
+        self._run_over = False  # the run had stopped for its own reasons (early stopping) when last.ckpt was written
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "run_over": self._run_over}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        self._run_over = state_dict.get("run_over", False)
 
     @cached_property
     def state_key(self) -> str:
@@ -54,11 +62,16 @@ class RunCheckpoint(ModelCheckpoint):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
         self.signal_received = None
+        # Resuming a last.ckpt written in the epoch where early stopping fired (a signal arrived in the same
+        # epoch): Lightning does not save should_stop, and the resumed run would train an epoch too many.
+        trainer.should_stop = trainer.should_stop or self._run_over
         # Replaces Lightning's own handlers for the run; its teardown restores the originals.
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._handle_signal)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning runs checkpoint callbacks after the others, so EarlyStopping has decided by now.
+        self._run_over = trainer.should_stop
         super().on_train_epoch_end(trainer, pl_module)  # this epoch's last.ckpt is written by now
         # every rank must agree to stop, or the others would wait for it at the next collective
         if trainer.strategy.reduce_boolean_decision(self.signal_received is not None, all=False):

@@ -33,8 +33,6 @@ class FizzBuzzClassifier(TrainingModule):
 
     def __init__(self, num_digits: int = 10, hidden: list[int] = [100], board_every_n_epochs: int = 1) -> None:
         super().__init__()
-        # LightningCLI builds the model before the datamodule, whose own check is the full one
-        require(num_digits > 0, "data.num_digits", num_digits, "a positive integer")
         require(len(hidden) > 0 and all(w > 0 for w in hidden), "model.hidden", hidden, "a list of positive widths")
         require(board_every_n_epochs >= 0, "model.board_every_n_epochs", board_every_n_epochs, "an integer >= 0")
         self.save_hyperparameters()

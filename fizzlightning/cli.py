@@ -3,6 +3,7 @@
 import logging
 import math
 import os
+import random
 import shlex
 import signal
 import sys
@@ -14,12 +15,14 @@ from typing import Any, NoReturn
 
 import lightning as L
 import yaml
+from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
-from fizzlightning import runs
+from fizzlightning import ranks, runs
 from fizzlightning.base import DivergedError
 from fizzlightning.callbacks import RunCheckpoint
 from fizzlightning.checks import ConfigError, argument_message, config_error_in, require
@@ -29,23 +32,41 @@ from fizzlightning.summary import print_fit_summary
 class FizzLightningCLI(LightningCLI):
     def __init__(self, args: list[str] | None = None) -> None:
         self.argv = sys.argv[1:] if args is None else list(args)
+        self._start_error: runs.CheckpointError | None = None
         super().__init__(
             subclass_mode_model=True,
             subclass_mode_data=True,
             save_config_callback=None,  # instantiate_trainer saves it, without a callback's per-step cost
+            # defaults, not overrides: whatever the user sets wins
+            trainer_defaults={"enable_model_summary": False},
             args=args,
             parser_kwargs={"description": "Train, test and play the PyTorch tutorial's two networks: see README.md."},
         )
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        # Options fizzlightning cannot honour are not offered: checkpoints always load with weights_only=True,
+        # and predict always collects what it prints.
+        return {
+            name: skipped | {"weights_only"} | ({"return_predictions"} if name == "predict" else set())
+            for name, skipped in LightningCLI.subcommands().items()
+        }
+
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        if subcommand == "test":
+            parser.set_defaults(verbose=False)  # test prints its own report; --verbose true adds Lightning's table
+        return parser
 
     def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
         # Parse errors are raised, so that main() prints them as one paragraph instead of usage + error.
         return super().init_parser(**kwargs, exit_on_error=False)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        # The data decides the network's input and output widths: a mismatch cannot be configured.
-        parser.link_arguments("data.init_args.num_digits", "model.init_args.num_digits")
-        parser.link_arguments("data.init_args.d_in", "model.init_args.d_in")
-        parser.link_arguments("data.init_args.d_out", "model.init_args.d_out")
+        # The data decides the network's input and output widths: a mismatch cannot be configured. Linked on
+        # instantiation, so that the datamodule is built (and has checked them) before the model.
+        for name in ("num_digits", "d_in", "d_out"):  # jsonargparse skips a link whose datamodule lacks the attribute
+            parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
         optimizer = self.config[self.subcommand].get("optimizer")
@@ -60,49 +81,45 @@ class FizzLightningCLI(LightningCLI):
 
     def _parse_ckpt_path(self) -> None:
         # LightningCLI would replace the config's model arguments by the checkpoint's hyperparameters, which
-        # hides a checkpoint of another network. Here the config decides the network, and _resolve_run
+        # hides a checkpoint of another network. Here the config decides the network; instantiate_trainer
         # refuses a checkpoint that does not fit it, saying what each one is.
-        pass
+        subcommand = self.config.subcommand
+        config = self.config[subcommand]
+        root = Path(config.trainer.default_root_dir or os.getcwd())
+        self.experiment = runs.experiment_dir(
+            root, [str(c) for c in config.get("config") or []], config.model.class_path
+        )
+        fit_command = f"fizzlightning fit {self._config_args(subcommand)}"
+        try:
+            self.start = runs.find_start(subcommand, self.experiment, config.get("ckpt_path"), fit_command)
+        except runs.CheckpointError as error:
+            # raised once the config has been checked: a config mistake is the first thing to fix
+            self.start, self._start_error = runs.Start(), error
+        config["ckpt_path"] = self.start.ckpt_path
+
+    def _set_seed(self) -> None:
+        # The seed makes the validation split and the shuffle order, so a run has exactly one: a checkpoint's
+        # run keeps its own, and an unseeded run draws one, shared by every rank and recorded in its config.
+        config = self.config[self.subcommand]
+        seed = config.seed_everything
+        if self.start.seed is not None:
+            seed = self.start.seed
+        elif isinstance(seed, bool):
+            seed = int(ranks.agree("seed", lambda: str(random.SystemRandom().randrange(2**31))))
+        config["seed_everything"] = seed_everything(seed, workers=True, verbose=False)
 
     # ---- run directories ------------------------------------------------------------------------------------------
 
-    def _experiment_dir(self) -> Path:
-        config = self.config[self.subcommand]
-        configs = config.get("config") or []
-        name = Path(str(configs[-1])).stem if configs else type(self.model).__name__.lower()
-        root = Path(config.trainer.default_root_dir or os.getcwd())
-        return root / runs.LOG_ROOT / name
+    def _run_dir(self) -> Path:
+        name = self.start.run_name or ranks.agree("run", lambda: runs.new_run_name(self.experiment))
+        return self.experiment / name
 
-    def _resolve_run(self) -> Path:
-        """Pick this command's run directory, and the checkpoint it starts from."""
-        experiment = self._experiment_dir()
-        config = self.config_init[self.subcommand]
-        ckpt_path = config.get("ckpt_path")
-        if self.subcommand == "fit":
-            if ckpt_path == "last":
-                last = runs.newest_last_checkpoint(experiment)
-                if last is None:
-                    raise runs.CheckpointError(
-                        f"--ckpt_path last: no last.ckpt under {experiment}/*/checkpoints/ to resume from. "
-                        "Run fit without --ckpt_path to start a new run."
-                    )
-                config["ckpt_path"] = str(last)
-                os.environ[runs.RUN_ENV] = last.parent.parent.name  # keep writing into the interrupted run
-        elif ckpt_path is None:
-            run = runs.newest_finished_run(experiment)
-            if run is None:
-                raise runs.CheckpointError(
-                    f"No trained checkpoint to {self.subcommand}: found no finished run under {experiment}/ "
-                    f"(looked for */{runs.FINISHED}). Train one first with `fizzlightning fit "
-                    f"{self._config_args()}`, or pass --ckpt_path PATH."
-                )
-            config["ckpt_path"] = str(runs.finished_checkpoint(run))
-            os.environ[runs.RUN_ENV] = run.name  # its test scores join the run's dashboards
-        if config.get("ckpt_path"):
-            checkpoint = runs.load_checkpoint(config["ckpt_path"])
-            runs.check_checkpoint_fits(checkpoint, self.model, config["ckpt_path"])
-        config["weights_only"] = True
-        run_dir = experiment / runs.new_run_name(experiment)
+    def _check_start(self) -> None:
+        if self._start_error is not None:
+            raise self._start_error
+        if self.start.ckpt_path:
+            checkpoint = runs.load_checkpoint(self.start.ckpt_path)
+            runs.check_checkpoint_fits(checkpoint, self.model, self.start.ckpt_path)
         if self.subcommand == "fit":
             # a model that builds its own optimizers (the GAN's two) needs none from the config
             require(
@@ -112,23 +129,23 @@ class FizzLightningCLI(LightningCLI):
                 None,
                 "an optimizer, in the config or as --optimizer SGD --optimizer.lr 0.05",
             )
-            self._check_writable(run_dir)
-        return run_dir
 
     @staticmethod
     def _check_writable(run_dir: Path) -> None:
+        probe = run_dir / f".write-test-{os.getpid()}"  # one per process: ranks that share a disk never collide
         try:
-            runs.atomic_write(run_dir / ".write-test", lambda tmp: tmp.write_text("ok"))
-            (run_dir / ".write-test").unlink()
+            runs.atomic_write(probe, lambda tmp: tmp.write_text("ok"))
+            probe.unlink()
         except OSError as error:
             raise ConfigError(
                 f"Cannot write logs and checkpoints to {run_dir}: {error.strerror}. "
                 "Choose a writable directory with --trainer.default_root_dir DIR."
             ) from None
 
-    def _config_args(self) -> str:
+    def _config_args(self, subcommand: str | None = None) -> str:
         """This command's arguments less ``--ckpt_path``: what a resume, or test after fit, must repeat."""
-        argv = self.argv[self.argv.index(self.subcommand) + 1 :] if self.subcommand in self.argv else self.argv
+        subcommand = subcommand or self.subcommand
+        argv = self.argv[self.argv.index(subcommand) + 1 :] if subcommand in self.argv else self.argv
         kept = []
         for previous, arg in zip([None, *argv], argv):
             if not (arg == "--ckpt_path" or previous == "--ckpt_path" or arg.startswith("--ckpt_path=")):
@@ -136,7 +153,11 @@ class FizzLightningCLI(LightningCLI):
         return shlex.join(kept)
 
     def instantiate_trainer(self, **kwargs: Any):
-        self.run_dir = self._resolve_run()
+        self._check_start()
+        self.run_dir = self._run_dir()
+        if self.subcommand == "fit" and rank_zero_only.rank == 0:
+            self._check_writable(self.run_dir)
+            runs.remove_stale_temporaries(self.run_dir)
         trainer_config = self.config_init[self.subcommand]["trainer"]
         callbacks = list(trainer_config.get("callbacks") or [])
         if trainer_config.get("enable_progress_bar") is not False:
@@ -153,12 +174,11 @@ class FizzLightningCLI(LightningCLI):
             )
         kwargs["callbacks"] = callbacks
         kwargs["plugins"] = [*(trainer_config.get("plugins") or []), runs.AtomicCheckpointIO()]
-        kwargs.setdefault("enable_model_summary", False)
         trainer = super().instantiate_trainer(**kwargs)
         if trainer.is_global_zero:
             # One file per command (fit-config.yaml, test-config.yaml): scoring a run keeps the config it was fit with.
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            config_file = self.run_dir / f"{self.subcommand}-config.yaml"
+            config_file = self.run_dir / f"{self.subcommand}-config.yaml"  # fit's is runs.FIT_CONFIG
             self._parser(self.subcommand).save(
                 self.config[self.subcommand], config_file, skip_none=False, overwrite=True
             )
@@ -166,7 +186,7 @@ class FizzLightningCLI(LightningCLI):
 
     # ---- subcommands ----------------------------------------------------------------------------------------------
 
-    def fit(self, model, datamodule=None, ckpt_path=None, weights_only=None, **kwargs: Any) -> None:
+    def fit(self, model, datamodule=None, ckpt_path=None, **kwargs: Any) -> None:
         start = time.perf_counter()
         try:
             self.trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
@@ -182,31 +202,34 @@ class FizzLightningCLI(LightningCLI):
             _ignore_signals()
         if not self.trainer.is_global_zero:
             return
-        best = Path(self.checkpoint.best_model_path) if self.checkpoint.best_model_path else None
-        if stopped_by is None and best is not None:
-            runs.export_network(best, self.run_dir / "model.pt")
+        # the best epoch on validation; with no validation at all (limit_val_batches: 0) the last epoch
+        chosen = self.checkpoint.best_model_path or self.checkpoint.last_model_path
+        finished = stopped_by is None and bool(chosen)
+        if finished:
+            runs.export_network(Path(chosen), self.run_dir / "model.pt")
             score = self.checkpoint.best_model_score
             runs.mark_finished(
                 self.run_dir,
                 {
-                    "best_checkpoint": str(best),
-                    "monitor": self.checkpoint.monitor,
+                    "best_checkpoint": chosen,
+                    "monitor": self.checkpoint.monitor if self.checkpoint.best_model_path else None,
                     "best_score": None if score is None else float(score),
                     "epochs": self.trainer.current_epoch,
                     "global_step": self.trainer.global_step,
                     "seconds": round(time.perf_counter() - start, 3),
+                    "seed": self.config[self.subcommand]["seed_everything"],
                 },
             )
-        print_fit_summary(self, best, time.perf_counter() - start)
+        print_fit_summary(self, Path(chosen) if chosen else None, finished, time.perf_counter() - start)
         if stopped_by is not None:
             raise SystemExit(128 + stopped_by)
 
-    def test(self, model, datamodule=None, ckpt_path=None, weights_only=None, **kwargs: Any) -> None:
-        self.trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False, weights_only=True)
+    def test(self, model, datamodule=None, ckpt_path=None, verbose: bool = False, **kwargs: Any) -> None:
+        self.trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=verbose, weights_only=True)
         if self.trainer.is_global_zero:
             print(f"\nCheckpoint: {ckpt_path}\n{model.test_report()}", flush=True)
 
-    def predict(self, model, datamodule=None, ckpt_path=None, weights_only=None, **kwargs: Any) -> None:
+    def predict(self, model, datamodule=None, ckpt_path=None, **kwargs: Any) -> None:
         self.trainer.predict(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         if self.trainer.is_global_zero:
             print(f"\nCheckpoint: {ckpt_path}\n{model.format_predictions(model.predictions)}", flush=True)
@@ -254,8 +277,7 @@ def _fail(message: str, code: int) -> NoReturn:
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``fizzlightning`` console script and of ``python -m fizzlightning``."""
-    if "LOCAL_RANK" not in os.environ:  # a fresh command, not one of DDP's worker processes: a new run name
-        os.environ.pop(runs.RUN_ENV, None)
+    ranks.forget_decisions()
     _quiet_lightning()
     argv = sys.argv[1:] if args is None else args
     try:

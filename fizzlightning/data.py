@@ -35,6 +35,10 @@ class _InMemoryDataModule(L.LightningDataModule):
         self.seed = _run_seed(seed)
         self._on_device: dict[str, tuple[torch.Tensor, ...]] = {}
 
+    def __str__(self) -> str:
+        # Lightning's would build every loader to describe them; jsonargparse formats it for a debug message
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.hparams.items())})"
+
     def _batches(
         self,
         cache_key: str,
@@ -226,6 +230,7 @@ class CurveDataModule(_PointsDataModule):
             math.isfinite(noise_scale) and noise_scale >= 0, "data.noise_scale", noise_scale, "a finite number >= 0"
         )
         self.save_hyperparameters()
+        self.d_in = self.d_out = 1  # the network's widths, linked by the CLI
         generator = torch.Generator().manual_seed(self.seed)
         self.x = torch.linspace(-1, 1, num_points).unsqueeze(1)  # (num_points, 1)
         draw = torch.rand if noise == "uniform" else torch.randn

@@ -38,9 +38,6 @@ class Regressor(TrainingModule):
         grad: Literal["autograd", "manual"] = "autograd",
     ) -> None:
         super().__init__()
-        # LightningCLI builds the model before the datamodule that checks these linked widths
-        for key, value in (("data.d_in", d_in), ("data.d_out", d_out)):
-            require(value > 0, key, value, "a positive integer")
         require(hidden > 0, "model.hidden", hidden, "a positive integer")
         require(
             grad == "autograd" or (not bias and loss == "sum"),

@@ -9,11 +9,13 @@ import json
 import os
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+import yaml
 from lightning.fabric.plugins import TorchCheckpointIO
 from torch import nn
 
@@ -21,52 +23,123 @@ from fizzlightning.checks import ConfigError
 
 LOG_ROOT = Path("lightning_logs")
 FINISHED = "fit.json"
-RUN_ENV = "FIZZLIGHTNING_RUN"  # DDP's worker processes re-run the command: they must pick the same run name
+FIT_CONFIG = "fit-config.yaml"
 
 
 class CheckpointError(ConfigError):
     """A checkpoint that is missing, unreadable, unsafe or made for another network."""
 
 
-def new_run_name(experiment_dir: Path) -> str:
-    """A sortable name no other run of this config has (and shared with its DDP workers through the environment).
+@dataclass(frozen=True)
+class Start:
+    """Where a command starts: the checkpoint it loads, the existing run it writes into, that run's seed."""
+
+    ckpt_path: str | None = None
+    run_name: str | None = None  # None: a new run directory
+    seed: int | None = None  # the seed the checkpoint's run was fit with, when known
+
+
+def experiment_dir(root: Path, config_files: list[str], model_class_path: str) -> Path:
+    """``root/lightning_logs/<name>``: the last ``--config`` file's name, else the model's class name."""
+    name = Path(config_files[-1]).stem if config_files else model_class_path.rsplit(".", 1)[-1].lower()
+    return root / LOG_ROOT / name
+
+
+def new_run_name(experiment: Path) -> str:
+    """A sortable name no run of this experiment has yet: start time and process id.
 
     The process id keeps commands started at once apart; the counter keeps apart commands that one
     process (a notebook, a test) runs within the same second.
     """
-    if RUN_ENV not in os.environ:
-        base = name = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-        count = 0
-        while (experiment_dir / name).exists():
-            count += 1
-            name = f"{base}-{count}"
-        os.environ[RUN_ENV] = name
-    return os.environ[RUN_ENV]
+    base = name = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    count = 0
+    while (experiment / name).exists():
+        count += 1
+        name = f"{base}-{count}"
+    return name
 
 
 def checkpoint_dir(run_dir: Path) -> Path:
     return run_dir / "checkpoints"
 
 
-def _runs(experiment_dir: Path) -> list[Path]:
-    return [p for p in experiment_dir.iterdir() if p.is_dir()] if experiment_dir.is_dir() else []
+def _runs(experiment: Path) -> list[Path]:
+    return [p for p in experiment.iterdir() if p.is_dir()] if experiment.is_dir() else []
 
 
-def newest_finished_run(experiment_dir: Path) -> Path | None:
+def newest_finished_run(experiment: Path) -> Path | None:
     """The run whose ``fit`` finished last, or None."""
-    finished = [run for run in _runs(experiment_dir) if (run / FINISHED).is_file()]
+    finished = [run for run in _runs(experiment) if (run / FINISHED).is_file()]
     return max(finished, key=lambda run: ((run / FINISHED).stat().st_mtime, run.name), default=None)
 
 
-def newest_last_checkpoint(experiment_dir: Path) -> Path | None:
+def newest_last_checkpoint(experiment: Path) -> Path | None:
     """The most recently written ``last.ckpt`` of any run of this config, finished or interrupted."""
-    lasts = [checkpoint_dir(run) / "last.ckpt" for run in _runs(experiment_dir)]
+    lasts = [checkpoint_dir(run) / "last.ckpt" for run in _runs(experiment)]
     return max((p for p in lasts if p.is_file()), key=lambda p: p.stat().st_mtime, default=None)
 
 
 def finished_checkpoint(run_dir: Path) -> Path:
     """The checkpoint ``fit`` chose by validation in a finished run."""
     return Path(json.loads((run_dir / FINISHED).read_text())["best_checkpoint"])
+
+
+def run_seed(checkpoint: Path) -> int | None:
+    """The seed of the run a checkpoint belongs to (``<run>/checkpoints/x.ckpt``), from its saved fit config."""
+    config = checkpoint.parent.parent / FIT_CONFIG
+    if checkpoint.parent.name != "checkpoints" or not config.is_file():
+        return None
+    seed = yaml.safe_load(config.read_text()).get("seed_everything")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+def find_start(subcommand: str, experiment: Path, ckpt_path: str | None, fit_command: str) -> Start:
+    """Resolve ``--ckpt_path`` (or its absence) for ``subcommand`` into the checkpoint and run to use.
+
+    - ``fit``: a new run; ``--ckpt_path last`` resumes the newest ``last.ckpt`` inside its own run.
+    - ``test``/``validate``/``predict``: the newest finished run's chosen checkpoint, scored inside that run.
+    - an explicit path: that checkpoint, in a new run.
+    Every checkpoint that belongs to a run keeps that run's seed, so the validation split and the
+    shuffle order are the ones it was trained with.
+    """
+    if subcommand == "fit" and ckpt_path == "last":
+        last = newest_last_checkpoint(experiment)
+        if last is None:
+            raise CheckpointError(
+                f"--ckpt_path last: no last.ckpt under {experiment}/*/checkpoints/ to resume from. "
+                "Run fit without --ckpt_path to start a new run."
+            )
+        return Start(str(last), last.parent.parent.name, run_seed(last))
+    if subcommand != "fit" and ckpt_path is None:
+        run = newest_finished_run(experiment)
+        if run is None:
+            raise CheckpointError(
+                f"No trained checkpoint to {subcommand}: found no finished run under {experiment}/ "
+                f"(looked for */{FINISHED}). Train one first with `{fit_command}`, or pass --ckpt_path PATH."
+            )
+        best = finished_checkpoint(run)
+        return Start(str(best), run.name, run_seed(best))
+    if ckpt_path is None:
+        return Start()
+    return Start(ckpt_path, None, run_seed(Path(ckpt_path)))
+
+
+def remove_stale_temporaries(run_dir: Path) -> None:
+    """Delete the temporary files of writes that a killed process never finished (see ``atomic_write``)."""
+    for tmp in run_dir.rglob(".*.tmp"):
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def mark_finished(run_dir: Path, summary: dict[str, Any]) -> None:

@@ -28,8 +28,8 @@ BAD_SETTINGS = [
     # (config text or None for no file, arguments, fragments the message must hold)
     (FIZZBUZZ, ["fit", "--data.num_digits", "4"], ["data.num_digits = 4", "at least 8"]),
     (FIZZBUZZ, ["fit", "--data.num_digits", "40"], ["data.num_digits = 40", "at most 24", "180224.0 GiB"]),
-    (FIZZBUZZ, ["fit", "--data.num_digits", "0"], ["data.num_digits = 0", "positive integer"]),
-    (FIZZBUZZ, ["fit", "--data.num_digits", "-3"], ["data.num_digits = -3", "positive integer"]),
+    (FIZZBUZZ, ["fit", "--data.num_digits", "0"], ["data.num_digits = 0", "an integer of at least 8"]),
+    (FIZZBUZZ, ["fit", "--data.num_digits", "-3"], ["data.num_digits = -3", "an integer of at least 8"]),
     (FIZZBUZZ, ["fit", "--data.num_digits", "8.5"], ["data.num_digits", "8.5", "expected int"]),
     (FIZZBUZZ, ["fit", "--model.hidden", "[0]"], ["model.hidden = [0]", "positive widths"]),
     (FIZZBUZZ, ["fit", "--model.hidden", "[8, -2]"], ["model.hidden = [8, -2]", "positive widths"]),

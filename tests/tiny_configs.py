@@ -1,13 +1,15 @@
 """Tiny configs and a real ``fizzlightning`` subprocess, shared by the reliability tests."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import torch
 
-from fizzlightning.runs import RUN_ENV
+from fizzlightning.ranks import ENV_PREFIX
 
 # 8 bits: 155 numbers to train on, 5 steps of 32 per epoch; a run takes a second.
 FIZZBUZZ = """\
@@ -107,7 +109,7 @@ def state_dict(checkpoint: Path) -> dict[str, torch.Tensor]:
 
 def start(cwd: Path, *args: str) -> subprocess.Popen:
     """``python -m fizzlightning ARGS`` in ``cwd``, as a user would start it, with its output captured."""
-    env = {k: v for k, v in os.environ.items() if k != RUN_ENV}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
     return subprocess.Popen(
         [sys.executable, "-m", "fizzlightning", *args],
         cwd=cwd,
@@ -116,3 +118,14 @@ def start(cwd: Path, *args: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+class SignalAtEpoch(L.Callback):
+    """Sends this process SIGTERM during training epoch ``epoch``: a signal at a chosen point of a run."""
+
+    def __init__(self, epoch: int = 0) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args) -> None:
+        if trainer.current_epoch == self.epoch:
+            signal.raise_signal(signal.SIGTERM)
