@@ -1,18 +1,23 @@
 """Interrupted training loses nothing: signals stop cleanly, kill -9 leaves whole checkpoints, resume is exact."""
 
+import json
+import os
 import random
 import shlex
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from fizzlightning.cli import main
-from fizzlightning.runs import AtomicCheckpointIO
+from fizzlightning.runs import remove_stale_temporaries
 
-from .tiny_configs import FIZZBUZZ, INTERRUPTIBLE, runs, start, write
+from .tiny_configs import INTERRUPTIBLE, runs, start, write
 
 CONFIG = "interruptible.yaml"
 
@@ -100,8 +105,10 @@ def test_kill_9_leaves_whole_checkpoints_and_resume_matches_an_uninterrupted_run
     wait_for_first_checkpoint(process, tmp_path)
     delay = random.uniform(0.0, 0.5)  # an arbitrary moment: mid-step, mid-validation or mid-save
     time.sleep(delay)
+    assert process.poll() is None, "the run ended before it could be killed"
     process.kill()
     process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL
     (run,) = runs(tmp_path, CONFIG)
     checkpoints = list(run.glob("**/*.ckpt"))
     assert checkpoints, delay
@@ -110,32 +117,66 @@ def test_kill_9_leaves_whole_checkpoints_and_resume_matches_an_uninterrupted_run
 
     assert cli("fit", "--config", CONFIG, "--ckpt_path", "last") == 0
     assert_bit_identical(final_state(run / "checkpoints" / "last.ckpt"), uninterrupted)
+    assert not list(run.rglob("*.tmp")), delay  # a write the kill cut short leaves nothing once the run resumed
 
 
-def test_checkpoint_write_is_all_or_nothing(tmp_path, monkeypatch):
-    path = tmp_path / "last.ckpt"
-    AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.ones(2)}}, path)
-
-    def crash_halfway(obj, f) -> None:
-        Path(f).write_bytes(b"PK\x03\x04 half a zip")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(torch, "save", crash_halfway)
-    with pytest.raises(OSError):
-        AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.zeros(2)}}, path)
-    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no half-written file left beside it
-    assert torch.equal(torch.load(path, weights_only=True)["state_dict"]["w"], torch.ones(2))
+def test_the_next_run_removes_temporaries_of_killed_writers_only(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    orphan = checkpoints / f".last.ckpt.{dead.pid}.tmp"
+    in_progress = checkpoints / f".last.ckpt.{os.getpid()}.tmp"  # a live process is still writing it
+    orphan.write_bytes(b"half")
+    in_progress.write_bytes(b"half")
+    remove_stale_temporaries(tmp_path)
+    assert not orphan.exists() and in_progress.exists()
 
 
-def test_two_runs_started_at_once_keep_separate_run_dirs(tmp_path):
-    config = write(tmp_path, "fizzbuzz.yaml", FIZZBUZZ)
-    processes = [start(tmp_path, "fit", "--config", config) for _ in range(2)]
-    for process in processes:
-        out, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err
-    both = runs(tmp_path, config)
-    assert len(both) == 2
-    for run in both:
-        assert (run / "fit.json").exists() and list(run.glob("events.out.tfevents.*"))
-        for name in ("best.ckpt", "last.ckpt"):
-            torch.load(run / "checkpoints" / name, weights_only=True)
+def test_a_signal_in_the_epoch_early_stopping_ends_resumes_to_the_same_end(cli, tmp_path, monkeypatch):
+    # EarlyStopping with stopping_threshold 0 ends the run after epoch 0; a SIGTERM arrives during that epoch.
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    early = ["--trainer.callbacks+=EarlyStopping", "--trainer.callbacks.monitor=val/acc"]
+    early += ["--trainer.callbacks.mode=max", "--trainer.callbacks.stopping_threshold=0.0"]
+    config = write(tmp_path, CONFIG, INTERRUPTIBLE)
+    assert cli("fit", "--config", config, *early) == 0
+    (plain,) = runs(tmp_path, CONFIG)
+    try:
+        signalled = [*early, "--trainer.callbacks+=tests.tiny_configs.SignalAtEpoch"]
+        assert cli("fit", "--config", config, *signalled) == 128 + signal.SIGTERM
+    finally:
+        for signum, handler in handlers.items():  # fit ignores further signals once one stopped it
+            signal.signal(signum, handler)
+    interrupted = runs(tmp_path, CONFIG)[-1]
+    assert not (interrupted / "fit.json").exists()
+    assert cli("fit", "--config", config, *early, "--ckpt_path", "last") == 0
+    for run in (plain, interrupted):
+        assert json.loads((run / "fit.json").read_text())["epochs"] == 1  # no epoch too many after the resume
+    resumed, ended = (
+        final_state(interrupted / "checkpoints" / "last.ckpt"),
+        final_state(plain / "checkpoints" / "last.ckpt"),
+    )
+    # Lightning rewrites last.ckpt when the resumed fit ends, with the epoch counted as complete: same step, same state
+    assert resumed.pop("position")[1] == ended.pop("position")[1]
+    assert_bit_identical(resumed, ended)
+
+
+def test_an_unseeded_run_records_its_seed_and_resumes_to_the_bit(cli, tmp_path):
+    write(tmp_path, CONFIG, INTERRUPTIBLE.replace("seed_everything: 3", "seed_everything: false"))
+    process = start(tmp_path, "fit", "--config", CONFIG)
+    wait_for_first_checkpoint(process, tmp_path)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, err
+    (run,) = runs(tmp_path, CONFIG)
+    seed = yaml.safe_load((run / "fit-config.yaml").read_text())["seed_everything"]
+    assert type(seed) is int  # drawn once, recorded in the run's config
+
+    assert cli("fit", "--config", CONFIG, "--ckpt_path", "last") == 0  # the resume draws no new seed
+    assert json.loads((run / "fit.json").read_text())["seed"] == seed
+    assert cli("fit", "--config", CONFIG, "--seed_everything", str(seed)) == 0  # seeded and uninterrupted
+    seeded = runs(tmp_path, CONFIG)[-1]
+    assert seeded != run
+    assert_bit_identical(
+        final_state(run / "checkpoints" / "last.ckpt"), final_state(seeded / "checkpoints" / "last.ckpt")
+    )

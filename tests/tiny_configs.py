@@ -125,7 +125,9 @@ class SignalAtEpoch(L.Callback):
 
     def __init__(self, epoch: int = 0) -> None:
         self.epoch = epoch
+        self.sent = False
 
     def on_train_batch_end(self, trainer: L.Trainer, *args) -> None:
-        if trainer.current_epoch == self.epoch:
+        if trainer.current_epoch == self.epoch and not self.sent:
+            self.sent = True
             signal.raise_signal(signal.SIGTERM)
