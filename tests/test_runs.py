@@ -1,0 +1,67 @@
+"""Run directories and checkpoint resolution: pure functions of the files on disk."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fizzlightning import runs
+
+
+def make_run(experiment: Path, name: str, seed: int | None = 0, finished: bool = True, last: bool = True) -> Path:
+    run = experiment / name
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "best.ckpt").write_bytes(b"")
+    if last:
+        (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+    if seed is not None:
+        (run / runs.FIT_CONFIG).write_text(f"seed_everything: {seed}\n")
+    if finished:
+        (run / runs.FINISHED).write_text(json.dumps({"best_checkpoint": str(run / "checkpoints" / "best.ckpt")}))
+    return run
+
+
+def test_experiment_is_named_by_the_last_config_file_else_the_model(tmp_path):
+    assert runs.experiment_dir(tmp_path, ["a.yaml", "dir/b.yaml"], "x.Y") == tmp_path / "lightning_logs" / "b"
+    assert runs.experiment_dir(tmp_path, [], "fizzlightning.gan.GAN") == tmp_path / "lightning_logs" / "gan"
+
+
+def test_test_uses_the_newest_finished_run_with_its_seed(tmp_path):
+    make_run(tmp_path, "20260101-000000-1", seed=5)
+    newest = make_run(tmp_path, "20260102-000000-1", seed=7)
+    make_run(tmp_path, "20260103-000000-1", seed=9, finished=False)  # interrupted: not scored
+    start = runs.find_start("test", tmp_path, None, "fizzlightning fit --config c.yaml")
+    assert start == runs.Start(str(newest / "checkpoints" / "best.ckpt"), newest.name, 7)
+
+
+def test_fit_resumes_the_newest_last_checkpoint_in_its_own_run(tmp_path):
+    interrupted = make_run(tmp_path, "20260103-000000-1", seed=9, finished=False)
+    start = runs.find_start("fit", tmp_path, "last", "unused")
+    assert start == runs.Start(str(interrupted / "checkpoints" / "last.ckpt"), interrupted.name, 9)
+    assert runs.find_start("fit", tmp_path, None, "unused") == runs.Start()
+
+
+def test_an_explicit_checkpoint_keeps_its_runs_seed_in_a_new_run(tmp_path):
+    run = make_run(tmp_path, "r", seed=11)
+    start = runs.find_start("predict", tmp_path, str(run / "checkpoints" / "best.ckpt"), "unused")
+    assert start == runs.Start(str(run / "checkpoints" / "best.ckpt"), None, 11)
+    loose = tmp_path / "loose.ckpt"
+    assert runs.find_start("test", tmp_path, str(loose), "unused") == runs.Start(str(loose), None, None)
+
+
+@pytest.mark.parametrize(
+    "subcommand, ckpt_path, fragment",
+    [("test", None, "No trained checkpoint to test"), ("fit", "last", "no last.ckpt")],
+)
+def test_nothing_to_start_from_says_where_it_looked(tmp_path, subcommand, ckpt_path, fragment):
+    make_run(tmp_path, "r", finished=False, last=False)
+    with pytest.raises(runs.CheckpointError, match=fragment) as error:
+        runs.find_start(subcommand, tmp_path, ckpt_path, "fizzlightning fit --config c.yaml")
+    assert str(tmp_path) in str(error.value)
+
+
+def test_new_run_names_never_repeat_within_a_second(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs.time, "strftime", lambda _: "20260101-000000")
+    first = runs.new_run_name(tmp_path)
+    (tmp_path / first).mkdir()
+    assert runs.new_run_name(tmp_path) == f"{first}-1"
