@@ -123,3 +123,35 @@ def test_regression_configs_test_and_predict_after_fit(cli, capsys, config):
     assert re.search(r"^test/loss = [0-9.e+-]+$", out, re.MULTILINE), out[-500:]
     assert cli("predict", *args) == 0
     assert re.search(r"Predictions: tensor of shape \((64, 10|100, 1)\)", capsys.readouterr().out)
+
+
+def test_trainer_flags_and_command_options_are_honoured_not_ignored(cli, capfd, caplog):
+    # The application's own defaults (no model summary, no Lightning test table) give way to the user's choice.
+    def printed() -> str:
+        out, err = capfd.readouterr()
+        logged = caplog.text  # Lightning logs the model summary
+        caplog.clear()
+        return out + err + logged
+
+    assert cli("fit", *TINY_FIZZBUZZ) == 0
+    assert "Total params" not in printed()
+    assert cli("fit", *TINY_FIZZBUZZ, "--trainer.enable_model_summary", "true") == 0
+    assert "Total params" in printed()
+    assert cli("test", *TINY_FIZZBUZZ) == 0
+    assert "Test metric" not in printed()
+    assert cli("test", *TINY_FIZZBUZZ, "--verbose", "true") == 0
+    assert "Test metric" in printed()
+    # fizzlightning always loads checkpoints with weights_only=True: the option is not offered at all
+    assert cli("test", *TINY_FIZZBUZZ, "--weights_only", "false") == 2
+    assert "weights_only" in printed()
+
+
+def test_without_validation_the_last_epoch_is_the_runs_checkpoint_and_every_printed_path_exists(cli, capsys):
+    args = ["--config", str(CONFIGS / "regressor.yaml"), *FEW_STEPS, "--trainer.limit_val_batches", "0"]
+    assert cli("fit", *args) == 0
+    out = capsys.readouterr().out
+    printed = re.findall(r"(/\S+\.(?:ckpt|pt))", out)
+    assert printed and all(Path(path).is_file() for path in printed), out
+    assert "No validation ran, so the last epoch is the run's checkpoint" in out
+    assert cli("test", *args) == 0
+    assert "last.ckpt" in capsys.readouterr().out
