@@ -2,10 +2,13 @@
 
 import math
 import os
+from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
+
+_SCHEDULER_STATE = {"base_lrs", "last_epoch", "verbose"}  # a scheduler's running state, not its settings
 
 
 class DivergedError(RuntimeError):
@@ -103,13 +106,46 @@ class TrainingModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         if isinstance(self.logger, TensorBoardLogger):
-            params = dict(self.hparams)
-            if self.trainer.datamodule is not None:
-                params.update({f"data/{k}": v for k, v in self.trainer.datamodule.hparams.items()})
-            optimizer = self.trainer.optimizers[0]
-            params["optimizer"] = type(optimizer).__name__
-            params["lr"] = optimizer.param_groups[0]["lr"]
-            self.logger.log_hyperparams(params, {key: math.nan for key in self.hp_metrics})
+            self.logger.log_hyperparams(self._settings(), {key: math.nan for key in self.hp_metrics})
+
+    def _settings(self) -> dict[str, Any]:
+        """Every setting that changes a run's result, for the HPARAMS tab: two runs that differ show where.
+
+        The model's and data's arguments, each optimizer's class and arguments (every key of its param
+        group: lr, weight_decay, momentum, betas, ...), each LR scheduler's, and the trainer's own.
+        """
+        settings = {k: v for k, v in self.hparams.items() if not k.startswith("_")}
+        if self.trainer.datamodule is not None:
+            data = self.trainer.datamodule.hparams
+            settings.update({f"data/{k}": v for k, v in data.items() if not k.startswith("_")})
+        optimizers = self.trainer.optimizers
+        for index, optimizer in enumerate(optimizers):
+            prefix = "optimizer" if len(optimizers) == 1 else f"optimizer{index}"
+            settings[prefix] = type(optimizer).__name__
+            group = optimizer.param_groups[0]
+            settings.update({f"{prefix}/{k}": v for k, v in group.items() if k not in ("params", "initial_lr")})
+            if "initial_lr" in group:  # a scheduler has moved lr; the setting is where it started
+                settings[f"{prefix}/lr"] = group["initial_lr"]
+        for index, config in enumerate(self.trainer.lr_scheduler_configs):
+            prefix = "lr_scheduler" if len(self.trainer.lr_scheduler_configs) == 1 else f"lr_scheduler{index}"
+            settings[prefix] = type(config.scheduler).__name__
+            state = config.scheduler.state_dict()
+            kept = {k: v for k, v in state.items() if k not in _SCHEDULER_STATE and not k.startswith("_")}
+            settings.update({f"{prefix}/{k}": v for k, v in kept.items()})
+            settings[f"{prefix}/interval"] = config.interval
+        trainer = self.trainer
+        settings.update(
+            {
+                "trainer/max_epochs": trainer.max_epochs,
+                "trainer/max_steps": trainer.max_steps,
+                "trainer/precision": trainer.precision,
+                "trainer/accumulate_grad_batches": trainer.accumulate_grad_batches,
+                "trainer/gradient_clip_val": trainer.gradient_clip_val,
+                "trainer/world_size": trainer.world_size,
+                "seed": os.environ.get("PL_GLOBAL_SEED"),
+            }
+        )
+        return {k: str(v) if isinstance(v, (tuple, list)) or v is None else v for k, v in settings.items()}
 
     def on_validation_end(self) -> None:
         self._log_hp_metrics()

@@ -1,57 +1,25 @@
-"""What a user's browser would show: a real TensorBoard server on loopback, read through its HTTP API."""
+"""What a user's browser shows: a real TensorBoard server on loopback, read through its HTTP API and in Chromium."""
 
-import json
-import socket
-import subprocess
-import sys
+import os
 import time
-import urllib.request
-from pathlib import Path
+from contextlib import ExitStack
 
 import pytest
 
+from .browser import CHROMIUM, chromium_page, get, show_hparams, show_images, show_scalars, tensorboard_server
 from .test_cli import TINY_FIZZBUZZ, only_run
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def tensorboard(tmp_path):
     """Starts TensorBoard on ``tmp_path/lightning_logs`` when called; returns a GET/POST function for its API."""
-    processes = []
+    with ExitStack() as servers:
 
-    def start():
-        port = free_port()
-        command = [Path(sys.executable).parent / "tensorboard", "--logdir", tmp_path / "lightning_logs"]
-        command += ["--host", "127.0.0.1", "--port", str(port), "--reload_interval", "1"]
-        processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        def start():
+            base = servers.enter_context(tensorboard_server(tmp_path / "lightning_logs"))
+            return lambda path, body=None: get(f"{base}{path}", body)
 
-        def request(path: str, body: dict | None = None):
-            data = None if body is None else json.dumps(body).encode()
-            req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data, {"Content-Type": "application/json"})
-            with urllib.request.urlopen(req, timeout=10) as response:
-                raw = response.read()
-                return json.loads(raw) if response.headers.get_content_type() == "application/json" else raw
-
-        def up(_):
-            try:
-                request("/data/runs")
-                return True
-            except OSError:
-                assert processes[-1].poll() is None, "TensorBoard exited"
-                return False
-
-        wait_for(lambda: None, up)
-        return request
-
-    yield start
-    for process in processes:
-        process.terminate()
-        process.wait(timeout=10)
+        yield start
 
 
 def wait_for(fetch, ready, timeout: float = 60):
@@ -86,7 +54,7 @@ def test_dashboards_show_curves_board_images_and_hparams(cli, tmp_path, tensorbo
 
     experiment = request("/data/plugin/hparams/experiment", {"experimentName": ""})
     hparams = {info["name"] for info in experiment["hparamInfos"]}
-    assert {"hidden", "num_digits", "optimizer", "lr", "data/batch_size"} <= hparams
+    assert {"hidden", "num_digits", "optimizer", "optimizer/lr", "data/batch_size", "trainer/max_epochs"} <= hparams
     metrics = {info["name"]["tag"] for info in experiment["metricInfos"]}
     assert {"hp/val_acc", "hp/test_acc"} <= metrics
     groups = request(
@@ -102,3 +70,31 @@ def test_dashboards_show_curves_board_images_and_hparams(cli, tmp_path, tensorbo
     (session,) = [s for g in groups["sessionGroups"] for s in g["sessions"] if s["name"] == run]
     values = {m["name"]["tag"]: m["value"] for m in session["metricValues"]}
     assert 0 <= values["hp/test_acc"] <= 1 and 0 <= values["hp/val_acc"] <= 1  # real scores, not -1
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("CI"),
+    reason="needs Debian's chromium (apt-get install chromium); CI installs it and fails without it",
+)
+def test_dashboards_in_a_real_browser(cli, tmp_path):
+    assert CHROMIUM is not None, "CI must run the browser test: .ci/run installs Debian's chromium"
+    # two runs that differ only in weight decay: the HPARAMS table must tell them apart
+    for weight_decay in ("0.1", "0.03"):
+        assert cli("fit", *TINY_FIZZBUZZ, "--optimizer.init_args.weight_decay", weight_decay) == 0
+        assert cli("test", *TINY_FIZZBUZZ) == 0
+    shots = {tab: tmp_path / f"tensorboard_{tab}.png" for tab in ("scalars", "images", "hparams")}
+    with tensorboard_server(tmp_path / "lightning_logs") as base, chromium_page() as page:
+        drawn = show_scalars(page, base, ["train/loss", "val/acc", "test/acc"], shots["scalars"])
+        assert all(lines >= 2 for lines in drawn.values()), drawn  # a line for each of the two runs
+
+        width, height, sliders = show_images(page, base, "board/1-100", shots["images"])
+        assert (width, height) == (240, 240) and sliders == 1  # the whole board, and its step slider
+
+        columns = ["optimizer/weight_decay", "hp/val_acc", "hp/test_acc"]
+        cells = show_hparams(page, base, columns, "fizzbuzz/", shots["hparams"])
+    runs = [cell for cell in cells if cell.startswith("fizzbuzz/")]
+    assert len(runs) == 2  # one row per run
+    assert {"0.10000", "0.030000"} <= set(cells), cells  # TensorBoard's own number format
+    assert {"hp/val_acc", "hp/test_acc", "optimizer/weight_decay"} <= set(cells)
+    for shot in shots.values():
+        assert shot.stat().st_size > 10_000  # a drawn page, not a blank one
