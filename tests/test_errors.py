@@ -7,6 +7,7 @@ import torch
 
 from fizzlightning.cli import main
 
+from .conftest import CONFIGS
 from .tiny_configs import FIZZBUZZ, REGRESSOR, runs, state_dict, write
 
 MALFORMED = FIZZBUZZ.replace("hidden: [8]", "hidden: [8")
@@ -67,7 +68,7 @@ def test_bad_setting_is_one_clear_paragraph(cli, tmp_path, capfd, text, args, fr
         write(tmp_path, "config.yaml", text)
     code = cli(args[0], "--config", "config.yaml", *args[1:])
     message = error_line(capfd)
-    assert code != 0
+    assert code == 2  # the README's promise for every config mistake
     for fragment in fragments:
         assert fragment in message
     assert not (tmp_path / "lightning_logs").exists()  # rejected before anything was written
@@ -122,7 +123,7 @@ def test_bad_checkpoints_say_what_the_file_holds(cli, tmp_path, capfd, trained):
     for args, fragments in cases:
         code = cli(*args)
         message = error_line(capfd)
-        assert code != 0, args
+        assert code == 2, args
         for fragment in fragments:
             assert fragment in message, (args, message)
     assert not (tmp_path / "lightning_logs").exists()
@@ -169,3 +170,17 @@ def test_unwritable_log_dir_is_reported_before_training(cli, tmp_path, capfd):
     assert f"Cannot write logs and checkpoints to {tmp_path / 'a_file' / 'logs'}" in message
     assert "--trainer.default_root_dir" in message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "fizzbuzz.yaml"]
+
+
+def test_the_readme_examples_exit_2_with_one_line(cli, tmp_path, capfd, trained):
+    # The three mistakes the README shows, as it shows them, on the shipped default config.
+    config = str(CONFIGS / "fizzbuzz.yaml")
+    regressor_ckpt = str(trained["regressor"] / "checkpoints" / "best.ckpt")
+    examples = [
+        (["fit", "--config", config, "--data.init_args.num_digits", "40"], "data.num_digits = 40 is not allowed"),
+        (["fit", "--config", config, "--model.init_args.hiden", "3"], "model: Option 'hiden' is not accepted"),
+        (["test", "--config", config, "--ckpt_path", regressor_ckpt], "holds Regressor(d_in=20"),
+    ]
+    for args, fragment in examples:
+        assert cli(*args) == 2, args
+        assert fragment in error_line(capfd)

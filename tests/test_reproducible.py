@@ -1,8 +1,10 @@
 """The same config and seed give bit-identical runs; another seed gives another initialisation and data order."""
 
+import json
 from pathlib import Path
 
 import lightning as L
+import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -50,3 +52,20 @@ def test_same_seed_is_bit_identical_and_another_seed_is_not(cli, tmp_path):
     for mine, theirs in zip(first["batches"], other["batches"]):  # every epoch's order differs
         assert not torch.equal(mine[0], theirs[0])
     assert not same(first["weights"], other["weights"])
+
+
+def test_best_ckpt_holds_the_epoch_with_the_best_logged_val_acc(cli, tmp_path):
+    # Read the per-epoch val/acc back from the run's TensorBoard events, as the dashboards show it.
+    config = write(tmp_path, "fizzbuzz.yaml", FIZZBUZZ.replace("max_epochs: 2", "max_epochs: 6"))
+    assert cli("fit", "--config", config) == 0
+    (run,) = runs(tmp_path, config)
+    events = EventAccumulator(str(run))
+    events.Reload()
+    epoch_at = {event.step: int(event.value) for event in events.Scalars("epoch")}
+    logged = {epoch_at[event.step]: event.value for event in events.Scalars("val/acc")}  # epoch -> val/acc
+    assert sorted(logged) == list(range(6))
+    best_epoch = max(logged, key=lambda epoch: (logged[epoch], -epoch))  # ties: ModelCheckpoint keeps the first
+    assert len(set(logged.values())) > 1  # the choice is not trivial
+    best = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    assert best["epoch"] == best_epoch
+    assert json.loads((run / "fit.json").read_text())["best_score"] == pytest.approx(logged[best_epoch])
