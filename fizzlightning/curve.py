@@ -15,6 +15,49 @@ DOT = 1  # a data point is a (2 * DOT + 1)-pixel square
 LINE = 1  # the fitted curve is (2 * LINE + 1) pixels thick
 
 
+class Canvas:
+    """An RGB picture (3, height, width) in [0, 1] with data coordinates: dots, lines and the zero axes.
+
+    ``y_range`` is fixed by the caller: a fixed range keeps the frames of TensorBoard's image slider
+    comparable while the curves move.
+    """
+
+    def __init__(self, x_range: tuple[float, float], y_range: tuple[float, float], size=(240, 320)) -> None:
+        self.height, self.width = size
+        self.x_range, self.y_range = x_range, y_range
+        self.image = np.broadcast_to(BACKGROUND, (self.height, self.width, 3)).copy()
+        (x_low, x_high), (y_low, y_high) = x_range, y_range
+        if y_low < 0 < y_high:
+            self.image[self.rows(np.zeros(1))[0], :] = AXES
+        if x_low < 0 < x_high:
+            self.image[:, self.columns(np.zeros(1))[0]] = AXES
+
+    def columns(self, values: np.ndarray) -> np.ndarray:
+        x_low, x_high = self.x_range
+        return np.rint((values - x_low) / (x_high - x_low) * (self.width - 1)).astype(int)
+
+    def rows(self, values: np.ndarray) -> np.ndarray:  # row 0 is the top: high y
+        y_low, y_high = self.y_range
+        return np.rint((y_high - values) / (y_high - y_low) * (self.height - 1)).astype(int)
+
+    def dots(self, x: np.ndarray, y: np.ndarray, colour: np.ndarray) -> None:
+        for row, column in zip(self.rows(y), self.columns(x)):
+            if 0 <= row < self.height:  # a dot outside y_range is not drawn
+                top, left = max(row - DOT, 0), max(column - DOT, 0)
+                self.image[top : row + DOT + 1, left : column + DOT + 1] = colour
+
+    def line(self, x: np.ndarray, y: np.ndarray, colour: np.ndarray) -> None:
+        """Each step of the line fills the rows between its end points, so steep parts stay connected;
+        a curve beyond y_range runs along the edge of the picture."""
+        rows, columns = np.clip(self.rows(y), 0, self.height - 1), self.columns(x)
+        for previous, row, column in zip(np.r_[rows[:1], rows[:-1]], rows, columns):
+            top, bottom = min(previous, row), max(previous, row)
+            self.image[max(top - LINE, 0) : bottom + LINE + 1, max(column - LINE, 0) : column + LINE + 1] = colour
+
+    def chw(self) -> np.ndarray:
+        return self.image.transpose(2, 0, 1).astype(np.float32)
+
+
 def render_curve(
     x: np.ndarray,
     y: np.ndarray,
@@ -23,38 +66,12 @@ def render_curve(
     y_range: tuple[float, float],
     size: tuple[int, int] = (240, 320),
 ) -> np.ndarray:
-    """RGB image (3, height, width) in [0, 1]: points (x, y) as dots and (x_fit, y_fit) as a line.
-
-    The x axis spans the data's x, the y axis ``y_range``; a fixed range keeps the frames of
-    TensorBoard's image slider comparable while the curve moves. The line is drawn over the dots,
-    and grey lines mark x = 0 and y = 0.
-    """
-    height, width = size
-    image = np.broadcast_to(BACKGROUND, (height, width, 3)).copy()
+    """RGB image (3, height, width) in [0, 1]: points (x, y) as dots and (x_fit, y_fit) as a line drawn over them."""
     pad = 0.03 * float(x.max() - x.min())  # the end points' dots stay whole
-    x_low, x_high = float(x.min()) - pad, float(x.max()) + pad
-    y_low, y_high = y_range
-
-    def columns(values: np.ndarray) -> np.ndarray:
-        return np.rint((values - x_low) / (x_high - x_low) * (width - 1)).astype(int)
-
-    def rows(values: np.ndarray) -> np.ndarray:  # row 0 is the top: high y
-        return np.rint((y_high - values) / (y_high - y_low) * (height - 1)).astype(int)
-
-    if y_low < 0 < y_high:
-        image[rows(np.zeros(1))[0], :] = AXES
-    if x_low < 0 < x_high:
-        image[:, columns(np.zeros(1))[0]] = AXES
-    for row, column in zip(rows(y), columns(x)):
-        if 0 <= row < height:  # a dot outside y_range is not drawn
-            image[max(row - DOT, 0) : row + DOT + 1, max(column - DOT, 0) : column + DOT + 1] = DATA
-    # Each step of the line fills the rows between its end points, so steep parts stay connected;
-    # a curve beyond y_range runs along the edge of the picture.
-    fit_rows, fit_columns = np.clip(rows(y_fit), 0, height - 1), columns(x_fit)
-    for previous, row, column in zip(np.r_[fit_rows[:1], fit_rows[:-1]], fit_rows, fit_columns):
-        top, bottom = min(previous, row), max(previous, row)
-        image[max(top - LINE, 0) : bottom + LINE + 1, max(column - LINE, 0) : column + LINE + 1] = FIT
-    return image.transpose(2, 0, 1).astype(np.float32)
+    canvas = Canvas((float(x.min()) - pad, float(x.max()) + pad), y_range, size)
+    canvas.dots(x, y, DATA)
+    canvas.line(x_fit, y_fit, FIT)
+    return canvas.chw()
 
 
 class CurvePlot(L.Callback):

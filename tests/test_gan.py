@@ -1,0 +1,90 @@
+"""Lesson 004's GAN through the same commands as every model: its data, its judge, fit/test/predict, resume."""
+
+import signal
+
+import pytest
+import torch
+
+from fizzlightning.gan import ArtistBatches, artist_works, judge, ks_to_uniform
+
+from .conftest import CONFIGS
+from .test_interrupt import assert_bit_identical
+from .tiny_configs import runs
+
+POINTS = torch.linspace(-1, 1, 15)
+TINY = [
+    "--config", str(CONFIGS / "gan.yaml"),
+    "--trainer.max_epochs", "3",
+    "--data.init_args.steps_per_epoch", "20",
+    "--data.init_args.eval_paintings", "50",
+    "--trainer.enable_progress_bar", "false",
+]  # fmt: skip
+
+
+def test_the_artist_paints_parabolas_of_its_family_between_the_bounds():
+    batches = ArtistBatches(POINTS, batch_size=64, n_ideas=5, steps=3, seed=0, rank=0)
+    (real, ideas), *_ = list(batches)
+    assert real.shape == (64, 15) and ideas.shape == (64, 5)
+    a, rms, inside = judge(real, POINTS).T
+    assert ((a >= 1) & (a <= 2)).all() and rms.max() < 1e-5 and inside.all()
+    batches.set_epoch(1)
+    assert not torch.equal(next(iter(batches))[0], real)  # each epoch draws anew, from (seed, epoch)
+
+
+def test_the_judge_on_known_paintings():
+    a = torch.linspace(1, 2, 1001)
+    assert ks_to_uniform(a) < 0.002  # evenly spread over [1, 2]: the artist's own distribution
+    assert ks_to_uniform(torch.full((100,), 1.5)) == pytest.approx(0.5)  # one a for every painting: collapse
+    fitted, rms, inside = judge(artist_works(a, POINTS), POINTS).T
+    assert torch.allclose(fitted, a, atol=1e-5) and inside.all()
+    flat = judge(torch.zeros(1, 15), POINTS)[0]  # y = 0 leaves the band wherever x**2 > 0.05
+    assert flat[2] == 0 and flat[1] > 0.1
+    assert judge((2 * POINTS**2 + 1.2)[None], POINTS)[0, 2] == 0  # above the upper bound by more than 0.05
+
+
+def test_fit_test_predict_through_the_cli(cli, tmp_path, capsys):
+    assert cli("fit", *TINY) == 0
+    assert "Best val/ks = " in capsys.readouterr().out
+    (run,) = runs(tmp_path, "gan.yaml")
+    assert (run / "model.pt").is_file() and (run / "fit.json").is_file()
+    assert cli("test", *TINY) == 0
+    out = capsys.readouterr().out
+    assert "Paintings judged: 50" in out and "KS distance to U(1, 2)" in out and "D score" in out
+    assert cli("predict", *TINY) == 0
+    lines = capsys.readouterr().out.strip().splitlines()[-5:]
+    assert all(line.startswith("a = ") and len(line.split(": ")[1].split(", ")) == 15 for line in lines)
+
+
+def test_exported_generator_loads_into_the_lessons_plain_sequential(cli, tmp_path):
+    assert cli("fit", *TINY) == 0
+    (run,) = runs(tmp_path, "gan.yaml")
+    state = torch.load(run / "model.pt", weights_only=True)
+    generator = torch.nn.Sequential(torch.nn.Linear(5, 128), torch.nn.ReLU(), torch.nn.Linear(128, 15))
+    generator.load_state_dict({k.removeprefix("generator."): v for k, v in state.items() if k.startswith("generator.")})
+    assert generator(torch.randn(2, 5)).shape == (2, 15)
+
+
+def test_data_and_model_that_disagree_are_a_config_error(cli, capsys):
+    assert cli("fit", *TINY, "--data.init_args.art_components", "10") == 2
+    assert "model.art_components = 15 is not allowed: expected data.art_components = 10" in capsys.readouterr().err
+
+
+def test_an_interrupted_gan_resumes_to_the_bit(cli, tmp_path):
+    def final(run) -> dict:
+        saved = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+        return {"weights": saved["state_dict"], "optimizers": [o["state"] for o in saved["optimizer_states"]]}
+
+    assert cli("fit", *TINY) == 0
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:  # SIGTERM during epoch 1: stop at its end, write last.ckpt
+        stopped = cli(
+            "fit", *TINY, "--trainer.callbacks+=tests.tiny_configs.SignalAtEpoch", "--trainer.callbacks.epoch=1"
+        )
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    assert stopped == 128 + signal.SIGTERM
+    plain, interrupted = runs(tmp_path, "gan.yaml")
+    assert torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+    assert cli("fit", *TINY, "--ckpt_path", "last") == 0
+    assert_bit_identical(final(interrupted), final(plain))
