@@ -93,7 +93,7 @@ class ArtistDataModule(_InMemoryDataModule):
         n_ideas: Random inputs of the generator (the lesson's N_IDEAS).
         batch_size: Paintings per step (the lesson's BATCH_SIZE).
         steps_per_epoch: Training steps per epoch; validation and the picture come once an epoch.
-        eval_paintings: Ideas (and real paintings) that validation and test score.
+        eval_paintings: Ideas (and real paintings) that validation scores, and as many others for the test.
         predict_paintings: Paintings that ``predict`` draws.
         seed: Seed of the draws; defaults to ``seed_everything``.
     """
@@ -118,23 +118,24 @@ class ArtistDataModule(_InMemoryDataModule):
         self.art_components, self.n_ideas = art_components, n_ideas
         self.points = torch.linspace(-1, 1, art_components)  # (art_components,)
         generator = torch.Generator().manual_seed(self.seed + 1)  # apart from the training draws
-        self.eval_ideas = torch.randn(eval_paintings, n_ideas, generator=generator)
-        self.eval_real = artist_works(1 + torch.rand(eval_paintings, generator=generator), self.points)
+        # validation chooses the checkpoint, so the test judges other paintings: (ideas, real paintings) each
+        self.val_set, self.test_set = (self._eval_set(eval_paintings, generator) for _ in range(2))
         self.predict_ideas = torch.randn(predict_paintings, n_ideas, generator=generator)
+
+    def _eval_set(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        ideas = torch.randn(n, self.n_ideas, generator=generator)  # (n, n_ideas)
+        return ideas, artist_works(1 + torch.rand(n, generator=generator), self.points)  # (n, art_components)
 
     def train_dataloader(self) -> ArtistBatches:
         device = self.trainer.strategy.root_device
         steps, rank = self.hparams.steps_per_epoch, self.trainer.global_rank
         return ArtistBatches(self.points.to(device), self.batch_size, self.n_ideas, steps, self.seed, rank)
 
-    def _eval(self, cache_key: str) -> TensorBatches:
-        return self._batches(cache_key, (self.eval_ideas, self.eval_real), False, len(self.eval_ideas), even=False)
-
     def val_dataloader(self) -> TensorBatches:
-        return self._eval("eval")
+        return self._batches("val", self.val_set, False, len(self.val_set[0]), even=False)
 
     def test_dataloader(self) -> TensorBatches:
-        return self._eval("eval")
+        return self._batches("test", self.test_set, False, len(self.test_set[0]), even=False)
 
     def predict_dataloader(self) -> TensorBatches:
         return self._batches("predict", (self.predict_ideas,), False, len(self.predict_ideas), even=False)
@@ -278,7 +279,7 @@ class GAN(TrainingModule):
         a = self.test_results[:, 0]
         return "\n".join(
             [
-                f"Paintings judged: {len(a)}, generated from fixed ideas",
+                f"Paintings judged: {len(a)}, generated from fixed ideas that validation never saw",
                 f"Within the bounds x^2 <= y <= 2x^2 + 1 (+-{TOLERANCE}): {metrics['test/in_bounds']:.1%}",
                 f"Fitted a: mean {float(a.mean()):.3f}, std {float(a.std()):.3f} (the artist's U(1, 2): 1.500, 0.289); "
                 f"KS distance to U(1, 2) {metrics['test/ks']:.3f}",

@@ -5,7 +5,7 @@ import signal
 import pytest
 import torch
 
-from fizzlightning.gan import ArtistBatches, artist_works, judge, ks_to_uniform
+from fizzlightning.gan import ArtistBatches, ArtistDataModule, artist_works, judge, ks_to_uniform
 
 from .conftest import CONFIGS
 from .test_interrupt import assert_bit_identical
@@ -88,3 +88,9 @@ def test_an_interrupted_gan_resumes_to_the_bit(cli, tmp_path):
     assert torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
     assert cli("fit", *TINY, "--ckpt_path", "last") == 0
     assert_bit_identical(final(interrupted), final(plain))
+
+
+def test_the_test_judges_paintings_validation_never_saw():
+    data = ArtistDataModule(seed=0)
+    assert data.val_set[0].shape == data.test_set[0].shape == (1000, 5)
+    assert not torch.isclose(data.val_set[0][:, None], data.test_set[0][None]).all(dim=2).any()  # no shared ideas
