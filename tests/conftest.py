@@ -1,12 +1,8 @@
 """Shared fixtures: the real CLI entry point, run in a fresh directory per test."""
 
-from pathlib import Path
-
 import pytest
 
 from fizzlightning.cli import main
-
-CONFIGS = Path(__file__).resolve().parent.parent / "lightning_configs"
 
 
 @pytest.fixture

@@ -12,20 +12,7 @@ import torch
 from fizzlightning import fizzbuzz
 from fizzlightning.classifier import FizzBuzzClassifier
 
-from .conftest import CONFIGS
-
-FEW_STEPS = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3"]
-TINY_FIZZBUZZ = [
-    "--config", str(CONFIGS / "fizzbuzz.yaml"),
-    "--data.init_args.num_digits", "10",
-    "--model.init_args.hidden", "[32]",
-    "--trainer.max_epochs", "3",
-]  # fmt: skip
-
-
-def only_run(root: Path) -> Path:
-    (run,) = [p for p in (root / "lightning_logs").glob("*/*") if p.is_dir()]
-    return run
+from .helpers import CONFIGS, FEW_STEPS, TINY_FIZZBUZZ, only_run
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)

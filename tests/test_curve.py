@@ -12,7 +12,7 @@ from fizzlightning.curve import DATA, FIT, CurvePlot, render_curve
 from fizzlightning.data import CurveDataModule, FizzBuzzDataModule
 from fizzlightning.nets import TwoLayerNet
 
-from .conftest import CONFIGS
+from .helpers import CONFIGS
 
 # Measured at the 100 points: RMSE 0.037, 0.027, 0.038 for seed_everything 0, 1, 2; a constant fit is ~0.3 off.
 RMSE_BOUND = 0.05

@@ -15,8 +15,7 @@ from fizzlightning.batches import TensorBatches
 from fizzlightning.data import FizzBuzzDataModule
 from fizzlightning.nets import FizzBuzzMLP
 
-from .conftest import CONFIGS
-from .tiny_configs import runs
+from .helpers import CONFIGS, runs
 
 CONFIG = CONFIGS / "fizzbuzz.yaml"
 

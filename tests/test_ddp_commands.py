@@ -18,7 +18,7 @@ import yaml
 from fizzlightning.cli import main
 from fizzlightning.ranks import ENV_PREFIX
 
-from .tiny_configs import FIZZBUZZ, runs, write
+from .helpers import FIZZBUZZ, runs, write
 
 DDP_CPU = ["--trainer.strategy", "ddp", "--trainer.accelerator", "cpu"]
 CONFIG = "fizzbuzz.yaml"

@@ -7,8 +7,7 @@ import torch
 
 from fizzlightning.cli import main
 
-from .conftest import CONFIGS
-from .tiny_configs import FIZZBUZZ, REGRESSOR, runs, state_dict, write
+from .helpers import CONFIGS, FIZZBUZZ, REGRESSOR, runs, state_dict, write
 
 MALFORMED = FIZZBUZZ.replace("hidden: [8]", "hidden: [8")
 UNKNOWN_KEY = FIZZBUZZ.replace("max_epochs:", "max_epoch:")

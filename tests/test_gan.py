@@ -7,9 +7,7 @@ import torch
 
 from fizzlightning.gan import ArtistBatches, ArtistDataModule, artist_works, judge, ks_to_uniform
 
-from .conftest import CONFIGS
-from .test_interrupt import assert_bit_identical
-from .tiny_configs import runs
+from .helpers import CONFIGS, assert_bit_identical, runs
 
 POINTS = torch.linspace(-1, 1, 15)
 TINY = [
@@ -77,9 +75,7 @@ def test_an_interrupted_gan_resumes_to_the_bit(cli, tmp_path):
     assert cli("fit", *TINY) == 0
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:  # SIGTERM during epoch 1: stop at its end, write last.ckpt
-        stopped = cli(
-            "fit", *TINY, "--trainer.callbacks+=tests.tiny_configs.SignalAtEpoch", "--trainer.callbacks.epoch=1"
-        )
+        stopped = cli("fit", *TINY, "--trainer.callbacks+=tests.helpers.SignalAtEpoch", "--trainer.callbacks.epoch=1")
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)

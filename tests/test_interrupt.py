@@ -17,7 +17,7 @@ import yaml
 from fizzlightning.cli import main
 from fizzlightning.runs import remove_stale_temporaries
 
-from .tiny_configs import INTERRUPTIBLE, runs, start, write
+from .helpers import INTERRUPTIBLE, assert_bit_identical, runs, start, write
 
 CONFIG = "interruptible.yaml"
 
@@ -44,21 +44,6 @@ def final_state(checkpoint: Path) -> dict:
         "scheduler": saved["lr_schedulers"],
         "position": (saved["epoch"], saved["global_step"]),
     }
-
-
-def assert_bit_identical(a, b) -> None:
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b)
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys()
-        for key in a:
-            assert_bit_identical(a[key], b[key])
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b)
-        for x, y in zip(a, b):
-            assert_bit_identical(x, y)
-    else:
-        assert a == b
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +127,7 @@ def test_a_signal_in_the_epoch_early_stopping_ends_resumes_to_the_same_end(cli, 
     assert cli("fit", "--config", config, *early) == 0
     (plain,) = runs(tmp_path, CONFIG)
     try:
-        signalled = [*early, "--trainer.callbacks+=tests.tiny_configs.SignalAtEpoch"]
+        signalled = [*early, "--trainer.callbacks+=tests.helpers.SignalAtEpoch"]
         assert cli("fit", "--config", config, *signalled) == 128 + signal.SIGTERM
     finally:
         for signum, handler in handlers.items():  # fit ignores further signals once one stopped it

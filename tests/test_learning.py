@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from .conftest import CONFIGS
+from .helpers import CONFIGS
 
 
 @pytest.mark.slow

@@ -10,14 +10,9 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from .conftest import CONFIGS
+from .helpers import CONFIGS, runs
 
 SCRIPTS = CONFIGS.parent / "scripts"
-
-
-def only_run(root: Path, config: str) -> Path:
-    (run,) = (root / "lightning_logs" / config).iterdir()
-    return run
 
 
 def step_losses(run: Path) -> list[float]:
@@ -40,7 +35,7 @@ REGRESSOR_RECIPES = {
 def test_regressor_recipe_reaches_the_seeds_loss_in_500_steps(cli, tmp_path, config):
     (first_low, first_high), final_bound = REGRESSOR_RECIPES[config]
     assert cli("fit", "--config", str(CONFIGS / f"{config}.yaml"), "--trainer.enable_progress_bar", "false") == 0
-    run = only_run(tmp_path, config)
+    (run,) = runs(tmp_path, config)
     fit = json.loads((run / "fit.json").read_text())
     assert fit["global_step"] == 500
     losses = step_losses(run)
@@ -62,7 +57,7 @@ def test_compare_optimizers_writes_four_overlaid_runs_and_the_figure(tmp_path, m
     figure = tmp_path / "optimizers.png"
     load_script("compare_optimizers").main(["--epochs", "1", "--root", str(tmp_path), "--figure", str(figure)])
     for name in ("sgd", "momentum", "rmsprop", "adam"):
-        run = only_run(tmp_path, f"curve_{name}")
+        (run,) = runs(tmp_path, f"curve_{name}")
         assert len(step_losses(run)) == 32  # one epoch of 1000 points in batches of 32, every step on the chart
     ranking = capsys.readouterr().out.split("best first:")[1]
     assert all(label in ranking for label in ("SGD", "Momentum", "RMSprop", "Adam"))

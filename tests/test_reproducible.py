@@ -8,7 +8,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from .tiny_configs import FIZZBUZZ, runs, state_dict, write
+from .helpers import FIZZBUZZ, runs, state_dict, write
 
 SEEN: list[dict] = []  # what each run's Recorder saw, in order
 

@@ -9,7 +9,7 @@ import torch
 
 from fizzlightning.runs import AtomicCheckpointIO
 
-from .tiny_configs import FIZZBUZZ, runs, write
+from .helpers import FIZZBUZZ, runs, write
 
 
 class OpensAFile:

@@ -7,7 +7,7 @@ from contextlib import ExitStack
 import pytest
 
 from .browser import CHROMIUM, chromium_page, get, show_hparams, show_images, show_scalars, tensorboard_server
-from .test_cli import TINY_FIZZBUZZ, only_run
+from .helpers import TINY_FIZZBUZZ, only_run
 
 
 @pytest.fixture

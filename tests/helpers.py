@@ -1,4 +1,4 @@
-"""Tiny configs and a real ``fizzlightning`` subprocess, shared by the reliability tests."""
+"""What the tests share: the shipped configs, tiny configs, run lookup, a real subprocess, exact comparison."""
 
 import os
 import signal
@@ -10,6 +10,15 @@ import lightning as L
 import torch
 
 from fizzlightning.ranks import ENV_PREFIX
+
+CONFIGS = Path(__file__).resolve().parent.parent / "lightning_configs"
+FEW_STEPS = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3"]
+TINY_FIZZBUZZ = [
+    "--config", str(CONFIGS / "fizzbuzz.yaml"),
+    "--data.init_args.num_digits", "10",
+    "--model.init_args.hidden", "[32]",
+    "--trainer.max_epochs", "3",
+]  # fmt: skip
 
 # 8 bits: 155 numbers to train on, 5 steps of 32 per epoch; a run takes a second.
 FIZZBUZZ = """\
@@ -101,6 +110,27 @@ def runs(directory: Path, config: str) -> list[Path]:
     """The run directories of ``config`` under ``directory``, oldest first."""
     experiment = directory / "lightning_logs" / Path(config).stem
     return sorted(p for p in experiment.iterdir() if p.is_dir()) if experiment.is_dir() else []
+
+
+def only_run(root: Path) -> Path:
+    """The one run directory under ``root/lightning_logs``."""
+    (run,) = [p for p in (root / "lightning_logs").glob("*/*") if p.is_dir()]
+    return run
+
+
+def assert_bit_identical(a, b) -> None:
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b)
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert_bit_identical(a[key], b[key])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            assert_bit_identical(x, y)
+    else:
+        assert a == b
 
 
 def state_dict(checkpoint: Path) -> dict[str, torch.Tensor]:
