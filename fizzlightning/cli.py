@@ -104,7 +104,7 @@ class FizzLightningCLI(LightningCLI):
         seed = config.seed_everything
         if self.start.seed is not None:
             seed = self.start.seed
-        elif isinstance(seed, bool):
+        elif seed is None or isinstance(seed, bool):
             seed = int(ranks.agree("seed", lambda: str(random.SystemRandom().randrange(2**31))))
         config["seed_everything"] = seed_everything(seed, workers=True, verbose=False)
 
