@@ -6,7 +6,22 @@ from collections.abc import Iterator
 import torch
 
 
-class TensorBatches:
+class EpochBatches:
+    """A loader without a DataLoader: Lightning calls ``loader.sampler.set_epoch(epoch)`` before each training
+    epoch, and looks for a batch sampler. Subclasses draw each epoch's batches from ``self.epoch``."""
+
+    batch_sampler = None
+    epoch = 0
+
+    @property
+    def sampler(self) -> "EpochBatches":
+        return self
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+
+class TensorBatches(EpochBatches):
     """Iterates over mini-batches of ``tensors`` (all sharing their first dimension) without a DataLoader.
 
     Per-sample collation would cost more than the FizzBuzz forward pass, so batches are index
@@ -40,19 +55,8 @@ class TensorBatches:
         self.world_size = world_size
         self.passes = passes
         self.even = even
-        self.epoch = 0
         n = len(tensors[0])
         self._per_rank = math.ceil(n / world_size) if even else len(range(n)[rank::world_size])
-
-    # Lightning calls ``loader.sampler.set_epoch(epoch)`` before each training epoch, and looks for a batch sampler.
-    batch_sampler = None
-
-    @property
-    def sampler(self) -> "TensorBatches":
-        return self
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return self.passes * max(1, math.ceil(self._per_rank / self.batch_size))

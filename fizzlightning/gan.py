@@ -16,7 +16,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 
 from fizzlightning.base import TrainingModule
-from fizzlightning.batches import TensorBatches
+from fizzlightning.batches import EpochBatches, TensorBatches
 from fizzlightning.checks import require
 from fizzlightning.curve import Canvas
 from fizzlightning.data import _InMemoryDataModule
@@ -52,25 +52,16 @@ def ks_to_uniform(a: torch.Tensor) -> float:
     return float(torch.maximum(above, below).max())
 
 
-class ArtistBatches:
+class ArtistBatches(EpochBatches):
     """``steps`` batches per epoch of fresh artist paintings and generator ideas, drawn on the training device.
 
     The draws come from a generator seeded by (seed, epoch, rank): a rerun or a resumed run sees the same
     paintings, and DDP ranks see different ones.
     """
 
-    batch_sampler = None  # Lightning looks for one, and calls ``sampler.set_epoch`` before each epoch
-
     def __init__(self, points: torch.Tensor, batch_size: int, n_ideas: int, steps: int, seed: int, rank: int) -> None:
         self.points, self.batch_size, self.n_ideas, self.steps = points, batch_size, n_ideas, steps
-        self.seed, self.rank, self.epoch = seed, rank, 0
-
-    @property
-    def sampler(self) -> "ArtistBatches":
-        return self
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self.seed, self.rank = seed, rank
 
     def __len__(self) -> int:
         return self.steps

@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 
 import lightning as L
+import pytest
 import torch
 
+from fizzlightning.cli import main
 from fizzlightning.ranks import ENV_PREFIX
 
 CONFIGS = Path(__file__).resolve().parent.parent / "lightning_configs"
@@ -110,6 +112,14 @@ def runs(directory: Path, config: str) -> list[Path]:
     """The run directories of ``config`` under ``directory``, oldest first."""
     experiment = directory / "lightning_logs" / Path(config).stem
     return sorted(p for p in experiment.iterdir() if p.is_dir()) if experiment.is_dir() else []
+
+
+def fit_in(directory: Path, name: str, text: str) -> None:
+    """``fizzlightning fit`` of the config ``text``, saved as ``directory/name``, run in ``directory``:
+    the finished run that a module's tests share."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(directory)
+        main(["fit", "--config", write(directory, name, text)])
 
 
 def only_run(root: Path) -> Path:

@@ -18,7 +18,7 @@ import yaml
 from fizzlightning.cli import main
 from fizzlightning.ranks import ENV_PREFIX
 
-from .helpers import FIZZBUZZ, runs, write
+from .helpers import FIZZBUZZ, fit_in, runs, write
 
 DDP_CPU = ["--trainer.strategy", "ddp", "--trainer.accelerator", "cpu"]
 CONFIG = "fizzbuzz.yaml"
@@ -54,9 +54,7 @@ def report(stdout: str) -> str:
 def trained(tmp_path_factory) -> Path:
     """A finished two-epoch run: a quarter right, so the test report lists many mistakes."""
     directory = tmp_path_factory.mktemp("ddp")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(directory)
-        main(["fit", "--config", write(directory, CONFIG, FIZZBUZZ)])
+    fit_in(directory, CONFIG, FIZZBUZZ)
     return directory
 
 

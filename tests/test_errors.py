@@ -5,9 +5,7 @@ import re
 import pytest
 import torch
 
-from fizzlightning.cli import main
-
-from .helpers import CONFIGS, FIZZBUZZ, REGRESSOR, runs, state_dict, write
+from .helpers import CONFIGS, FIZZBUZZ, REGRESSOR, fit_in, runs, state_dict, write
 
 MALFORMED = FIZZBUZZ.replace("hidden: [8]", "hidden: [8")
 UNKNOWN_KEY = FIZZBUZZ.replace("max_epochs:", "max_epoch:")
@@ -77,10 +75,8 @@ def test_bad_setting_is_one_clear_paragraph(cli, tmp_path, capfd, text, args, fr
 def trained(tmp_path_factory):
     """A finished tiny FizzBuzz run and a finished tiny regressor run: their best checkpoints."""
     directory = tmp_path_factory.mktemp("trained")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(directory)
-        for name, text in (("fizzbuzz.yaml", FIZZBUZZ), ("regressor.yaml", REGRESSOR)):
-            main(["fit", "--config", write(directory, name, text)])
+    for name, text in (("fizzbuzz.yaml", FIZZBUZZ), ("regressor.yaml", REGRESSOR)):
+        fit_in(directory, name, text)
     return {name: runs(directory, f"{name}.yaml")[-1] for name in ("fizzbuzz", "regressor")}
 
 

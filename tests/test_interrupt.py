@@ -14,10 +14,9 @@ import pytest
 import torch
 import yaml
 
-from fizzlightning.cli import main
 from fizzlightning.runs import remove_stale_temporaries
 
-from .helpers import INTERRUPTIBLE, assert_bit_identical, runs, start, write
+from .helpers import INTERRUPTIBLE, assert_bit_identical, fit_in, runs, start, write
 
 CONFIG = "interruptible.yaml"
 
@@ -49,9 +48,7 @@ def final_state(checkpoint: Path) -> dict:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> dict:
     directory = tmp_path_factory.mktemp("uninterrupted")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(directory)
-        main(["fit", "--config", write(directory, CONFIG, INTERRUPTIBLE)])
+    fit_in(directory, CONFIG, INTERRUPTIBLE)
     (run,) = runs(directory, CONFIG)
     return final_state(run / "checkpoints" / "last.ckpt")
 
