@@ -18,7 +18,7 @@ import yaml
 from fizzlightning.cli import main
 from fizzlightning.ranks import ENV_PREFIX
 
-from .helpers import FIZZBUZZ, fit_in, runs, write
+from .helpers import FIZZBUZZ, assert_bit_identical, fit_in, runs, state_dict, write
 
 DDP_CPU = ["--trainer.strategy", "ddp", "--trainer.accelerator", "cpu"]
 CONFIG = "fizzbuzz.yaml"
@@ -121,3 +121,19 @@ def test_torchrun_on_two_node_ranks_makes_one_run_and_scores_like_one_process(tm
     (printed,) = [out for out in scored if "Checkpoint:" in out]
     assert report(printed) == report(in_process(tmp_path, "test", "--config", CONFIG, capsys=capsys))
     assert runs(tmp_path, CONFIG) == [run]  # the test scores joined the run instead of making another
+
+
+def test_an_unseeded_ddp_fit_uses_rank_0s_seed_on_every_rank(tmp_path):
+    # Lightning's own launcher: the ranks it starts must split and shuffle with the seed rank 0 drew. Then the
+    # run equals a DDP run seeded with that seed outright; ranks with seeds of their own would not.
+    write(tmp_path, CONFIG, FIZZBUZZ.replace("seed_everything: 0", "seed_everything: false"))
+    ddp = [*DDP_CPU, "--trainer.devices", "2"]
+    fizzlightning(tmp_path, "fit", "--config", CONFIG, *ddp)
+    (unseeded,) = runs(tmp_path, CONFIG)
+    seed = json.loads((unseeded / "fit.json").read_text())["seed"]
+    fizzlightning(tmp_path, "fit", "--config", CONFIG, *ddp, "--seed_everything", str(seed))
+    seeded = runs(tmp_path, CONFIG)[-1]
+    assert seeded != unseeded
+    assert_bit_identical(
+        state_dict(unseeded / "checkpoints" / "last.ckpt"), state_dict(seeded / "checkpoints" / "last.ckpt")
+    )
