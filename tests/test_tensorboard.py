@@ -22,6 +22,12 @@ def tensorboard(tmp_path):
         yield start
 
 
+def session_hparam(groups: dict, run: str, name: str):
+    """The value of setting ``name`` in the HPARAMS row of ``run``."""
+    (group,) = [g for g in groups["sessionGroups"] if any(s["name"] == run for s in g["sessions"])]
+    return group["hparams"][name]
+
+
 def wait_for(fetch, ready, timeout: float = 60):
     """TensorBoard loads event files in the background: poll until ``ready(fetch())``."""
     deadline = time.monotonic() + timeout
@@ -32,7 +38,7 @@ def wait_for(fetch, ready, timeout: float = 60):
 
 
 def test_dashboards_show_curves_board_images_and_hparams(cli, tmp_path, tensorboard):
-    assert cli("fit", *TINY_FIZZBUZZ) == 0
+    assert cli("fit", *TINY_FIZZBUZZ, "--optimizer.init_args.weight_decay", "0.03") == 0
     assert cli("test", *TINY_FIZZBUZZ) == 0
     run_dir = only_run(tmp_path)
     run = f"{run_dir.parent.name}/{run_dir.name}"
@@ -70,6 +76,7 @@ def test_dashboards_show_curves_board_images_and_hparams(cli, tmp_path, tensorbo
     (session,) = [s for g in groups["sessionGroups"] for s in g["sessions"] if s["name"] == run]
     values = {m["name"]["tag"]: m["value"] for m in session["metricValues"]}
     assert 0 <= values["hp/test_acc"] <= 1 and 0 <= values["hp/val_acc"] <= 1  # real scores, not -1
+    assert session_hparam(groups, run, "optimizer/weight_decay") == 0.03  # the override, not the config's 0.1
 
 
 @pytest.mark.skipif(
