@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
+from torch.func import functional_call
 
 from fizzlightning.base import TrainingModule
 from fizzlightning.batches import EpochBatches, TensorBatches
@@ -157,9 +158,10 @@ class PaintingsImage(L.Callback):
 class GAN(TrainingModule):
     """The lesson's generator and discriminator, trained in turn with manual optimisation.
 
-    Each step updates D on the artist's paintings against G's, then G against the updated D. The lesson
-    computes G's loss from D's outputs before D's update and backpropagates it afterwards; current PyTorch
-    refuses that (D's weights changed in place), so G's loss comes from a fresh D forward after D's step.
+    Each step computes both losses from one forward pass, as the lesson does, and moves both networks: D's
+    loss treats G's paintings as given, G's loss treats D's weights as given. The lesson backpropagates G's
+    loss after D's optimizer step, which current PyTorch refuses (D's weights changed in place); here both
+    gradients come from the networks before either moved, which is what the lesson's graph held.
 
     Validation and test generate paintings from fixed ideas and judge them: the share within the bounds,
     the artist's ``a`` fitted to each (its distance to U(1, 2) by Kolmogorov-Smirnov, ``val/ks``, on which
@@ -200,10 +202,15 @@ class GAN(TrainingModule):
             held = getattr(data, name, self.hparams[name])
             require(held == self.hparams[name], f"model.{name}", self.hparams[name], f"data.{name} = {held}")
 
-    def configure_optimizers(self):
-        d = torch.optim.Adam(self.net["discriminator"].parameters(), lr=self.hparams.lr_d)
-        g = torch.optim.Adam(self.net["generator"].parameters(), lr=self.hparams.lr_g)
-        return d, g
+    def configure_optimizers(self) -> torch.optim.Adam:
+        # One Adam with a parameter group per network is two Adams to the bit (Adam's state is per parameter),
+        # and Lightning counts one optimizer step per batch instead of two.
+        return torch.optim.Adam(
+            [
+                {"params": self.net["discriminator"].parameters(), "lr": self.hparams.lr_d},
+                {"params": self.net["generator"].parameters(), "lr": self.hparams.lr_g},
+            ]
+        )
 
     def configure_callbacks(self) -> list[L.Callback]:
         return [PaintingsImage()]  # pictures are callbacks: see FizzBuzzClassifier.configure_callbacks
@@ -211,40 +218,40 @@ class GAN(TrainingModule):
     def forward(self, ideas: torch.Tensor) -> torch.Tensor:
         return self.net["generator"](ideas)  # (batch, art_components)
 
-    def _d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        prob_real = self.net["discriminator"](real)
-        prob_fake = self.net["discriminator"](fake)
-        return -torch.mean(torch.log(prob_real) + torch.log(1 - prob_fake)), prob_real.mean()
+    def _d_terms(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per pair of paintings: D(real), and log D(real) + log(1 - D(fake)), whose mean is minus D's loss."""
+        prob_real = self.net["discriminator"](real)[:, 0]  # (batch,)
+        prob_fake = self.net["discriminator"](fake)[:, 0]
+        return prob_real, torch.log(prob_real) + torch.log(1 - prob_fake)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         real, ideas = batch
-        opt_d, opt_g = self.optimizers()
-        fake = self(ideas)
-        d_loss, _ = self._d_loss(real, fake.detach())
-        opt_d.zero_grad()
-        self.manual_backward(d_loss)
-        opt_d.step()
-        g_loss = torch.mean(torch.log(1 - self.net["discriminator"](fake)))
-        opt_g.zero_grad()
-        self.manual_backward(g_loss)
-        opt_g.step()
+        fake = self(ideas)  # (batch, art_components)
+        d_loss = -self._d_terms(real, fake.detach())[1].mean()  # D's loss moves D only
+        frozen_d = {name: p.detach() for name, p in self.net["discriminator"].named_parameters()}
+        g_loss = torch.mean(torch.log(1 - functional_call(self.net["discriminator"], frozen_d, (fake,))))  # G only
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
+        self.manual_backward(d_loss + g_loss)  # one backward: DDP reduces every gradient once
+        optimizer.step()
         self.record_loss(d_loss, batch_idx)
 
     def _score(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         ideas, real = batch
         fake = self(ideas)
-        d_loss, d_accuracy = self._d_loss(real, fake)
-        self.log(f"{stage}/d_accuracy", d_accuracy, sync_dist=True)
-        self.log(f"{stage}/d_score", -d_loss, sync_dist=True)
-        return torch.cat([fake, judge(fake, self.points)], dim=1)  # (batch, art_components + 3)
+        prob_real, d_score = self._d_terms(real, fake)
+        # (batch, art_components + 5): the painting; a, rms, inside; D(real), D's score
+        return torch.cat([fake, judge(fake, self.points), prob_real[:, None], d_score[:, None]], dim=1)
 
     def _judge_all(self, rows: list[torch.Tensor], stage: str) -> torch.Tensor:
         rows = self.gather_rows(torch.cat(rows))  # every rank's paintings: the KS distance needs all of them
-        a, rms, inside = rows[:, -3], rows[:, -2], rows[:, -1]
-        # every rank now holds every painting: the same values everywhere, nothing left to reduce
-        self.log(f"{stage}/in_bounds", inside.mean())
-        self.log(f"{stage}/ks", ks_to_uniform(a))
-        self.log(f"{stage}/rms", rms.mean())
+        a, rms, inside, prob_real, d_score = rows[:, -5:].T
+        # every rank now holds every painting, so every rank logs the same values (sync_dist keeps Lightning content)
+        self.log(f"{stage}/in_bounds", inside.mean(), sync_dist=True)
+        self.log(f"{stage}/ks", ks_to_uniform(a), sync_dist=True)
+        self.log(f"{stage}/rms", rms.mean(), sync_dist=True)
+        self.log(f"{stage}/d_accuracy", prob_real.mean(), sync_dist=True)
+        self.log(f"{stage}/d_score", d_score.mean(), sync_dist=True)
         return rows
 
     def on_validation_epoch_start(self) -> None:
@@ -263,7 +270,7 @@ class GAN(TrainingModule):
         self._rows.append(self._score(batch, "test"))
 
     def on_test_epoch_end(self) -> None:
-        self.test_results = self._judge_all(self._rows, "test")[:, -3:]
+        self.test_results = self._judge_all(self._rows, "test")[:, -5:-2]  # a, rms, inside
 
     def test_report(self) -> str:
         metrics = {k: float(v) for k, v in self.trainer.callback_metrics.items()}

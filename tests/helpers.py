@@ -14,6 +14,7 @@ from fizzlightning.cli import main
 from fizzlightning.ranks import ENV_PREFIX
 
 CONFIGS = Path(__file__).resolve().parent.parent / "lightning_configs"
+DDP_CPU = ["--trainer.strategy", "ddp", "--trainer.accelerator", "cpu"]
 FEW_STEPS = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3"]
 TINY_FIZZBUZZ = [
     "--config", str(CONFIGS / "fizzbuzz.yaml"),
@@ -147,9 +148,22 @@ def state_dict(checkpoint: Path) -> dict[str, torch.Tensor]:
     return torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
 
 
+def clean_env() -> dict[str, str]:
+    """This environment less rank 0's decisions of an earlier command: a subprocess is a new command."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+
+
+def fizzlightning(cwd: Path, *args: str) -> str:
+    """``fizzlightning ARGS`` in a subprocess (DDP's launcher restarts the command); returns its stdout."""
+    command = [sys.executable, "-m", "fizzlightning", *args]
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, env=clean_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
 def start(cwd: Path, *args: str) -> subprocess.Popen:
     """``python -m fizzlightning ARGS`` in ``cwd``, as a user would start it, with its output captured."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    env = clean_env()
     return subprocess.Popen(
         [sys.executable, "-m", "fizzlightning", *args],
         cwd=cwd,

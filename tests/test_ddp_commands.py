@@ -5,7 +5,6 @@ mistake listed once, the game in order, and one run directory for all ranks.
 """
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -16,24 +15,10 @@ import pytest
 import yaml
 
 from fizzlightning.cli import main
-from fizzlightning.ranks import ENV_PREFIX
 
-from .helpers import FIZZBUZZ, assert_bit_identical, fit_in, runs, state_dict, write
+from .helpers import DDP_CPU, FIZZBUZZ, assert_bit_identical, clean_env, fit_in, fizzlightning, runs, state_dict, write
 
-DDP_CPU = ["--trainer.strategy", "ddp", "--trainer.accelerator", "cpu"]
 CONFIG = "fizzbuzz.yaml"
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
-
-
-def fizzlightning(cwd: Path, *args: str) -> str:
-    """``fizzlightning ARGS`` in a subprocess (DDP's launcher restarts the command); returns its stdout."""
-    command = [sys.executable, "-m", "fizzlightning", *args]
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, env=clean_env())
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
 
 
 def in_process(cwd: Path, *args: str, capsys) -> str:

@@ -7,7 +7,7 @@ import torch
 
 from fizzlightning.gan import ArtistBatches, ArtistDataModule, artist_works, judge, ks_to_uniform
 
-from .helpers import CONFIGS, assert_bit_identical, runs
+from .helpers import CONFIGS, DDP_CPU, assert_bit_identical, fizzlightning, runs
 
 POINTS = torch.linspace(-1, 1, 15)
 TINY = [
@@ -90,3 +90,13 @@ def test_the_test_judges_paintings_validation_never_saw():
     data = ArtistDataModule(seed=0)
     assert data.val_set[0].shape == data.test_set[0].shape == (1000, 5)
     assert not torch.isclose(data.val_set[0][:, None], data.test_set[0][None]).all(dim=2).any()  # no shared ideas
+
+
+def test_the_gan_trains_and_tests_under_ddp_as_in_one_process(tmp_path, capsys):
+    # One backward per step: DDP reduces each gradient once (two backward passes through D would fail here).
+    fizzlightning(tmp_path, "fit", *TINY, *DDP_CPU, "--trainer.devices", "2")
+    (run,) = runs(tmp_path, "gan.yaml")
+    assert (run / "fit.json").is_file()
+    ddp = fizzlightning(tmp_path, "test", *TINY, *DDP_CPU, "--trainer.devices", "3")
+    single = fizzlightning(tmp_path, "test", *TINY)
+    assert ddp[ddp.index("Checkpoint:") :] == single[single.index("Checkpoint:") :]
