@@ -1,6 +1,6 @@
 """fizzlightning against the seeds' own loops and a bare Lightning Trainer, side by side in one run.
 
-    python benchmarks/benchmark.py           # the full table (about 5 minutes on a 2-core machine)
+    python benchmarks/benchmark.py           # the full table (585 s in the README's run on a 2-core machine)
     python benchmarks/benchmark.py --quick   # every row with tiny settings, to check the script runs (CI)
 
 In-process loops run with one CPU thread, as ``fizzlightning`` does on CPU (see ``TrainingModule.setup``),

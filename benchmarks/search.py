@@ -1,7 +1,7 @@
 """The recipe search behind the default FizzBuzz config, from held-out validation numbers only.
 
     pip install -e '.[search]'
-    python benchmarks/search.py                      # 30 trials, about 6 minutes on 2 cores
+    python benchmarks/search.py                      # 30 trials: 5 to 11 minutes on 2 shared cores (measured)
     python benchmarks/search.py --trials 40          # resumes the stored study and adds trials
 
 Each trial fits ``lightning_configs/fizzbuzz.yaml`` with one recipe on the search seeds (0, 1, 2) through

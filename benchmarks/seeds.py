@@ -1,6 +1,6 @@
 """The default recipe on seeds the recipe search never used: fit, then score 1..100 once, per seed.
 
-    python benchmarks/seeds.py                   # seeds 1000-1019, about 5 minutes on 2 cores
+    python benchmarks/seeds.py                   # seeds 1000-1019: about 10 minutes on 2 busy cores
     python benchmarks/seeds.py --quick           # 2 seeds, 3 epochs: checks that the study runs (CI)
 
 Each seed runs ``fizzlightning fit`` and ``fizzlightning test`` on ``lightning_configs/fizzbuzz.yaml`` with

@@ -167,15 +167,17 @@ def test_unwritable_log_dir_is_reported_before_training(cli, tmp_path, capfd):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "fizzbuzz.yaml"]
 
 
-def test_the_readme_examples_exit_2_with_one_line(cli, tmp_path, capfd, trained):
-    # The three mistakes the README shows, as it shows them, on the shipped default config.
-    config = str(CONFIGS / "fizzbuzz.yaml")
+# The three mistakes the README's "Mistakes in a config" shows, as it shows them, on the shipped default config.
+README_EXAMPLES = [
+    (["fit", "--data.init_args.num_digits", "40"], "data.num_digits = 40 is not allowed: expected at most 24"),
+    (["fit", "--model.init_args.hiden", "3"], "model: Option 'hiden' is not accepted"),
+    (["test", "--ckpt_path", "{regressor_ckpt}"], "holds Regressor(d_in=20"),
+]
+
+
+@pytest.mark.parametrize("args, fragment", README_EXAMPLES, ids=[" ".join(a) for a, _ in README_EXAMPLES])
+def test_each_readme_example_exits_2_with_one_line(cli, capfd, trained, args, fragment):
     regressor_ckpt = str(trained["regressor"] / "checkpoints" / "best.ckpt")
-    examples = [
-        (["fit", "--config", config, "--data.init_args.num_digits", "40"], "data.num_digits = 40 is not allowed"),
-        (["fit", "--config", config, "--model.init_args.hiden", "3"], "model: Option 'hiden' is not accepted"),
-        (["test", "--config", config, "--ckpt_path", regressor_ckpt], "holds Regressor(d_in=20"),
-    ]
-    for args, fragment in examples:
-        assert cli(*args) == 2, args
-        assert fragment in error_line(capfd)
+    rest = [arg.format(regressor_ckpt=regressor_ckpt) for arg in args[1:]]
+    assert cli(args[0], "--config", str(CONFIGS / "fizzbuzz.yaml"), *rest) == 2
+    assert fragment in error_line(capfd)

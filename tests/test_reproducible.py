@@ -63,9 +63,18 @@ def test_best_ckpt_holds_the_epoch_with_the_best_logged_val_acc(cli, tmp_path):
     events.Reload()
     epoch_at = {event.step: int(event.value) for event in events.Scalars("epoch")}
     logged = {epoch_at[event.step]: event.value for event in events.Scalars("val/acc")}  # epoch -> val/acc
+    step_of = {epoch_at[event.step]: event.step for event in events.Scalars("val/acc")}  # epoch -> logged step
     assert sorted(logged) == list(range(6))
     best_epoch = max(logged, key=lambda epoch: (logged[epoch], -epoch))  # ties: ModelCheckpoint keeps the first
     assert len(set(logged.values())) > 1  # the choice is not trivial
     best = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
     assert best["epoch"] == best_epoch
+    # Lightning logs epoch-end metrics at the index of the epoch's last step; the checkpoint counts steps done.
+    assert best["global_step"] == step_of[best_epoch] + 1 == 5 * (best_epoch + 1)  # 5 steps of 32 per epoch
+    # The checkpoint callback's own record inside best.ckpt agrees with the logged values.
+    (state,) = [v for k, v in best["callbacks"].items() if k.startswith("RunCheckpoint")]
+    assert state["monitor"] == "val/acc"
+    assert float(state["best_model_score"]) == pytest.approx(logged[best_epoch])
+    assert Path(state["best_model_path"]) == run / "checkpoints" / "best.ckpt"
+    assert float(state["current_score"]) == pytest.approx(logged[best_epoch])  # saved when it was the new best
     assert json.loads((run / "fit.json").read_text())["best_score"] == pytest.approx(logged[best_epoch])
