@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -83,9 +84,19 @@ def torchrun_two_nodes(cwd: Path, *args: str) -> list[str]:
                 command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env()
             )
         )
+    # A node that fails leaves the other's agent waiting for it (torchrun's exit barrier): stop at the first failure.
+    deadline = time.monotonic() + 300
+    while any(launch.poll() is None for launch in launches):
+        failed = [launch for launch in launches if launch.poll() not in (None, 0)]
+        if failed or time.monotonic() > deadline:
+            for launch in launches:
+                launch.kill()
+            errors = [launch.communicate()[1][-3000:] for launch in launches]
+            raise AssertionError(f"a torchrun node failed or hung: {errors}")
+        time.sleep(0.2)
     outputs = []
     for launch in launches:
-        out, err = launch.communicate(timeout=300)
+        out, err = launch.communicate()
         assert launch.returncode == 0, err[-3000:]
         outputs.append(out)
     return outputs
