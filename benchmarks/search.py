@@ -26,7 +26,7 @@ from pathlib import Path
 
 import optuna
 
-from fizzlightning.cli import main as fizzlightning
+from fizzlightning.app import main as fizzlightning
 
 BENCH_DIR = Path(__file__).resolve().parent
 CONFIG = BENCH_DIR.parent / "lightning_configs" / "fizzbuzz.yaml"

@@ -1,3 +1,3 @@
-from fizzlightning.cli import main
+from fizzlightning.app import main
 
 main()

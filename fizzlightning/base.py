@@ -1,17 +1,29 @@
-"""What every fizzlightning model shares: cheap per-step loss bookkeeping, the divergence stop, HPARAMS metrics."""
+"""The model contract: what every fizzlightning LightningModule provides, and what the base does for it.
+
+A model subclasses ``TrainingModule`` and provides:
+
+- ``training_step`` returning the step's loss, under automatic or manual optimisation. The base records it
+  (no ``self.log`` per step), logs the epoch's ``train/loss`` and stops a diverged run;
+- ``monitor`` and ``mode``: the validation metric ``best.ckpt`` is chosen on; ``hp_metrics``: the HPARAMS
+  tab's metrics and the logged metrics they mirror;
+- ``predict_step`` returning one row per sample, and ``prediction_table`` naming its columns: ``predict``
+  writes the table to a CSV file; ``format_predictions`` is what it prints;
+- ``test_report``: what ``test`` prints (the default lists every ``test/`` metric);
+- ``export_net``: the plain network that ``model.pt`` and ``model.pt2`` hold, and a fixed batch of its inputs.
+"""
 
 import math
-import os
+from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
+from torch import nn
 
-_SCHEDULER_STATE = {"base_lrs", "last_epoch", "verbose"}  # a scheduler's running state, not its settings
+from fizzlightning.checks import RunError
 
 
-class DivergedError(RuntimeError):
+class DivergedError(RunError):
     """The training loss became NaN or infinite; the CLI prints the message and exits non-zero."""
 
 
@@ -23,9 +35,11 @@ class TrainingModule(L.LightningModule):
     logs the epoch's loss and stops a diverged run before a non-finite model can be checkpointed.
     """
 
-    monitor = "val/loss"  # what ModelCheckpoint keeps the best of
+    monitor = "val/loss"  # what best.ckpt is chosen on
     mode = "min"
     hp_metrics = {"hp/val_loss": "val/loss"}  # HPARAMS tab metric -> the logged metric it mirrors
+
+    # ---- what test and predict print and write -----------------------------------------------------------------
 
     def test_report(self) -> str:
         """What ``fizzlightning test`` prints under the checkpoint line: every ``test/`` metric.
@@ -38,10 +52,25 @@ class TrainingModule(L.LightningModule):
             f"{key} = {float(value):.6g}" for key, value in sorted(metrics.items()) if key.startswith("test/")
         )
 
+    def prediction_table(self, predictions: torch.Tensor) -> tuple[list[str], list[list[Any]]]:
+        """``predict``'s CSV file: a header and one row per ``predict_step`` row (every batch and rank, in order)."""
+        columns = [f"output_{i}" for i in range(predictions.shape[1])]
+        return ["sample", *columns], [[i, *row] for i, row in enumerate(predictions.tolist())]
+
     def format_predictions(self, predictions: torch.Tensor) -> str:
-        """What ``fizzlightning predict`` prints: ``predictions`` holds every ``predict_step`` output row, of every
-        batch and rank, in the order of the predict set."""
-        return f"Predictions: tensor of shape {tuple(predictions.shape)}\n{predictions}"
+        """What ``predict`` prints above the file's path: a short account, never a tensor's repr."""
+        header, rows = self.prediction_table(predictions)
+        shown = [", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) for row in rows[:3]]
+        more = [f"... {len(rows) - 3} more rows"] if len(rows) > 3 else []
+        return "\n".join([f"{len(rows)} predictions: {', '.join(header)}", *shown, *more])
+
+    def export_net(self) -> tuple[nn.Module, torch.Tensor]:
+        """The plain ``torch.nn`` network a run exports, and a fixed batch of its inputs on which the exported
+        program must give the checkpoint's outputs. Models whose ``net`` takes (batch, ``d_in``) inherit this."""
+        inputs = torch.randn(64, self.hparams.d_in, generator=torch.Generator().manual_seed(0))
+        return self.net, inputs
+
+    # ---- every rank's rows -----------------------------------------------------------------------------------------
 
     def gather_rows(self, rows: torch.Tensor) -> torch.Tensor:
         """Every rank's ``rows`` concatenated in rank order (evaluation shards are contiguous, so that is input order).
@@ -58,15 +87,14 @@ class TrainingModule(L.LightningModule):
         gathered = self.all_gather(padded)  # (world_size, max_count, ...)
         return torch.cat([gathered[rank, :count] for rank, count in enumerate(counts.tolist())])
 
-    def on_predict_epoch_end(self) -> None:
-        # While the process group is still up: every rank's outputs, for rank 0 to print in input order.
-        self.predictions = self.gather_rows(torch.cat(self.trainer.predict_loop.predictions))
+    def gather_fields(self, fields: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``gather_rows`` for named per-sample fields of shape (n,) or (n, k): one transfer, the names kept."""
+        columns = {name: field.reshape(len(field), -1) for name, field in fields.items()}
+        gathered = self.gather_rows(torch.cat(list(columns.values()), dim=1))
+        parts = gathered.split([column.shape[1] for column in columns.values()], dim=1)
+        return {name: part.reshape(-1, *fields[name].shape[1:]) for name, part in zip(fields, parts)}
 
-    def setup(self, stage: str) -> None:
-        # The lessons' networks are so small that splitting an op over CPU threads costs more than the op:
-        # on a busy 2-core machine a FizzBuzz step took 10x longer with 2 threads than with 1.
-        if self.trainer.strategy.root_device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
-            torch.set_num_threads(1)
+    # ---- the loss of every step --------------------------------------------------------------------------------------
 
     def on_train_epoch_start(self) -> None:
         self._step_losses = torch.full((self.trainer.num_training_batches,), math.nan, device=self.device)
@@ -74,13 +102,18 @@ class TrainingModule(L.LightningModule):
         # Lightning has already stepped epoch-interval schedulers to the next epoch's rate.
         self._step_lrs = [math.nan] * self.trainer.num_training_batches
 
-    def record_loss(self, loss: torch.Tensor, batch_idx: int) -> None:
-        self._step_losses[batch_idx] = loss.detach()
-
     def on_train_batch_start(self, batch, batch_idx: int) -> None:
         self._step_lrs[batch_idx] = self.trainer.optimizers[0].param_groups[0]["lr"]
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        # Lightning hands over what training_step returned: {"loss": ...} under either kind of optimisation.
+        loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
+        if not isinstance(loss, torch.Tensor):
+            raise TypeError(
+                f"{type(self).__name__}.training_step returned no loss tensor; a fizzlightning model returns the "
+                "step's loss (a scalar tensor), which the base records for train/loss and the divergence stop."
+            )
+        self._step_losses[batch_idx] = loss.detach()
         if batch_idx + 1 == self.trainer.num_training_batches:
             self._finish_epoch_losses(batch_idx + 1)
 
@@ -102,60 +135,4 @@ class TrainingModule(L.LightningModule):
         self.log_step_losses(losses)
 
     def log_step_losses(self, losses: torch.Tensor) -> None:
-        """Hook for models whose dashboards want every step's loss; written once per epoch."""
-
-    def on_train_start(self) -> None:
-        if isinstance(self.logger, TensorBoardLogger):
-            self.logger.log_hyperparams(self._settings(), {key: math.nan for key in self.hp_metrics})
-
-    def _settings(self) -> dict[str, Any]:
-        """Every setting that changes a run's result, for the HPARAMS tab: two runs that differ show where.
-
-        The model's and data's arguments, each optimizer's class and arguments (every key of its param
-        group: lr, weight_decay, momentum, betas, ...), each LR scheduler's, and the trainer's own.
-        """
-        settings = {k: v for k, v in self.hparams.items() if not k.startswith("_")}
-        if self.trainer.datamodule is not None:
-            data = self.trainer.datamodule.hparams
-            settings.update({f"data/{k}": v for k, v in data.items() if not k.startswith("_")})
-        optimizers = self.trainer.optimizers
-        for index, optimizer in enumerate(optimizers):
-            prefix = "optimizer" if len(optimizers) == 1 else f"optimizer{index}"
-            settings[prefix] = type(optimizer).__name__
-            group = optimizer.param_groups[0]
-            settings.update({f"{prefix}/{k}": v for k, v in group.items() if k not in ("params", "initial_lr")})
-            if "initial_lr" in group:  # a scheduler has moved lr; the setting is where it started
-                settings[f"{prefix}/lr"] = group["initial_lr"]
-        for index, config in enumerate(self.trainer.lr_scheduler_configs):
-            prefix = "lr_scheduler" if len(self.trainer.lr_scheduler_configs) == 1 else f"lr_scheduler{index}"
-            settings[prefix] = type(config.scheduler).__name__
-            state = config.scheduler.state_dict()
-            kept = {k: v for k, v in state.items() if k not in _SCHEDULER_STATE and not k.startswith("_")}
-            settings.update({f"{prefix}/{k}": v for k, v in kept.items()})
-            settings[f"{prefix}/interval"] = config.interval
-        trainer = self.trainer
-        settings.update(
-            {
-                "trainer/max_epochs": trainer.max_epochs,
-                "trainer/max_steps": trainer.max_steps,
-                "trainer/precision": trainer.precision,
-                "trainer/accumulate_grad_batches": trainer.accumulate_grad_batches,
-                "trainer/gradient_clip_val": trainer.gradient_clip_val,
-                "trainer/world_size": trainer.world_size,
-                "seed": os.environ.get("PL_GLOBAL_SEED"),
-            }
-        )
-        return {k: str(v) if isinstance(v, (tuple, list)) or v is None else v for k, v in settings.items()}
-
-    def on_validation_end(self) -> None:
-        self._log_hp_metrics()
-
-    def on_test_end(self) -> None:
-        self._log_hp_metrics()
-
-    def _log_hp_metrics(self) -> None:
-        # Copies of the epoch's metrics under the names the HPARAMS tab was told about in on_train_start.
-        if isinstance(self.logger, TensorBoardLogger) and not self.trainer.sanity_checking:
-            logged = self.trainer.callback_metrics
-            metrics = {hp: logged[key] for hp, key in self.hp_metrics.items() if key in logged}
-            self.logger.log_metrics(metrics, self.global_step)
+        """Hook for models whose dashboards want every step's loss; called once per epoch with (steps,)."""

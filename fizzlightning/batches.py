@@ -1,9 +1,19 @@
-"""Mini-batches sliced from tensors held in memory: the whole data set is a few MB at most."""
+"""Loaders without a DataLoader: mini-batches sliced from tensors on the device, or drawn there each epoch.
+
+The whole data set of every lesson is a few MB at most, so it lives on the training device.
+"""
 
 import math
 from collections.abc import Iterator
 
 import torch
+
+from fizzlightning.artist import artist_works
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's draws (shuffle order, fresh samples): a rerun or a resumed run sees the same ones."""
+    return seed * 100_003 + epoch
 
 
 class EpochBatches:
@@ -65,7 +75,7 @@ class TensorBatches(EpochBatches):
         """This rank's sample indices for the current epoch, in order."""
         n = len(self.tensors[0])
         if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
             order = torch.randperm(n, generator=generator)
         else:
             order = torch.arange(n)
@@ -85,3 +95,27 @@ class TensorBatches(EpochBatches):
                 indices = self._indices()
                 for start in range(0, max(len(indices), 1), self.batch_size):
                     yield tuple(t[indices[start : start + self.batch_size]] for t in self.tensors)
+
+
+class ArtistBatches(EpochBatches):
+    """``steps`` batches per epoch of fresh artist paintings and generator ideas, drawn on the training device.
+
+    The draws come from a generator seeded by (seed, epoch, rank): a rerun or a resumed run sees the same
+    paintings, and DDP ranks see different ones.
+    """
+
+    def __init__(self, points: torch.Tensor, batch_size: int, n_ideas: int, steps: int, seed: int, rank: int) -> None:
+        self.points, self.batch_size, self.n_ideas, self.steps = points, batch_size, n_ideas, steps
+        self.seed, self.rank = seed, rank
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch) * 1_009 + self.rank)
+        n = self.steps * self.batch_size
+        a = (1 + torch.rand(n, generator=generator)).to(self.points.device)  # one host-to-device copy an epoch
+        ideas = torch.randn(n, self.n_ideas, generator=generator).to(self.points.device)
+        paintings = artist_works(a, self.points)  # (n, art_components)
+        for start in range(0, n, self.batch_size):
+            yield paintings[start : start + self.batch_size], ideas[start : start + self.batch_size]

@@ -1,4 +1,4 @@
-"""Configuration errors that reach the user as one clear paragraph, not a traceback."""
+"""The errors a user sees as one line, not a traceback: config mistakes (exit 2) and runs that had to stop (exit 1)."""
 
 import re
 from collections.abc import Iterator
@@ -6,7 +6,11 @@ from typing import Any
 
 
 class ConfigError(ValueError):
-    """A setting the user can fix; the CLI prints the message and exits non-zero."""
+    """A setting the user can fix before anything runs; the CLI prints the message and exits 2."""
+
+
+class RunError(RuntimeError):
+    """A run that had to stop (divergence, a full disk, a lost process); the CLI prints the message and exits 1."""
 
 
 def require(condition: bool, key: str, value: Any, allowed: str) -> None:

@@ -1,4 +1,4 @@
-"""The FizzBuzz classifier: a thin LightningModule around ``FizzBuzzMLP``."""
+"""The FizzBuzz classifier: a thin LightningModule around ``FizzBuzzMLP``, its test report and its game."""
 
 import lightning as L
 import torch
@@ -8,8 +8,8 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from fizzlightning import fizzbuzz
 from fizzlightning.base import TrainingModule
-from fizzlightning.board import BoardImage
 from fizzlightning.checks import require
+from fizzlightning.dashboards import BoardImage
 from fizzlightning.nets import FizzBuzzMLP
 
 
@@ -24,7 +24,8 @@ class FizzBuzzClassifier(TrainingModule):
     Args:
         num_digits: Input width in bits; linked to ``data.num_digits`` by the CLI, so they always agree.
         hidden: Widths of the hidden ReLU layers, e.g. ``[100]`` (lessons 001-003) or ``[100, 60]`` (lesson 000).
-        board_every_n_epochs: Log the 1..100 board image to TensorBoard every this many epochs (0: never).
+        board_every_n_epochs: Draw the 1..100 board on the dashboards every this many epochs, and after the last
+            (0: only for ``test``).
     """
 
     monitor = "val/acc"
@@ -51,9 +52,7 @@ class FizzBuzzClassifier(TrainingModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
-        loss = F.cross_entropy(self.net(x), y)  # the net directly: one module call less per step
-        self.record_loss(loss, batch_idx)
-        return loss
+        return F.cross_entropy(self.net(x), y)  # the net directly: one module call less per step
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
@@ -96,6 +95,13 @@ class FizzBuzzClassifier(TrainingModule):
         x, numbers = batch
         return torch.stack([numbers, self(x).argmax(dim=1)], dim=1)  # (batch, 2): number, predicted class
 
+    def export_net(self) -> tuple[torch.nn.Module, torch.Tensor]:
+        numbers = torch.arange(1, fizzbuzz.max_number(self.hparams.num_digits) + 1)  # every number the bits encode
+        return self.net, fizzbuzz.binary_encode(numbers, self.hparams.num_digits)
+
+    def prediction_table(self, predictions: torch.Tensor) -> tuple[list[str], list[list]]:
+        return ["number", "answer"], [[n, fizzbuzz.decode(n, label)] for n, label in predictions.tolist()]
+
     def format_predictions(self, predictions: torch.Tensor) -> str:
-        words = [fizzbuzz.decode(number, label) for number, label in predictions.tolist()]
+        words = [answer for _, answer in self.prediction_table(predictions)[1]]
         return "\n".join(" ".join(words[i : i + 10]) for i in range(0, len(words), 10))

@@ -1,4 +1,9 @@
-"""LightningDataModules: the lessons' data sets, built once as tensors and sliced into batches in memory."""
+"""LightningDataModules: the lessons' data sets, built once as tensors and kept on the training device.
+
+``InMemoryDataModule`` is the base for new data: it copies tensors to the device once and shards batches
+over DDP ranks. An attribute ``num_digits``, ``d_in``, ``d_out``, ``art_components`` or ``n_ideas`` of a
+datamodule is linked to the model's argument of the same name (``cli.py``), so the two cannot disagree.
+"""
 
 import math
 from typing import Literal
@@ -7,7 +12,8 @@ import lightning as L
 import torch
 
 from fizzlightning import fizzbuzz
-from fizzlightning.batches import TensorBatches
+from fizzlightning.artist import artist_works
+from fizzlightning.batches import ArtistBatches, TensorBatches
 from fizzlightning.checks import require
 
 MAX_DATA_BYTES = 2 * 2**30  # the encoded FizzBuzz range must fit comfortably in memory
@@ -25,7 +31,7 @@ def _run_seed(seed: int | None) -> int:
     return torch.initial_seed() if seed is None else seed
 
 
-class _InMemoryDataModule(L.LightningDataModule):
+class InMemoryDataModule(L.LightningDataModule):
     """Places the tensors on the training device once and shards batches by rank under DDP."""
 
     def __init__(self, batch_size: int, seed: int | None) -> None:
@@ -71,7 +77,7 @@ class _InMemoryDataModule(L.LightningDataModule):
         )
 
 
-class FizzBuzzDataModule(_InMemoryDataModule):
+class FizzBuzzDataModule(InMemoryDataModule):
     """Numbers 101 .. 2**num_digits - 1 for training and validation, 1..100 for the test.
 
     Args:
@@ -153,7 +159,7 @@ class FizzBuzzDataModule(_InMemoryDataModule):
         return self._batches("predict", (x, self.predict_numbers), shuffle=False, batch_size=4096, even=False)
 
 
-class _PointsDataModule(_InMemoryDataModule):
+class _PointsDataModule(InMemoryDataModule):
     """Inputs ``x`` and targets ``y`` held as tensors. The lessons hold no data out: validation and test
     report the loss on every point, and predict runs the net on every input, each in one batch."""
 
@@ -239,3 +245,59 @@ class CurveDataModule(_PointsDataModule):
 
     def train_dataloader(self) -> TensorBatches:
         return self._batches("points", (self.x, self.y), shuffle=True)
+
+
+class ArtistDataModule(InMemoryDataModule):
+    """Lesson 004's artist: fresh paintings for training, and fixed, seeded ideas (with real paintings) to score G on.
+
+    Args:
+        art_components: Points per painting, evenly spaced on [-1, 1] (the lesson's ART_COMPONENTS).
+        n_ideas: Random inputs of the generator (the lesson's N_IDEAS).
+        batch_size: Paintings per step (the lesson's BATCH_SIZE).
+        steps_per_epoch: Training steps per epoch; validation and the picture come once an epoch.
+        eval_paintings: Ideas (and real paintings) that validation scores, and as many others for the test.
+        predict_paintings: Paintings that ``predict`` draws.
+        seed: Seed of the draws; defaults to ``seed_everything``.
+    """
+
+    def __init__(
+        self,
+        art_components: int = 15,
+        n_ideas: int = 5,
+        batch_size: int = 64,
+        steps_per_epoch: int = 500,
+        eval_paintings: int = 1000,
+        predict_paintings: int = 5,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(batch_size, seed)
+        for key, value in (("art_components", art_components), ("n_ideas", n_ideas)):
+            require(value >= 2, f"data.{key}", value, "an integer of at least 2")
+        for key, value in (("steps_per_epoch", steps_per_epoch), ("predict_paintings", predict_paintings)):
+            require(value > 0, f"data.{key}", value, "a positive integer")
+        require(eval_paintings >= 10, "data.eval_paintings", eval_paintings, "an integer of at least 10")
+        self.save_hyperparameters()
+        self.art_components, self.n_ideas = art_components, n_ideas  # the GAN's widths, linked by the CLI
+        self.points = torch.linspace(-1, 1, art_components)  # (art_components,)
+        generator = torch.Generator().manual_seed(self.seed + 1)  # apart from the training draws
+        # validation chooses the checkpoint, so the test judges other paintings: (ideas, real paintings) each
+        self.val_set, self.test_set = (self._eval_set(eval_paintings, generator) for _ in range(2))
+        self.predict_ideas = torch.randn(predict_paintings, n_ideas, generator=generator)
+
+    def _eval_set(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        ideas = torch.randn(n, self.n_ideas, generator=generator)  # (n, n_ideas)
+        return ideas, artist_works(1 + torch.rand(n, generator=generator), self.points)  # (n, art_components)
+
+    def train_dataloader(self) -> ArtistBatches:
+        device = self.trainer.strategy.root_device
+        steps, rank = self.hparams.steps_per_epoch, self.trainer.global_rank
+        return ArtistBatches(self.points.to(device), self.batch_size, self.n_ideas, steps, self.seed, rank)
+
+    def val_dataloader(self) -> TensorBatches:
+        return self._batches("val", self.val_set, False, len(self.val_set[0]), even=False)
+
+    def test_dataloader(self) -> TensorBatches:
+        return self._batches("test", self.test_set, False, len(self.test_set[0]), even=False)
+
+    def predict_dataloader(self) -> TensorBatches:
+        return self._batches("predict", (self.predict_ideas,), False, len(self.predict_ideas), even=False)

@@ -1,4 +1,7 @@
-"""The lessons' two networks as plain ``torch.nn`` modules: no Lightning, so exported weights load anywhere."""
+"""The lessons' networks as plain ``torch.nn`` modules: no Lightning, so exported weights load anywhere.
+
+The LightningModules (``classifier.py``, ``regressor.py``, ``gan.py``) wrap these as ``self.net``.
+"""
 
 from typing import Literal
 
@@ -40,3 +43,17 @@ class FizzBuzzMLP(nn.Sequential):
         for width_in, width_out in zip(widths, widths[1:]):
             layers += [nn.Linear(width_in, width_out), nn.ReLU()]
         super().__init__(*layers, nn.Linear(widths[-1], num_classes))
+
+
+class Generator(nn.Sequential):
+    """Lesson 004's G: ``n_ideas`` random numbers -> ``hidden`` ReLU -> a painting of ``art_components`` points."""
+
+    def __init__(self, n_ideas: int, hidden: int, art_components: int) -> None:
+        super().__init__(nn.Linear(n_ideas, hidden), nn.ReLU(), nn.Linear(hidden, art_components))
+
+
+class Discriminator(nn.Sequential):
+    """Lesson 004's D: a painting -> ``hidden`` ReLU -> the probability that the artist painted it."""
+
+    def __init__(self, art_components: int, hidden: int) -> None:
+        super().__init__(nn.Linear(art_components, hidden), nn.ReLU(), nn.Linear(hidden, 1), nn.Sigmoid())

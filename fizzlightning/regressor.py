@@ -5,11 +5,11 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.loggers import TensorBoardLogger
 from torchmetrics import MeanMetric, SumMetric
 
 from fizzlightning.base import TrainingModule
 from fizzlightning.checks import require
+from fizzlightning.dashboards import log_step_scalars
 from fizzlightning.nets import Init, TwoLayerNet
 
 
@@ -61,11 +61,8 @@ class Regressor(TrainingModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         if self.automatic_optimization:
-            loss = self._loss(self.net(x), y)  # the net directly: one module call less per step
-        else:
-            loss = self._manual_step(x, y)
-        self.record_loss(loss, batch_idx)
-        return loss
+            return self._loss(self.net(x), y)  # the net directly: one module call less per step
+        return self._manual_step(x, y)
 
     @torch.no_grad()
     def _manual_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -108,12 +105,16 @@ class Regressor(TrainingModule):
         (x,) = batch
         return self(x)  # (batch, d_out)
 
+    def prediction_table(self, predictions: torch.Tensor) -> tuple[list[str], list[list]]:
+        x = self.trainer.datamodule.x
+        if x.shape[1] == 1:  # a curve: the input beside the output, ready to plot
+            return ["x", "y"], [[a, b] for a, b in zip(x[:, 0].tolist(), predictions[:, 0].tolist())]
+        return super().prediction_table(predictions)
+
     def log_step_losses(self, losses: torch.Tensor) -> None:
         # Every step's loss, and its log10: the lessons' loss falls over ten orders of magnitude.
-        if isinstance(self.logger, TensorBoardLogger) and self.trainer.is_global_zero:
-            first_step = self.global_step - len(losses)
-            for offset, value in enumerate(losses.tolist()):
-                self.logger.experiment.add_scalar("train/loss_step", value, first_step + offset)
-                self.logger.experiment.add_scalar(
-                    "train/log10_loss_step", math.log10(max(value, 1e-30)), first_step + offset
-                )
+        values = losses.tolist()
+        log10 = [math.log10(max(value, 1e-30)) for value in values]
+        log_step_scalars(
+            self.trainer, self.global_step - len(values), {"train/loss_step": values, "train/log10_loss_step": log10}
+        )

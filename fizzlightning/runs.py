@@ -1,23 +1,31 @@
-"""Where runs live on disk, and loading their checkpoints safely.
+"""Which run a command works in: one rule for every command, as pure functions of the files on disk.
 
-Layout: ``lightning_logs/<config name>/<run>/`` holds one run's TensorBoard events, ``checkpoints/best.ckpt``,
-``checkpoints/last.ckpt``, the exported ``model.pt`` and, once ``fit`` has finished, ``fit.json``.
-Each run gets its own directory, so two runs of one config started at once never share files.
+Layout: ``<root>/lightning_logs/<experiment>/<run>/`` holds one run: its logs, ``checkpoints/best.ckpt`` and
+``checkpoints/last.ckpt``, the exported network, ``fit-config.yaml`` and, once ``fit`` has finished,
+``fit.json``. The experiment is named by the ``experiment`` setting, else by the last ``--config`` file; a
+run by its start time and process id, so two runs of one config never share a directory.
+
+The rule (``find_start``, used by ``plan`` and by ``serve``):
+
+- ``fit`` starts a new run; ``fit --ckpt_path last`` resumes the newest ``last.ckpt`` of the experiment in its
+  own run;
+- ``test``, ``validate``, ``predict`` and ``serve`` use the newest finished run's chosen checkpoint, in that run;
+- an explicit ``--ckpt_path`` is used as given, in a new run.
+
+Every command that starts from a run's checkpoint uses that run's seed, so validation scores the numbers the
+run held out and a resume replays the run's shuffle order.
 """
 
 import json
 import os
-import re
+import shlex
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import lightning as L
-import torch
 import yaml
-from lightning.fabric.plugins import TorchCheckpointIO
-from torch import nn
 
 from fizzlightning.checks import ConfigError
 
@@ -27,7 +35,7 @@ FIT_CONFIG = "fit-config.yaml"
 
 
 class CheckpointError(ConfigError):
-    """A checkpoint that is missing, unreadable, unsafe or made for another network."""
+    """A checkpoint that is missing, unreadable, unsafe or made for another network or run."""
 
 
 @dataclass(frozen=True)
@@ -39,9 +47,25 @@ class Start:
     seed: int | None = None  # the seed the checkpoint's run was fit with, when known
 
 
-def experiment_dir(root: Path, config_files: list[str], model_class_path: str) -> Path:
-    """``root/lightning_logs/<name>``: the last ``--config`` file's name, else the model's class name."""
-    name = Path(config_files[-1]).stem if config_files else model_class_path.rsplit(".", 1)[-1].lower()
+@dataclass(frozen=True)
+class Plan:
+    """What a command needs to know before anything is built: where it writes and what it loads."""
+
+    experiment: Path
+    run_dir: Path
+    ckpt_path: str | None
+    seed: int
+
+
+def experiment_name(explicit: str | None, config_files: list[str], model_class_path: str) -> str:
+    """The ``experiment`` setting (a run's saved config records it), else the last config file's name, else the
+    model's class name."""
+    if explicit:
+        return explicit
+    return Path(config_files[-1]).stem if config_files else model_class_path.rsplit(".", 1)[-1].lower()
+
+
+def experiment_dir(root: Path, name: str) -> Path:
     return root / LOG_ROOT / name
 
 
@@ -73,15 +97,20 @@ def newest_finished_run(experiment: Path) -> Path | None:
     return max(finished, key=lambda run: ((run / FINISHED).stat().st_mtime, run.name), default=None)
 
 
-def newest_last_checkpoint(experiment: Path) -> Path | None:
-    """The most recently written ``last.ckpt`` of any run of this config, finished or interrupted."""
-    lasts = [checkpoint_dir(run) / "last.ckpt" for run in _runs(experiment)]
+def finished_runs(root: Path) -> list[Path]:
+    """Every finished run under ``root``'s ``lightning_logs``, of every experiment, oldest first."""
+    return sorted(path.parent for path in (root / LOG_ROOT).glob(f"*/*/{FINISHED}"))
+
+
+def newest_last_checkpoint(experiments: list[Path]) -> Path | None:
+    """The most recently written ``last.ckpt`` of any run of these experiments, finished or interrupted."""
+    lasts = [checkpoint_dir(run) / "last.ckpt" for experiment in experiments for run in _runs(experiment)]
     return max((p for p in lasts if p.is_file()), key=lambda p: p.stat().st_mtime, default=None)
 
 
-def finished_checkpoint(run_dir: Path) -> Path:
-    """The checkpoint ``fit`` chose by validation in a finished run."""
-    return Path(json.loads((run_dir / FINISHED).read_text())["best_checkpoint"])
+def read_fit(run_dir: Path) -> dict[str, Any]:
+    """What ``fit`` recorded when it finished (see ``finish.py``)."""
+    return json.loads((run_dir / FINISHED).read_text())
 
 
 def run_seed(checkpoint: Path) -> int | None:
@@ -94,16 +123,9 @@ def run_seed(checkpoint: Path) -> int | None:
 
 
 def find_start(subcommand: str, experiment: Path, ckpt_path: str | None, fit_command: str) -> Start:
-    """Resolve ``--ckpt_path`` (or its absence) for ``subcommand`` into the checkpoint and run to use.
-
-    - ``fit``: a new run; ``--ckpt_path last`` resumes the newest ``last.ckpt`` inside its own run.
-    - ``test``/``validate``/``predict``: the newest finished run's chosen checkpoint, scored inside that run.
-    - an explicit path: that checkpoint, in a new run.
-    Every checkpoint that belongs to a run keeps that run's seed, so the validation split and the
-    shuffle order are the ones it was trained with.
-    """
+    """Resolve ``--ckpt_path`` (or its absence) for ``subcommand`` into the checkpoint and run to use."""
     if subcommand == "fit" and ckpt_path == "last":
-        last = newest_last_checkpoint(experiment)
+        last = newest_last_checkpoint([experiment])
         if last is None:
             raise CheckpointError(
                 f"--ckpt_path last: no last.ckpt under {experiment}/*/checkpoints/ to resume from. "
@@ -117,15 +139,44 @@ def find_start(subcommand: str, experiment: Path, ckpt_path: str | None, fit_com
                 f"No trained checkpoint to {subcommand}: found no finished run under {experiment}/ "
                 f"(looked for */{FINISHED}). Train one first with `{fit_command}`, or pass --ckpt_path PATH."
             )
-        best = finished_checkpoint(run)
+        best = Path(read_fit(run)["best_checkpoint"])
         return Start(str(best), run.name, run_seed(best))
     if ckpt_path is None:
         return Start()
     return Start(ckpt_path, None, run_seed(Path(ckpt_path)))
 
 
+def plan(
+    subcommand: str,
+    experiment: Path,
+    ckpt_path: str | None,
+    seed: int | bool | None,
+    fit_command: str,
+    name_run: Callable[[Path], str] = new_run_name,
+    draw_seed: Callable[[], int] | None = None,
+) -> Plan:
+    """The run a command works in and the seed it uses: a checkpoint's run keeps its own seed; otherwise the
+    configured one, or ``draw_seed()`` for an unseeded run (``seed_everything: false``, ``true`` or null)."""
+    start = find_start(subcommand, experiment, ckpt_path, fit_command)
+    if start.seed is not None:
+        seed = start.seed
+    elif seed is None or isinstance(seed, bool):
+        seed = draw_seed()
+    return Plan(experiment, experiment / (start.run_name or name_run(experiment)), start.ckpt_path, seed)
+
+
+def command_args(argv: list[str], subcommand: str) -> str:
+    """A command's arguments less ``--ckpt_path``: what a resume, or ``test`` after ``fit``, must repeat."""
+    args = argv[argv.index(subcommand) + 1 :] if subcommand in argv else argv
+    kept = []
+    for previous, arg in zip([None, *args], args):
+        if not (arg == "--ckpt_path" or previous == "--ckpt_path" or arg.startswith("--ckpt_path=")):
+            kept.append(arg)
+    return shlex.join(kept)
+
+
 def remove_stale_temporaries(run_dir: Path) -> None:
-    """Delete the temporary files of writes that a killed process never finished (see ``atomic_write``)."""
+    """Delete the temporary files of writes that a killed process never finished (see ``checkpoints.atomic_write``)."""
     for tmp in run_dir.rglob(".*.tmp"):
         pid = tmp.name.rsplit(".", 2)[-2]
         if pid.isdigit() and not _alive(int(pid)):
@@ -140,106 +191,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # someone else's process
         return True
     return True
-
-
-def mark_finished(run_dir: Path, summary: dict[str, Any]) -> None:
-    atomic_write(run_dir / FINISHED, lambda tmp: tmp.write_text(json.dumps(summary, indent=2) + "\n"))
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``.
-
-    A rename within a directory is atomic, so a crash at any moment leaves ``path`` either as it
-    was or complete, never half-written.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a Lightning checkpoint with ``weights_only=True``, turning every failure into a clear message."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"Checkpoint {path} does not exist{' (it is a directory)' if path.is_dir() else ''}.")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a damaged file fails anywhere in the unpickler: KeyError, RuntimeError, ...
-        unsafe = re.search(r"GLOBAL ([\w.]+)", str(error))
-        if unsafe:
-            raise CheckpointError(
-                f"Refused to load {path}: it asks to import the Python object {unsafe[1]}, and unpickling it could "
-                "run arbitrary code. fizzlightning loads checkpoints with weights_only=True, which allows only "
-                "tensors and plain values; a checkpoint written by fizzlightning holds nothing else."
-            ) from None
-        reason = re.split(r"(?<=\.)\s", str(error).strip())[0]  # torch's first sentence; the rest is advice
-        raise CheckpointError(
-            f"Cannot read {path}: it is not a PyTorch checkpoint, or it is truncated or corrupted "
-            f"({type(error).__name__}: {reason})."
-        ) from None
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        held = (
-            f"a dict with keys {sorted(checkpoint)[:8]}" if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        )
-        raise CheckpointError(
-            f"{path} is not a Lightning checkpoint: it holds {held}, expected a dict with a 'state_dict' "
-            "(an exported model.pt is for plain torch, not for --ckpt_path)."
-        )
-    return checkpoint
-
-
-def describe(class_path: str | None, hparams: dict[str, Any]) -> str:
-    """``FizzBuzzClassifier(num_digits=12, hidden=[1024], ...)``: a model's class and ``__init__`` arguments."""
-    args = ", ".join(f"{key}={value!r}" for key, value in hparams.items() if not key.startswith("_"))
-    return f"{class_path.rsplit('.', 1)[-1]}({args})" if class_path else f"a model with hyperparameters ({args})"
-
-
-def _class_path(model: nn.Module) -> str:
-    return f"{type(model).__module__}.{type(model).__qualname__}"
-
-
-def check_checkpoint_fits(checkpoint: dict[str, Any], model: L.LightningModule, path: str | Path) -> None:
-    """Refuse a checkpoint of another model than the config builds, saying what each one is.
-
-    Each side is described from what Lightning saves: the class path and ``__init__`` arguments
-    (``hyper_parameters``); the parameter shapes decide when the class is the same.
-    """
-    held_params = checkpoint.get("hyper_parameters") or {}
-    held_class = held_params.get("_class_path")
-    wanted = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    held = {k: tuple(v.shape) for k, v in checkpoint["state_dict"].items()}
-    if held_class in (None, _class_path(model)) and wanted == held:
-        return
-    if held_class is None and not held_params:
-        what = f"a model with parameters {list(held)[:6]}"
-    else:
-        what = describe(held_class, held_params)
-    raise CheckpointError(
-        f"{path} holds {what}, but the config builds {describe(_class_path(model), dict(model.hparams))}. "
-        "Pass the config it was trained with, or run fit with this one."
-    )
-
-
-def export_network(checkpoint_path: Path, out: Path) -> None:
-    """Write the plain ``torch.nn`` network's ``state_dict`` from a checkpoint to ``out``.
-
-    It loads with ``torch.load(out, weights_only=True)`` into ``fizzlightning.nets`` (or the lessons' own
-    ``torch.nn.Sequential`` for FizzBuzz) without Lightning.
-    """
-    state = load_checkpoint(checkpoint_path)["state_dict"]
-    net_state = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
-    atomic_write(out, lambda tmp: torch.save(net_state, tmp))
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint I/O with all-or-nothing writes and ``weights_only=True`` loads."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any = None) -> None:
-        atomic_write(Path(path), lambda tmp: torch.save(checkpoint, tmp))
-
-    def load_checkpoint(self, path, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
-        return super().load_checkpoint(path, map_location=map_location, weights_only=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from fizzlightning import runs
-from fizzlightning.cli import main as fizzlightning
+from fizzlightning.app import main as fizzlightning
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "lightning_configs"

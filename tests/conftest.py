@@ -2,7 +2,7 @@
 
 import pytest
 
-from fizzlightning.cli import main
+from fizzlightning.app import main
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import lightning as L
 import pytest
 import torch
 
-from fizzlightning.cli import main
+from fizzlightning.app import main
 from fizzlightning.ranks import ENV_PREFIX
 
 CONFIGS = Path(__file__).resolve().parent.parent / "lightning_configs"

@@ -1,5 +1,6 @@
 """The commands a user runs, through the real entry point: fit, test, predict, export."""
 
+import csv
 import json
 import re
 import subprocess
@@ -46,14 +47,21 @@ def test_test_scores_the_checkpoint_fit_chose_and_lists_every_mistake(cli, tmp_p
         assert truth == fizzbuzz.decode(int(number), int(fizzbuzz.fizzbuzz_labels(torch.tensor(int(number)))))
 
 
-def test_predict_plays_the_game(cli, capsys):
+def test_predict_plays_the_game_and_writes_it_to_a_csv_file_in_the_run(cli, tmp_path, capsys):
     assert cli("fit", *TINY_FIZZBUZZ) == 0
     capsys.readouterr()
     assert cli("predict", *TINY_FIZZBUZZ, "--data.init_args.predict_range", "[1, 20]") == 0
-    words = " ".join(capsys.readouterr().out.splitlines()[-2:]).split()
+    *game, written = capsys.readouterr().out.strip().splitlines()[-3:]
+    words = " ".join(game).split()
     assert len(words) == 20
     for number, word in enumerate(words, start=1):
         assert word == str(number) or word in fizzbuzz.CLASSES[1:]
+    run = only_run(tmp_path)
+    assert written == f"Written to {run / 'predictions.csv'}"
+    with (run / "predictions.csv").open() as table:
+        rows = list(csv.reader(table))
+    assert rows == [["number", "answer"], *([str(n), word] for n, word in enumerate(words, start=1))]
+    assert not list(run.glob("events.out.tfevents.*.1"))  # predict adds no logs to the run
 
 
 @pytest.mark.parametrize("command", ["test", "predict", "validate"])
@@ -102,14 +110,21 @@ def test_repeated_runs_of_one_config_get_their_own_directories(cli, tmp_path):
 
 
 @pytest.mark.parametrize("config", ["regressor.yaml", "curve.yaml"])
-def test_regression_configs_test_and_predict_after_fit(cli, capsys, config):
+def test_regression_configs_test_and_predict_after_fit(cli, tmp_path, capsys, config):
     args = ["--config", str(CONFIGS / config), *FEW_STEPS]
     assert cli("fit", *args) == 0
     assert cli("test", *args) == 0
     out = capsys.readouterr().out
     assert re.search(r"^test/loss = [0-9.e+-]+$", out, re.MULTILINE), out[-500:]
     assert cli("predict", *args) == 0
-    assert re.search(r"Predictions: tensor of shape \((64, 10|100, 1)\)", capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert "tensor(" not in out  # no tensor reprs: a count, the columns, a few rows, the file
+    header = {"regressor.yaml": "64 predictions: sample, output_0,", "curve.yaml": "100 predictions: x, y"}[config]
+    assert header in out
+    with (only_run(tmp_path) / "predictions.csv").open() as table:
+        rows = list(csv.reader(table))
+    assert len(rows) == 1 + int(header.split()[0])
+    assert len(rows[1]) == {"regressor.yaml": 11, "curve.yaml": 2}[config]
 
 
 def test_trainer_flags_and_command_options_are_honoured_not_ignored(cli, capfd, caplog):

@@ -8,9 +8,10 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from fizzlightning.checks import ConfigError
-from fizzlightning.curve import DATA, FIT, CurvePlot, render_curve
+from fizzlightning.dashboards import CurvePlot
 from fizzlightning.data import CurveDataModule, FizzBuzzDataModule
 from fizzlightning.nets import TwoLayerNet
+from fizzlightning.pictures import DATA, FIT, render_curve
 
 from .helpers import CONFIGS
 

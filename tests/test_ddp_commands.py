@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fizzlightning.cli import main
+from fizzlightning.app import main
 
 from .helpers import DDP_CPU, FIZZBUZZ, assert_bit_identical, clean_env, fit_in, fizzlightning, runs, state_dict, write
 

@@ -1,11 +1,14 @@
 """Lesson 004's GAN through the same commands as every model: its data, its judge, fit/test/predict, resume."""
 
+import csv
 import signal
 
 import pytest
 import torch
 
-from fizzlightning.gan import ArtistBatches, ArtistDataModule, artist_works, judge, ks_to_uniform
+from fizzlightning.artist import artist_works, judge, ks_to_uniform
+from fizzlightning.batches import ArtistBatches
+from fizzlightning.data import ArtistDataModule
 
 from .helpers import CONFIGS, DDP_CPU, assert_bit_identical, fizzlightning, runs
 
@@ -23,7 +26,7 @@ def test_the_artist_paints_parabolas_of_its_family_between_the_bounds():
     batches = ArtistBatches(POINTS, batch_size=64, n_ideas=5, steps=3, seed=0, rank=0)
     (real, ideas), *_ = list(batches)
     assert real.shape == (64, 15) and ideas.shape == (64, 5)
-    a, rms, inside = judge(real, POINTS).T
+    a, rms, inside = judge(real, POINTS)
     assert ((a >= 1) & (a <= 2)).all() and rms.max() < 1e-5 and inside.all()
     batches.set_epoch(1)
     assert not torch.equal(next(iter(batches))[0], real)  # each epoch draws anew, from (seed, epoch)
@@ -33,11 +36,11 @@ def test_the_judge_on_known_paintings():
     a = torch.linspace(1, 2, 1001)
     assert ks_to_uniform(a) < 0.002  # evenly spread over [1, 2]: the artist's own distribution
     assert ks_to_uniform(torch.full((100,), 1.5)) == pytest.approx(0.5)  # one a for every painting: collapse
-    fitted, rms, inside = judge(artist_works(a, POINTS), POINTS).T
+    fitted, rms, inside = judge(artist_works(a, POINTS), POINTS)
     assert torch.allclose(fitted, a, atol=1e-5) and inside.all()
-    flat = judge(torch.zeros(1, 15), POINTS)[0]  # y = 0 leaves the band wherever x**2 > 0.05
-    assert flat[2] == 0 and flat[1] > 0.1
-    assert judge((2 * POINTS**2 + 1.2)[None], POINTS)[0, 2] == 0  # above the upper bound by more than 0.05
+    flat = judge(torch.zeros(1, 15), POINTS)  # y = 0 leaves the band wherever x**2 > 0.05
+    assert flat.inside[0] == 0 and flat.rms[0] > 0.1
+    assert judge((2 * POINTS**2 + 1.2)[None], POINTS).inside[0] == 0  # above the upper bound by more than 0.05
 
 
 def test_fit_test_predict_through_the_cli(cli, tmp_path, capsys):
@@ -49,8 +52,15 @@ def test_fit_test_predict_through_the_cli(cli, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Paintings judged: 50" in out and "KS distance to U(1, 2)" in out and "D score" in out
     assert cli("predict", *TINY) == 0
-    lines = capsys.readouterr().out.strip().splitlines()[-5:]
+    *lines, written = capsys.readouterr().out.strip().splitlines()[-6:]
     assert all(line.startswith("a = ") and len(line.split(": ")[1].split(", ")) == 15 for line in lines)
+    assert written == f"Written to {run / 'predictions.csv'}"
+    with (run / "predictions.csv").open() as table:
+        header, *rows = list(csv.reader(table))
+    assert header[:2] == ["painting", "y(-1.00)"] and header[-3:] == ["a", "rms", "inside"] and len(header) == 19
+    assert len(rows) == 5
+    for line, row in zip(lines, rows):  # what predict printed is what it wrote, painting by painting
+        assert line.startswith(f"a = {float(row[16]):.3f}")
 
 
 def test_exported_generator_loads_into_the_lessons_plain_sequential(cli, tmp_path):
@@ -62,9 +72,11 @@ def test_exported_generator_loads_into_the_lessons_plain_sequential(cli, tmp_pat
     assert generator(torch.randn(2, 5)).shape == (2, 15)
 
 
-def test_data_and_model_that_disagree_are_a_config_error(cli, capsys):
-    assert cli("fit", *TINY, "--data.init_args.art_components", "10") == 2
-    assert "model.art_components = 15 is not allowed: expected data.art_components = 10" in capsys.readouterr().err
+def test_the_networks_widths_come_from_the_data(cli, tmp_path):
+    assert cli("fit", *TINY, "--data.init_args.art_components", "10", "--data.init_args.n_ideas", "3") == 0
+    (run,) = runs(tmp_path, "gan.yaml")
+    program = torch.export.load(run / "model.pt2").module()  # the generator: 3 ideas -> a painting of 10 points
+    assert program(torch.randn(7, 3)).shape == (7, 10)
 
 
 def test_an_interrupted_gan_resumes_to_the_bit(cli, tmp_path):

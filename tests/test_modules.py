@@ -1,15 +1,17 @@
 """Each LightningModule's forward and one optimisation step, outside the Trainer."""
 
+import lightning as L
+import pytest
 import torch
 
 from fizzlightning.classifier import FizzBuzzClassifier
+from fizzlightning.data import FizzBuzzDataModule
 from fizzlightning.nets import FizzBuzzMLP, TwoLayerNet
 from fizzlightning.regressor import Regressor
 
 
 def one_step(module, batch, lr: float) -> tuple[float, float]:
     """Loss before and after one SGD step on ``batch``."""
-    module._step_losses = torch.zeros(1)  # the buffer the Trainer allocates at the start of each epoch
     optimizer = torch.optim.SGD(module.parameters(), lr=lr)
     before = module.training_step(batch, 0)
     optimizer.zero_grad()
@@ -27,7 +29,6 @@ def test_classifier_forward_shape_and_one_step_lowers_the_loss():
     assert model(x).shape == (64, 4)
     before, after = one_step(model, (x, torch.randint(0, 4, (64,))), lr=0.1)
     assert after < before
-    assert model._step_losses[0] == after  # the step's loss is recorded for the epoch's log
 
 
 def test_classifier_wraps_the_plain_mlp_with_seed_layer_names():
@@ -59,3 +60,27 @@ def test_regressor_normal_init_and_no_bias():
     net = TwoLayerNet(1000, 100, 10, bias=False, init="normal")
     assert net.linear1.bias is None and net.linear2.bias is None
     assert abs(net.linear1.weight.std() - 1) < 0.02  # N(0, 1), not PyTorch's 1/sqrt(fan_in) uniform
+
+
+class Forgetful(FizzBuzzClassifier):
+    """A new model that forgot to return its loss."""
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        super().training_step(batch, batch_idx)
+
+
+@pytest.mark.parametrize("model, recorded", [(FizzBuzzClassifier, True), (Forgetful, False)])
+def test_the_base_records_every_returned_loss_and_names_the_method_when_there_is_none(model, recorded):
+    L.seed_everything(0)
+    data, module = FizzBuzzDataModule(num_digits=8, batch_size=32), model(num_digits=8, hidden=[8])
+    module.configure_optimizers = lambda: torch.optim.SGD(module.parameters(), lr=0.1)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    if recorded:
+        trainer.fit(module, datamodule=data)
+        assert torch.isfinite(module._step_losses).all() and len(module._step_losses) == 5  # 155 numbers / 32
+        assert trainer.callback_metrics["train/loss"] == module._step_losses.mean()
+    else:
+        with pytest.raises(
+            TypeError, match="Forgetful.training_step returned no loss tensor; a fizzlightning model returns"
+        ):
+            trainer.fit(module, datamodule=data)

@@ -21,9 +21,11 @@ def make_run(experiment: Path, name: str, seed: int | None = 0, finished: bool =
     return run
 
 
-def test_experiment_is_named_by_the_last_config_file_else_the_model(tmp_path):
-    assert runs.experiment_dir(tmp_path, ["a.yaml", "dir/b.yaml"], "x.Y") == tmp_path / "lightning_logs" / "b"
-    assert runs.experiment_dir(tmp_path, [], "fizzlightning.gan.GAN") == tmp_path / "lightning_logs" / "gan"
+def test_experiment_is_named_by_the_setting_else_the_last_config_file_else_the_model(tmp_path):
+    assert runs.experiment_name("mine", ["a.yaml", "dir/b.yaml"], "x.Y") == "mine"  # a saved fit-config.yaml's
+    assert runs.experiment_name(None, ["a.yaml", "dir/b.yaml"], "x.Y") == "b"
+    assert runs.experiment_name(None, [], "fizzlightning.gan.GAN") == "gan"
+    assert runs.experiment_dir(tmp_path, "b") == tmp_path / "lightning_logs" / "b"
 
 
 def test_test_uses_the_newest_finished_run_with_its_seed(tmp_path):
@@ -58,6 +60,23 @@ def test_nothing_to_start_from_says_where_it_looked(tmp_path, subcommand, ckpt_p
     with pytest.raises(runs.CheckpointError, match=fragment) as error:
         runs.find_start(subcommand, tmp_path, ckpt_path, "fizzlightning fit --config c.yaml")
     assert str(tmp_path) in str(error.value)
+
+
+def test_plan_keeps_a_runs_seed_else_the_configured_one_else_draws_one(tmp_path):
+    def plan(subcommand, ckpt_path, seed):
+        return runs.plan(subcommand, tmp_path, ckpt_path, seed, "fit", name_run=lambda _: "new", draw_seed=lambda: 42)
+
+    assert plan("fit", None, 3) == runs.Plan(tmp_path, tmp_path / "new", None, 3)
+    for unseeded in (None, True, False):
+        assert plan("fit", None, unseeded).seed == 42
+    run = make_run(tmp_path, "20260101-000000-1", seed=5)
+    assert plan("test", None, 3) == runs.Plan(tmp_path, run, str(run / "checkpoints" / "best.ckpt"), 5)
+    assert plan("fit", "last", None) == runs.Plan(tmp_path, run, str(run / "checkpoints" / "last.ckpt"), 5)
+
+
+def test_command_args_drop_the_checkpoint_in_both_spellings():
+    argv = ["fit", "--config", "a b.yaml", "--ckpt_path", "last", "--ckpt_path=x", "--trainer.max_epochs", "3"]
+    assert runs.command_args(argv, "fit") == "--config 'a b.yaml' --trainer.max_epochs 3"
 
 
 def test_new_run_names_never_repeat_within_a_second(tmp_path, monkeypatch):

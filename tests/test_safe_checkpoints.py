@@ -7,7 +7,7 @@ import lightning as L
 import pytest
 import torch
 
-from fizzlightning.runs import AtomicCheckpointIO
+from fizzlightning.checkpoints import AtomicCheckpointIO
 
 from .helpers import FIZZBUZZ, runs, write
 

@@ -1,4 +1,4 @@
-"""The checkpoint callback the CLI adds to every ``fit``."""
+"""``RunCheckpoint``, the callback ``fit`` always has: best and last checkpoints, a clean stop on a signal."""
 
 import signal
 import sys
@@ -8,6 +8,8 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info
+
+from fizzlightning.checkpoints import run_record
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -27,6 +29,9 @@ class RunCheckpoint(ModelCheckpoint):
         super().__init__(dirpath, "best", monitor=monitor, mode=mode, save_last=True, enable_version_counter=False)
         self.signal_received: int | None = None
         self._run_over = False  # the run had stopped for its own reasons (early stopping) when last.ckpt was written
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        checkpoint["fizzlightning"] = run_record(trainer)
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "run_over": self._run_over}

@@ -1,0 +1,154 @@
+"""The ``fizzlightning`` command: what happens before and around LightningCLI, and how every failure ends.
+
+``--version``, ``configs`` and ``serve`` are answered here without building a Trainer (``--version`` without
+importing torch). ``fit``, ``validate``, ``test`` and ``predict`` go to ``cli.FizzLightningCLI``. A known
+failure ends as one line on stderr: exit 2 for a mistake the user can fix first (config, checkpoint,
+missing extra), 1 for a run that had to stop (divergence, a full disk, a lost process).
+"""
+
+import os
+import sys
+from importlib import metadata, resources
+from pathlib import Path
+from typing import NoReturn
+
+from fizzlightning.checks import ConfigError, RunError
+
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+
+def shipped_configs() -> Path:
+    """The configs that ship inside the package (``lightning_configs/`` of the repository)."""
+    return Path(str(resources.files("fizzlightning") / "configs"))
+
+
+def version(verbose: bool) -> str:
+    lines = [f"fizzlightning {metadata.version('fizzlightning')}"]
+    if verbose:  # from the installed metadata: importing torch would take seconds
+        lines += [f"{name} {metadata.version(name)}" for name in ("torch", "lightning", "torchmetrics", "jsonargparse")]
+        lines.append(f"python {sys.version.split()[0]}")
+    return "\n".join(lines)
+
+
+def configs(argv: list[str]) -> str:
+    """``fizzlightning configs``: the shipped configs; ``--copy DIR`` copies them out for editing."""
+    import shutil
+
+    source = shipped_configs()
+    if argv[:1] == ["--copy"] and len(argv) == 2:
+        target = Path(argv[1])
+        shutil.copytree(source, target, dirs_exist_ok=False)
+        return f"Copied the shipped configs to {target}/: fizzlightning fit --config {target / 'fizzbuzz.yaml'}"
+    if argv:
+        raise ConfigError("usage: fizzlightning configs [--copy DIR]")
+    lines = ["Shipped configs (use a name as --config NAME, or copy them with fizzlightning configs --copy DIR):"]
+    for path in sorted(source.rglob("*.yaml")):
+        first = path.read_text().splitlines()[0].lstrip("# ")
+        lines.append(f"  {str(path.relative_to(source).with_suffix('')):<26} {first[:90]}")
+    return "\n".join(lines)
+
+
+def resolve_configs(argv: list[str]) -> list[str]:
+    """``--config NAME`` with no such file means the shipped config of that name; every config must be YAML."""
+    import yaml
+
+    resolved = list(argv)
+    for index, arg in enumerate(argv):
+        key, _, value = arg.partition("=")
+        if key in ("-c", "--config") and (value or index + 1 < len(argv)):
+            position = index if value else index + 1
+            path = Path(value or argv[index + 1])
+            shipped = shipped_configs() / path.with_suffix(".yaml")
+            if not path.exists() and path.suffix == "" and shipped.is_file():
+                path = shipped
+                resolved[position] = f"{key}={path}" if value else str(path)
+            if not path.is_file():
+                raise ConfigError(
+                    f"--config = {str(path)!r} is not allowed: expected an existing YAML file (no such file)."
+                )
+            try:
+                yaml.safe_load(path.read_text())
+            except yaml.YAMLError as error:
+                mark = getattr(error, "problem_mark", None)
+                where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+                problem = getattr(error, "problem", None) or error
+                raise ConfigError(f"--config {path} is not valid YAML: {problem}{where}.") from None
+    return resolved
+
+
+def require_config(argv: list[str], subcommand: str) -> None:
+    """A command without ``--config`` (nor a model on the command line) gets told which config to pass."""
+    if any(a in ("-c", "--config") or a.startswith(("--config=", "--model", "-h", "--help")) for a in argv):
+        return
+    if "--ckpt_path" in argv or any(a.startswith("--ckpt_path=") for a in argv):
+        from fizzlightning import runs
+
+        given = next(a.split("=", 1)[1] if "=" in a else argv[i + 1] for i, a in enumerate(argv) if "--ckpt_path" in a)
+        if given == "last":
+            found = runs.newest_last_checkpoint(list((Path.cwd() / runs.LOG_ROOT).glob("*")))
+        else:
+            found = Path(given)
+        saved = found.parent.parent / runs.FIT_CONFIG if found else None
+        hint = f" Its run's config is {saved}: --config {saved}" if saved and saved.is_file() else ""
+        raise ConfigError(
+            f"fizzlightning {subcommand} --ckpt_path {given} needs the config the run was trained with (--config)."
+            + (hint or " Pass the config you ran fit with.")
+        )
+    raise ConfigError(
+        f"fizzlightning {subcommand} needs a config: --config lightning_configs/fizzbuzz.yaml, or a shipped config "
+        "by name (--config fizzbuzz; `fizzlightning configs` lists them)."
+    )
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(f"fizzlightning: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the ``fizzlightning`` console script and of ``python -m fizzlightning``."""
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv[:1] in (["--version"], ["-V"]):
+        print(version(verbose="--verbose" in argv or "-v" in argv))
+        return
+    subcommand = next((a for a in argv if a in (*SUBCOMMANDS, "serve", "configs")), None)
+    try:
+        if subcommand == "configs":
+            print(configs(argv[argv.index("configs") + 1 :]))
+            return
+        if subcommand in SUBCOMMANDS:
+            require_config(argv[argv.index(subcommand) + 1 :], subcommand)
+        resolved = resolve_configs(argv)
+        if subcommand == "serve":
+            from fizzlightning import serve
+
+            serve.main(resolved[resolved.index("serve") + 1 :], argv[argv.index("serve") + 1 :])
+            return
+        _run_cli(resolved, argv)
+    except ConfigError as error:
+        _fail(str(error), 2)
+    except RunError as error:
+        _fail(str(error), 1)
+    except KeyboardInterrupt:  # Ctrl-C outside training, where RunCheckpoint is not listening
+        _fail("interrupted.", 130)
+
+
+def _run_cli(argv: list[str], typed: list[str]) -> None:
+    """LightningCLI, with its errors turned into ``ConfigError``/``RunError`` lines (see ``failures``)."""
+    import torch
+
+    from fizzlightning import failures, ranks
+    from fizzlightning.cli import FizzLightningCLI
+
+    ranks.forget_decisions()
+    failures.quiet_lightning()
+    if "OMP_NUM_THREADS" not in os.environ:
+        # The lessons' networks are so small that splitting an op over CPU threads costs more than the op:
+        # on a busy 2-core machine a FizzBuzz step took 10x longer with 2 threads than with 1.
+        torch.set_num_threads(1)
+    with failures.as_one_line(argv):
+        FizzLightningCLI(args=argv, typed=typed)
+    if torch.distributed.is_initialized():
+        # Lightning leaves the process group up; one torn down at interpreter exit instead sometimes aborted
+        # a torchrun worker (SIGABRT, "terminate called without an active exception"), seen 1 run in 12.
+        torch.distributed.destroy_process_group()

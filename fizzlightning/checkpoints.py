@@ -1,0 +1,200 @@
+"""Checkpoints on disk: all-or-nothing writes, safe loading, and the checks that a checkpoint fits the command.
+
+Every checkpoint is loaded with ``torch.load(..., weights_only=True)``, so a checkpoint cannot run code.
+Every write goes to a temporary file that is renamed into place, so a file is either whole or absent.
+"""
+
+import errno
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.plugins import TorchCheckpointIO
+from torch import nn
+
+from fizzlightning.checks import ConfigError, RunError
+from fizzlightning.runs import CheckpointError
+
+FORMAT = 2  # what fizzlightning keeps in a checkpoint beside Lightning's keys; a resume needs the same format
+_FULL = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up"}
+
+
+class WriteError(RunError):
+    """A file of the run could not be written; the files written before it are intact."""
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    A rename within a directory is atomic, so a crash at any moment leaves ``path`` either as it was or
+    complete, never half-written. A failed write (a full disk, a vanished directory) raises ``WriteError``.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as error:
+        reason = _FULL.get(error.errno, error.strerror or str(error))
+        raise WriteError(f"Could not write {path}: {reason}. The run's earlier files are intact.") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_writable(run_dir: Path) -> None:
+    """Before training: a directory that cannot hold the run's logs and checkpoints is a config mistake."""
+    probe = run_dir / f".write-test-{os.getpid()}"  # one per process: ranks that share a disk never collide
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(
+            f"Cannot write logs and checkpoints to {run_dir}: {error.strerror}. "
+            "Choose a writable directory with --trainer.default_root_dir DIR."
+        ) from None
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a Lightning checkpoint with ``weights_only=True``, turning every failure into a clear message."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint {path} does not exist{' (it is a directory)' if path.is_dir() else ''}.")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a damaged file fails anywhere in the unpickler: KeyError, RuntimeError, ...
+        unsafe = re.search(r"GLOBAL ([\w.]+)", str(error))
+        if unsafe:
+            raise CheckpointError(
+                f"Refused to load {path}: it asks to import the Python object {unsafe[1]}, and unpickling it could "
+                "run arbitrary code. fizzlightning loads checkpoints with weights_only=True, which allows only "
+                "tensors and plain values; a checkpoint written by fizzlightning holds nothing else."
+            ) from None
+        reason = re.split(r"(?<=\.)\s", str(error).strip())[0]  # torch's first sentence; the rest is advice
+        raise CheckpointError(
+            f"Cannot read {path}: it is not a PyTorch checkpoint, or it is truncated or corrupted "
+            f"({type(error).__name__}: {reason})."
+        ) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        held = (
+            f"a dict with keys {sorted(checkpoint)[:8]}" if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        )
+        raise CheckpointError(
+            f"{path} is not a Lightning checkpoint: it holds {held}, expected a dict with a 'state_dict' "
+            "(an exported model.pt is for plain torch, not for --ckpt_path)."
+        )
+    return checkpoint
+
+
+def describe(class_path: str | None, hparams: dict[str, Any]) -> str:
+    """``FizzBuzzClassifier(num_digits=12, hidden=[1024], ...)``: a model's class and ``__init__`` arguments."""
+    args = ", ".join(f"{key}={value!r}" for key, value in hparams.items() if not key.startswith("_"))
+    return f"{class_path.rsplit('.', 1)[-1]}({args})" if class_path else f"a model with hyperparameters ({args})"
+
+
+def class_path(obj: object) -> str:
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def check_checkpoint_fits(checkpoint: dict[str, Any], model: nn.Module, path: str | Path) -> None:
+    """Refuse a checkpoint of another model than the config builds, saying what each one is.
+
+    Each side is described from what Lightning saves: the class path and ``__init__`` arguments
+    (``hyper_parameters``); the parameter shapes decide when the class is the same.
+    """
+    held_params = checkpoint.get("hyper_parameters") or {}
+    held_class = held_params.get("_class_path")
+    wanted = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    held = {k: tuple(v.shape) for k, v in checkpoint["state_dict"].items()}
+    if held_class in (None, class_path(model)) and wanted == held:
+        return
+    if held_class is None and not held_params:
+        what = f"a model with parameters {list(held)[:6]}"
+    else:
+        what = describe(held_class, held_params)
+    raise CheckpointError(
+        f"{path} holds {what}, but the config builds {describe(class_path(model), dict(model.hparams))}. "
+        "Pass the config it was trained with, or run fit with this one."
+    )
+
+
+def run_record(trainer: L.Trainer) -> dict[str, Any]:
+    """What fizzlightning adds to each checkpoint it writes (key ``fizzlightning``), for the resume checks."""
+    return {"format": FORMAT, "optimizers": [class_path(optimizer) for optimizer in trainer.optimizers]}
+
+
+def epochs_done(checkpoint: dict[str, Any]) -> int:
+    """Training epochs a checkpoint has finished: Lightning saves ``epoch`` as the index of the epoch it ended."""
+    return checkpoint["epoch"] + 1
+
+
+def check_resume(
+    checkpoint: dict[str, Any], path: str | Path, max_epochs: int | None, optimizers: list[torch.optim.Optimizer]
+) -> None:
+    """Refuse a resume that could not continue the checkpoint's run, with one line saying what to change.
+
+    ``optimizers``: what the config builds, which a resume would replace by the checkpoint's state.
+    """
+    record = checkpoint.get("fizzlightning") or {}
+    written = record.get("format", 1)
+    if written != FORMAT:
+        raise CheckpointError(
+            f"{path} was written by {'an older' if written < FORMAT else 'a newer'} fizzlightning (checkpoint format "
+            f"{written}; this version resumes format {FORMAT}). test and predict can still score it with --ckpt_path; "
+            "to train, start a new run: fit without --ckpt_path."
+        )
+    done = epochs_done(checkpoint)
+    if max_epochs is not None and max_epochs != -1 and max_epochs < done:
+        raise CheckpointError(
+            f"{path} has already trained {done} epochs, more than --trainer.max_epochs {max_epochs}. "
+            f"Pass --trainer.max_epochs {done} or more to train on, or start a new run without --ckpt_path."
+        )
+    held = record.get("optimizers", [])
+    built = [class_path(optimizer) for optimizer in optimizers]
+    if held and built and held != built:
+        names = lambda paths: ", ".join(p.rsplit(".", 1)[-1] for p in paths)  # noqa: E731
+        raise CheckpointError(
+            f"{path} was trained with {names(held)}, but the config sets {names(built)}. Resume with the optimizer "
+            "it was trained with, or start a new run: fit without --ckpt_path."
+        )
+    for held_state, optimizer in zip(checkpoint.get("optimizer_states", []), optimizers):
+        _check_settings(held_state["param_groups"], optimizer.param_groups, path)
+
+
+def built_optimizers(model: L.LightningModule, optimizer_config: Any) -> list[torch.optim.Optimizer]:
+    """The optimizers a config builds for ``model`` (its ``optimizer``, or the model's own), for ``check_resume``."""
+    if optimizer_config is not None:
+        from lightning.pytorch.cli import instantiate_class
+
+        return [instantiate_class(model.parameters(), optimizer_config)]
+    built = model.configure_optimizers()
+    built = built.get("optimizer") if isinstance(built, dict) else built
+    return list(built[0]) if isinstance(built, tuple) else list(built) if isinstance(built, list) else [built]
+
+
+def _check_settings(held_groups: list[dict], groups: list[dict], path: str | Path) -> None:
+    # A resume restores the checkpoint's optimizer settings: a different one in the config would be ignored.
+    for held, group in zip(held_groups, groups):
+        for key, value in group.items():
+            if key in ("params", "initial_lr"):
+                continue
+            was = held.get("initial_lr", held.get(key)) if key == "lr" else held.get(key)
+            if key in held and was != value and not (isinstance(value, tuple) and list(value) == was):
+                raise CheckpointError(
+                    f"{path} was trained with optimizer {key} = {was!r}, but the config sets {value!r}: a resume "
+                    "continues the checkpoint's settings. Resume with the settings it was trained with, or start a "
+                    "new run: fit without --ckpt_path."
+                )
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint I/O with all-or-nothing writes and ``weights_only=True`` loads."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any = None) -> None:
+        atomic_write(Path(path), lambda tmp: torch.save(checkpoint, tmp))
+
+    def load_checkpoint(self, path, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        return super().load_checkpoint(path, map_location=map_location, weights_only=True)

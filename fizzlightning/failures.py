@@ -1,0 +1,111 @@
+"""How a command ends when something goes wrong: one line that says what happened and what to do next.
+
+- A config, checkpoint or argument mistake (jsonargparse wraps what a class's ``__init__`` raises) becomes
+  the ``ConfigError`` behind it: exit 2, before anything runs.
+- A process of a DDP run that dies (killed, out of memory, an exception on that rank only) takes the run
+  down cleanly: ``RankWatch`` on rank 0 names the rank, stops the others at once, and the resume command
+  is printed; a rank that loses rank 0 says so in one line. Exit 1.
+"""
+
+import logging
+import signal
+import threading
+import warnings
+from argparse import ArgumentError
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import lightning as L
+import torch
+
+from fizzlightning.checks import ConfigError, RunError, argument_message, config_error_in
+
+
+def quiet_lightning() -> None:
+    """A normal run shows the progress bar and results, not Lightning's advice."""
+    warnings.filterwarnings("ignore", message=".*(does not have many workers|smaller than the logging interval).*")
+    warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")
+    # fizzlightning restores its own callbacks' state; Lightning's reminder does not apply
+    warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint need to be provided.*")
+    # a resumed run writes on into its own checkpoint directory, which is meant to be non-empty
+    warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
+    warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
+    # the GAN computes these from every rank's gathered paintings: each rank already holds the same value
+    warnings.filterwarnings("ignore", message=r".*self\.log\('(val|test)/(in_bounds|ks|rms|d_accuracy|d_score)'.*")
+    # predict's CSV writer needs no batch indices: evaluation shards are contiguous (predictions.py)
+    warnings.filterwarnings("ignore", message=".*Couldn't infer the batch indices fetched from your dataloader.*")
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def lost_peer(error: BaseException) -> bool:
+    """A collective failed because another process of the run is gone (gloo: reset or closed connection)."""
+    if isinstance(error, torch.distributed.DistError):
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and any(
+        marker in text for marker in ("Connection reset by peer", "Connection closed by peer", "gloo", "NCCL")
+    )
+
+
+@contextmanager
+def as_one_line(argv: list[str]) -> Iterator[None]:
+    """Turn the known failures of a LightningCLI command into ``ConfigError`` and ``RunError``."""
+    try:
+        yield
+    except ArgumentError as error:
+        subcommand = next((a for a in argv if a in ("fit", "validate", "test", "predict")), None)
+        raise ConfigError(argument_message(error, " ".join(filter(None, ["fizzlightning", subcommand])))) from None
+    except (ValueError, TypeError) as error:
+        config_error = config_error_in(error)
+        if config_error is None:
+            raise
+        raise config_error from None
+    except Exception as error:
+        if not lost_peer(error) or not torch.distributed.is_initialized():
+            raise
+        rank = torch.distributed.get_rank()
+        raise RunError(
+            f"rank {rank} lost the other processes of its run ({str(error).splitlines()[0][:120]}); "
+            "rank 0 reports why and how to resume."
+        ) from None
+
+
+class RankWatch(L.Callback):
+    """Rank 0's account of a DDP run that lost a process, for ``cli.py`` to raise as one line.
+
+    On any exception during a multi-process command, rank 0 finds which of the ranks it started has ended and
+    how (Lightning's launcher keeps them as ``procs``), and ends the others at once: they are waiting in a
+    collective that can never complete. Lightning's own observer would SIGKILL rank 0 itself within 5 s of
+    seeing a child gone, before it could say anything, so it is stopped first.
+    """
+
+    def __init__(self, resume: str | None) -> None:
+        self.resume = resume  # the command that continues the run (fit), or None
+        self.message: str | None = None
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        procs = getattr(trainer.strategy.launcher, "procs", None)
+        if trainer.world_size == 1 or not trainer.is_global_zero or not procs:
+            return
+        for thread in threading.enumerate():
+            if thread.name == "child-process-observer":
+                thread._finished = True  # Lightning 2.6's _ChildProcessObserver: its loop ends at the next poll
+        gone = [(rank, proc) for rank, proc in enumerate(procs, start=1) if proc.poll() is not None]
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+        if not gone and not lost_peer(exception):
+            return  # rank 0's own error: it is reported as it is
+        if gone:
+            rank, proc = gone[0]
+            code = proc.returncode
+            how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+            what = f"The process of rank {rank} (pid {proc.pid}) {how}"
+        else:
+            what = "Another process of the run was lost"
+        command = trainer.state.fn.value  # fit, validate, test or predict
+        where = f" in epoch {trainer.current_epoch}" if command == "fit" else ""
+        self.message = f"{what}, so the {command} stopped{where}; the other processes were stopped too."
+        if self.resume:
+            self.message += f" last.ckpt holds the last finished epoch. Resume with: {self.resume}"

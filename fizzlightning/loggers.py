@@ -1,0 +1,89 @@
+"""Every Lightning logger writes into the run directory, and the summary says where to look.
+
+The default is TensorBoard, with its events in the run directory itself. Any other logger a config names
+(``--trainer.logger CSVLogger``, ``MLFlowLogger``, ``WandbLogger``, several at once) is placed in a folder
+of the run before it is built: ``csv/``, ``mlruns/``, ``wandb/``. A tracking server the user names
+(MLflow's ``tracking_uri``) is kept: it holds no files of the run.
+"""
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
+
+TENSORBOARD = "lightning.pytorch.loggers.TensorBoardLogger"
+# LightningCLI's default logger; CSVLogger, which requires a save_dir, inherits it when a config switches to it
+DEFAULT = {"class_path": TENSORBOARD, "init_args": {"save_dir": str(Path("lightning_logs"))}}
+
+
+def place(logger_config: Any, run_dir: Path) -> Any:
+    """``trainer.logger`` as configured (a class_path namespace, a list of them, True, False or None), with each
+    logger's directory inside ``run_dir``."""
+    if logger_config in (None, True):
+        return place({"class_path": TENSORBOARD, "init_args": {}}, run_dir)
+    if isinstance(logger_config, list):
+        return [place(one, run_dir) for one in logger_config]
+    if logger_config is False or not hasattr(logger_config, "get"):
+        return logger_config
+    name = logger_config["class_path"].rsplit(".", 1)[-1]
+    args = logger_config.get("init_args") or {}
+    placed = _placement(name, args, run_dir)
+    for key, value in placed.items():
+        given = args.get(key)
+        elsewhere = given not in (None, DEFAULT["init_args"]["save_dir"], value)
+        if (
+            key == "save_dir"
+            and elsewhere
+            and not Path(given).resolve().is_relative_to(run_dir.parent.parent.resolve())
+        ):
+            print(
+                f"fizzlightning: {name} writes into the run directory {run_dir}, not {given}: every file of a "
+                "run lives in one place (--trainer.default_root_dir moves all runs).",
+                file=sys.stderr,
+            )
+        args[key] = value
+    logger_config["init_args"] = args
+    return logger_config
+
+
+def _placement(name: str, args: Any, run_dir: Path) -> dict[str, Any]:
+    experiment, run = run_dir.parent, run_dir.name
+    if name == "TensorBoardLogger":  # its events in the run directory itself, as TensorBoard's --logdir expects
+        return {"save_dir": str(experiment.parent), "name": experiment.name, "version": run, "default_hp_metric": False}
+    if name == "CSVLogger":
+        return {"save_dir": str(run_dir), "name": "", "version": "csv"}
+    if name == "MLFlowLogger":
+        uri = args.get("tracking_uri")
+        if uri and not str(uri).startswith("file:"):
+            return {"run_name": run, "experiment_name": experiment.name}  # a server: nothing of it is in the run
+        return {"tracking_uri": f"file:{run_dir / 'mlruns'}", "experiment_name": experiment.name, "run_name": run}
+    if name == "WandbLogger":
+        return {"save_dir": str(run_dir), "name": run, "project": args.get("project") or experiment.name}
+    return {"save_dir": str(run_dir)} if "save_dir" in args else {}
+
+
+def describe(loggers: list[Logger], run_dir: Path) -> list[str]:
+    """Where to look at this run's metrics, one line per logger."""
+    if not loggers:
+        return ["No logger: the metrics of this run were not saved (--trainer.logger false)."]
+    lines = []
+    for logger in loggers:
+        if isinstance(logger, TensorBoardLogger):
+            lines.append(f"Dashboards: tensorboard --logdir {run_dir.parent.parent}")
+        elif isinstance(logger, CSVLogger):
+            lines.append(f"Metrics as CSV: {Path(logger.log_dir) / 'metrics.csv'}")
+        elif isinstance(logger, MLFlowLogger):
+            uri = logger._tracking_uri
+            lines.append(
+                f"MLflow: mlflow ui --backend-store-uri {uri}" if uri.startswith("file:") else f"MLflow: {uri}"
+            )
+        elif isinstance(logger, WandbLogger):
+            offline = logger._offline
+            where = logger.experiment.dir if offline else logger.experiment.url
+            lines.append(f"W&B: wandb sync {Path(where).parent}" if offline else f"W&B: {where}")
+        else:
+            lines.append(
+                f"{type(logger).__name__}: {getattr(logger, 'log_dir', None) or getattr(logger, 'save_dir', '')}"
+            )
+    return lines
