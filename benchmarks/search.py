@@ -18,15 +18,23 @@ project started with, so the search always scores it.
 
 import argparse
 import json
+import sys
 import statistics
 import tempfile
 from contextlib import redirect_stderr, redirect_stdout
 from io import StringIO
 from pathlib import Path
 
-import optuna
+from fizzlightning import extras
 
-from fizzlightning.app import main as fizzlightning
+try:
+    extras.require("benchmarks/search.py")
+except extras.MissingExtra as error:
+    raise SystemExit(print(f"fizzlightning: error: {error}", file=sys.stderr) or 2) from None
+
+import optuna  # noqa: E402
+
+from fizzlightning.app import main as fizzlightning  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent
 CONFIG = BENCH_DIR.parent / "lightning_configs" / "fizzbuzz.yaml"

@@ -118,6 +118,10 @@ def main(args: list[str] | None = None) -> None:
             return
         if subcommand in SUBCOMMANDS:
             require_config(argv[argv.index(subcommand) + 1 :], subcommand)
+        if any(arg.startswith("--print_completion") for arg in argv):
+            from fizzlightning import extras
+
+            extras.require("--print_completion")
         resolved = resolve_configs(argv)
         if subcommand == "serve":
             from fizzlightning import serve
@@ -136,6 +140,9 @@ def main(args: list[str] | None = None) -> None:
 def _run_cli(argv: list[str], typed: list[str]) -> None:
     """LightningCLI, with its errors turned into ``ConfigError``/``RunError`` lines (see ``failures``)."""
     import torch
+    from jsonargparse import set_parsing_settings
+
+    set_parsing_settings(add_print_completion_argument=True)  # --print_completion shtab-bash (the completion extra)
 
     from fizzlightning import failures, ranks
     from fizzlightning.cli import FizzLightningCLI

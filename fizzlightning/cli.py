@@ -135,7 +135,8 @@ class FizzLightningCLI(LightningCLI):
             runs.remove_stale_temporaries(run_dir)
         resume = f"fizzlightning fit {self.args} --ckpt_path last" if subcommand == "fit" else None
         self.watch = RankWatch(resume)
-        callbacks = [*(config["trainer"].get("callbacks") or []), Hyperparameters(), self.watch]
+        own = config["trainer"].get("callbacks") or []
+        callbacks = [*(own if isinstance(own, list) else [own]), Hyperparameters(), self.watch]
         bars = [c for c in callbacks if isinstance(c, ProgressBar)]
         if config["trainer"].get("enable_progress_bar") is False:
             callbacks = [c for c in callbacks if c not in bars]  # false turns every bar off, the user's too

@@ -102,14 +102,14 @@ def run_settings(trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, 
         settings.update({f"data/{k}": v for k, v in data.items() if not k.startswith("_")})
     for index, optimizer in enumerate(trainer.optimizers):
         prefix = "optimizer" if len(trainer.optimizers) == 1 else f"optimizer{index}"
-        settings[prefix] = type(optimizer).__name__
+        settings[f"{prefix}/class"] = type(optimizer).__name__  # a name of its own: MLflow keeps params as files
         group = optimizer.param_groups[0]
         settings.update({f"{prefix}/{k}": v for k, v in group.items() if k not in ("params", "initial_lr")})
         if "initial_lr" in group:  # a scheduler has moved lr; the setting is where it started
             settings[f"{prefix}/lr"] = group["initial_lr"]
     for index, config in enumerate(trainer.lr_scheduler_configs):
         prefix = "lr_scheduler" if len(trainer.lr_scheduler_configs) == 1 else f"lr_scheduler{index}"
-        settings[prefix] = type(config.scheduler).__name__
+        settings[f"{prefix}/class"] = type(config.scheduler).__name__
         state = config.scheduler.state_dict()
         kept = {k: v for k, v in state.items() if k not in _SCHEDULER_STATE and not k.startswith("_")}
         settings.update({f"{prefix}/{k}": v for k, v in kept.items()})
@@ -122,7 +122,7 @@ def run_settings(trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, 
             "trainer/accumulate_grad_batches": trainer.accumulate_grad_batches,
             "trainer/gradient_clip_val": trainer.gradient_clip_val,
             "trainer/world_size": trainer.world_size,
-            "seed": os.environ.get("PL_GLOBAL_SEED"),
+            "seed_everything": os.environ.get("PL_GLOBAL_SEED"),  # the data module logs its own "seed" argument
         }
     )
     return {k: str(v) if isinstance(v, (tuple, list)) or v is None else v for k, v in settings.items()}

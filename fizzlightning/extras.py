@@ -17,6 +17,7 @@ NEEDS = {
     "RichModelSummary": ("rich", "rich"),
     "serve": ("litserve", "serve"),
     "export --format onnx": ("onnxruntime", "onnx"),
+    "--print_completion": ("shtab", "completion"),
     "benchmarks/search.py": ("optuna", "search"),
     "benchmarks/serve.py": ("httpx", "serve"),
 }

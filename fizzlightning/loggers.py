@@ -6,6 +6,7 @@ of the run before it is built: ``csv/``, ``mlruns/``, ``wandb/``. A tracking ser
 (MLflow's ``tracking_uri``) is kept: it holds no files of the run.
 """
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,8 @@ def _placement(name: str, args: Any, run_dir: Path) -> dict[str, Any]:
         uri = args.get("tracking_uri")
         if uri and not str(uri).startswith("file:"):
             return {"run_name": run, "experiment_name": experiment.name}  # a server: nothing of it is in the run
+        # MLflow 3 refuses a new file store unless asked: a folder of the run is what a local run wants
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         return {"tracking_uri": f"file:{run_dir / 'mlruns'}", "experiment_name": experiment.name, "run_name": run}
     if name == "WandbLogger":
         return {"save_dir": str(run_dir), "name": run, "project": args.get("project") or experiment.name}

@@ -30,7 +30,14 @@ def main() -> None:
                 show_scalars(page, base, ["train/loss", "val/acc", "test/acc"], DOCS / "tensorboard_scalars.png")
                 show_images(page, base, "board/1-100", DOCS / "tensorboard_images.png")
             with chromium_page(2700, 500) as page:  # wide: the ticked columns join the ones TensorBoard shows
-                columns = ["hidden", "optimizer", "optimizer/lr", "optimizer/weight_decay", "hp/val_acc", "hp/test_acc"]
+                columns = [
+                    "hidden",
+                    "optimizer/class",
+                    "optimizer/lr",
+                    "optimizer/weight_decay",
+                    "hp/val_acc",
+                    "hp/test_acc",
+                ]
                 show_hparams(page, base, columns, "fizzbuzz/", DOCS / "tensorboard_hparams.png")
     print(f"wrote {', '.join(str(p.relative_to(ROOT)) for p in sorted(DOCS.glob('tensorboard_*.png')))}")
 

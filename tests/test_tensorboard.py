@@ -60,7 +60,14 @@ def test_dashboards_show_curves_board_images_and_hparams(cli, tmp_path, tensorbo
 
     experiment = request("/data/plugin/hparams/experiment", {"experimentName": ""})
     hparams = {info["name"] for info in experiment["hparamInfos"]}
-    assert {"hidden", "num_digits", "optimizer", "optimizer/lr", "data/batch_size", "trainer/max_epochs"} <= hparams
+    assert {
+        "hidden",
+        "num_digits",
+        "optimizer/class",
+        "optimizer/lr",
+        "data/batch_size",
+        "trainer/max_epochs",
+    } <= hparams
     metrics = {info["name"]["tag"] for info in experiment["metricInfos"]}
     assert {"hp/val_acc", "hp/test_acc"} <= metrics
     groups = request(
