@@ -18,8 +18,8 @@ project started with, so the search always scores it.
 
 import argparse
 import json
-import sys
 import statistics
+import sys
 import tempfile
 from contextlib import redirect_stderr, redirect_stdout
 from io import StringIO

@@ -37,14 +37,16 @@ def configs(argv: list[str]) -> str:
     source = shipped_configs()
     if argv[:1] == ["--copy"] and len(argv) == 2:
         target = Path(argv[1])
-        shutil.copytree(source, target, dirs_exist_ok=False)
+        if target.exists():
+            raise ConfigError(f"{target} already exists: copy the configs into a new directory, never over edits.")
+        shutil.copytree(source, target)
         return f"Copied the shipped configs to {target}/: fizzlightning fit --config {target / 'fizzbuzz.yaml'}"
     if argv:
         raise ConfigError("usage: fizzlightning configs [--copy DIR]")
     lines = ["Shipped configs (use a name as --config NAME, or copy them with fizzlightning configs --copy DIR):"]
     for path in sorted(source.rglob("*.yaml")):
         first = path.read_text().splitlines()[0].lstrip("# ")
-        lines.append(f"  {str(path.relative_to(source).with_suffix('')):<26} {first[:90]}")
+        lines.append(f"  {str(path.relative_to(source).with_suffix('')):<26} {first[:80]}{'...' * (len(first) > 80)}")
     return "\n".join(lines)
 
 

@@ -44,7 +44,10 @@ class FizzLightningCLI(LightningCLI):
             # defaults, not overrides: whatever the user sets wins
             trainer_defaults={"enable_model_summary": False, "logger": loggers.DEFAULT},
             args=args,
-            parser_kwargs={"description": "Train, test, play and serve the PyTorch lessons' networks: see README.md."},
+            parser_kwargs={
+                "prog": "fizzlightning",  # also under python -m, and in the shell completion script
+                "description": "Train, test, play and serve the PyTorch lessons' networks: see README.md.",
+            },
         )
 
     @staticmethod

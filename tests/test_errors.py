@@ -1,6 +1,7 @@
 """Bad input: one paragraph naming the setting, its value and what is allowed; no traceback; nothing left behind."""
 
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -181,3 +182,47 @@ def test_each_readme_example_exits_2_with_one_line(cli, capfd, trained, args, fr
     rest = [arg.format(regressor_ckpt=regressor_ckpt) for arg in args[1:]]
     assert cli(args[0], "--config", str(CONFIGS / "fizzbuzz.yaml"), *rest) == 2
     assert fragment in error_line(capfd)
+
+
+@pytest.fixture
+def resumable(tmp_path) -> tuple[str, Path]:
+    """A finished 2-epoch run of the tiny config in ``tmp_path``: the config's name and the run's last.ckpt."""
+    fit_in(tmp_path, "fizzbuzz.yaml", FIZZBUZZ)
+    (run,) = runs(tmp_path, "fizzbuzz.yaml")
+    return "fizzbuzz.yaml", run / "checkpoints" / "last.ckpt"
+
+
+RESUME_MISTAKES = [
+    (["--trainer.max_epochs", "1"], None, ["has already trained 2 epochs, more than --trainer.max_epochs 1"]),
+    (["--optimizer", "Adam", "--optimizer.lr", "0.1"], None, ["was trained with SGD, but the config sets Adam"]),
+    (["--optimizer.lr", "0.5"], None, ["was trained with optimizer lr = 0.1, but the config sets 0.5"]),
+    ([], "older", ["was written by an older fizzlightning (checkpoint format 1; this version resumes format 2)"]),
+    ([], "newer", ["was written by a newer fizzlightning (checkpoint format 9"]),
+]
+
+
+@pytest.mark.parametrize(
+    "args, rewrite, fragments", RESUME_MISTAKES, ids=["max_epochs", "optimizer", "lr", "older", "newer"]
+)
+def test_each_resume_mistake_is_one_line_and_exit_2(cli, tmp_path, capfd, resumable, args, rewrite, fragments):
+    config, last = resumable
+    if rewrite is not None:  # a last.ckpt from another version of the app
+        checkpoint = torch.load(last, weights_only=True)
+        if rewrite == "older":
+            del checkpoint["fizzlightning"]  # what fizzlightning 0.1 wrote: no record of its own
+        else:
+            checkpoint["fizzlightning"]["format"] = 9
+        torch.save(checkpoint, last)
+    before = last.read_bytes()
+    assert cli("fit", "--config", config, "--ckpt_path", "last", "--trainer.max_epochs", "4", *args) == 2
+    message = error_line(capfd)
+    for fragment in [str(last), *fragments]:
+        assert fragment in message
+    assert last.read_bytes() == before  # nothing trained, nothing overwritten
+    assert len(runs(tmp_path, config)) == 1
+
+
+def test_a_resume_to_the_epoch_it_holds_trains_nothing_more(cli, capfd, resumable):
+    config, last = resumable
+    assert cli("fit", "--config", config, "--ckpt_path", "last", "--trainer.max_epochs", "2") == 0
+    assert "Trained 2 epochs (10 steps)" in capfd.readouterr().out
