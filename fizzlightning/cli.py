@@ -180,9 +180,12 @@ class FizzLightningCLI(LightningCLI):
             checkpoints.check_resume(checkpoint, path, config["trainer"].get("max_epochs"), optimizers)
 
     def _run(self, trainer_fn, *args: Any, **kwargs: Any) -> None:
-        """A Trainer method, with a lost DDP process reported as one line (``failures.RankWatch``)."""
+        """A Trainer method, with a lost DDP process or a failed write reported as one line with what to do next."""
         try:
             trainer_fn(*args, **kwargs, weights_only=True)
+        except checkpoints.WriteError as error:
+            then = f" Free some space, then resume with: {self.watch.resume}" if self.watch.resume else ""
+            raise RunError(f"{error}{then}") from None
         except Exception:
             if self.watch.message is None:
                 raise
@@ -208,7 +211,10 @@ class FizzLightningCLI(LightningCLI):
         if self.trainer.is_global_zero:
             if outcome.finished:
                 model.load_state_dict(checkpoints.load_checkpoint(outcome.best_checkpoint)["state_dict"])
-                finish.write_run_files(outcome, self.plan.run_dir, model.net, *model.export_net())
+                try:
+                    finish.write_run_files(outcome, self.plan.run_dir, model.net, *model.export_net())
+                except checkpoints.WriteError as error:  # the resume trains nothing more and writes them again
+                    raise RunError(f"{error} Free some space, then finish the run with: {self.watch.resume}") from None
             where = loggers.describe(self.trainer.loggers, self.plan.run_dir)
             print(finish.summary(outcome, self.plan.run_dir, self.args, where), flush=True)
         if outcome.stopped_by is not None:

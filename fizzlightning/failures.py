@@ -4,12 +4,13 @@
   the ``ConfigError`` behind it: exit 2, before anything runs.
 - A process of a DDP run that dies (killed, out of memory, an exception on that rank only) takes the run
   down cleanly: ``RankWatch`` on rank 0 names the rank, stops the others at once, and the resume command
-  is printed; a rank that loses rank 0 says so in one line. Exit 1.
+  is printed; a rank that runs out of memory, or loses rank 0, says so in one line. Exit 1.
 """
 
 import logging
 import signal
 import threading
+import time
 import warnings
 from argparse import ArgumentError
 from collections.abc import Iterator
@@ -61,6 +62,12 @@ def as_one_line(argv: list[str]) -> Iterator[None]:
         if config_error is None:
             raise
         raise config_error from None
+    except torch.OutOfMemoryError as error:
+        rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+        raise RunError(
+            f"rank {rank} ran out of memory ({str(error).splitlines()[0][:160]}). Lower data.batch_size, or train "
+            "on a device with more memory."
+        ) from None
     except Exception as error:
         if not lost_peer(error) or not torch.distributed.is_initialized():
             raise
@@ -69,6 +76,13 @@ def as_one_line(argv: list[str]) -> Iterator[None]:
             f"rank {rank} lost the other processes of its run ({str(error).splitlines()[0][:120]}); "
             "rank 0 reports why and how to resume."
         ) from None
+
+
+GRACE = 10.0  # seconds rank 0 waits for a process that broke a collective to finish exiting, to name it
+
+
+def _gone(procs: list) -> list[tuple[int, object]]:
+    return [(rank, proc) for rank, proc in enumerate(procs, start=1) if proc.poll() is not None]
 
 
 class RankWatch(L.Callback):
@@ -91,7 +105,11 @@ class RankWatch(L.Callback):
         for thread in threading.enumerate():
             if thread.name == "child-process-observer":
                 thread._finished = True  # Lightning 2.6's _ChildProcessObserver: its loop ends at the next poll
-        gone = [(rank, proc) for rank, proc in enumerate(procs, start=1) if proc.poll() is not None]
+        gone = _gone(procs)
+        deadline = time.monotonic() + GRACE
+        while not gone and lost_peer(exception) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the connection broke first: the process that broke it is still exiting
+            gone = _gone(procs)
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()

@@ -1,19 +1,18 @@
 """What the tests share: the shipped configs, tiny configs, run lookup, a real subprocess, exact comparison."""
 
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
 
+from fizzlightning import launch
 from fizzlightning.app import main
-from fizzlightning.ranks import ENV_PREFIX
 
-CONFIGS = Path(__file__).resolve().parent.parent / "lightning_configs"
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "lightning_configs"
 DDP_CPU = ["--trainer.strategy", "ddp", "--trainer.accelerator", "cpu"]
 FEW_STEPS = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3"]
 TINY_FIZZBUZZ = [
@@ -149,29 +148,18 @@ def state_dict(checkpoint: Path) -> dict[str, torch.Tensor]:
 
 
 def clean_env() -> dict[str, str]:
-    """This environment less rank 0's decisions of an earlier command: a subprocess is a new command."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    """A new command's environment, in which ``tests.*`` callbacks import (``--trainer.callbacks+=tests....``)."""
+    return launch.environment([ROOT])
 
 
 def fizzlightning(cwd: Path, *args: str) -> str:
     """``fizzlightning ARGS`` in a subprocess (DDP's launcher restarts the command); returns its stdout."""
-    command = [sys.executable, "-m", "fizzlightning", *args]
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, env=clean_env())
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+    return launch.run(list(args), cwd, clean_env(), timeout=300).stdout
 
 
 def start(cwd: Path, *args: str) -> subprocess.Popen:
     """``python -m fizzlightning ARGS`` in ``cwd``, as a user would start it, with its output captured."""
-    env = clean_env()
-    return subprocess.Popen(
-        [sys.executable, "-m", "fizzlightning", *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return launch.start(list(args), cwd, clean_env())
 
 
 class SignalAtEpoch(L.Callback):
