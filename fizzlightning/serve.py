@@ -12,10 +12,11 @@ each network's request and answer, the checks on requests, and the batching of r
 A request holds 1 to ``MAX_ITEMS`` numbers or rows in at most ``MAX_BODY_BYTES``. Regressor and GAN inputs are
 finite float32 numbers; an output that overflows float32 is ``null``. A refused request gets ``{"detail": "<one
 sentence>"}``: 400 for a body that is not a JSON object, 413 for one too large, 415 for a Content-Type that
-cannot hold JSON (none, a form as ``curl -d`` sends, or text is read as JSON), 422 for wrong content (a missing or unknown key, a type, a range, a width, a
-count). Requests are checked in the HTTP process before LitServe queues them (``RequestCheck``), not in
-``decode_request``: LitServe 0.2.19's batched loop decodes a batch inside one ``try`` and sends an
-``HTTPException`` raised for one request to every request of the batch, failing the good ones with it.
+cannot hold JSON (none, a form as ``curl -d`` sends, or text is read as JSON), 422 for wrong content (a missing
+or unknown key, a type, a range, a width, a count). Requests are checked in the HTTP process before LitServe
+queues them (``RequestCheck``), not in ``decode_request``: LitServe 0.2.19's batched loop decodes a batch inside
+one ``try`` and sends an ``HTTPException`` raised for one request to every request of the batch, failing the
+good ones with it.
 """
 
 import argparse
