@@ -1,16 +1,16 @@
-"""fizzlightning against the seeds' own loops and a bare Lightning Trainer, side by side in one run.
+"""fizzlightning against the seeds' own loops, a plain torch loop and a bare Lightning Trainer, side by side in one run.
 
-    python benchmarks/benchmark.py           # the full table (585 s in the README's run on a 2-core machine)
+    python benchmarks/benchmark.py           # the full table: about 12 minutes on a 2-core machine
     python benchmarks/benchmark.py --quick   # every row with tiny settings, to check the script runs (CI)
+    python benchmarks/benchmark.py --gpu     # the same rows on the first CUDA device (scripts/gpu_check.sh)
 
-In-process loops run with one CPU thread, as ``fizzlightning`` does on CPU (see ``TrainingModule.setup``),
-so that both sides of every ratio do the same arithmetic. Whole-process timings run ``python -m
-fizzlightning`` in subprocesses, in a scratch directory, exactly as a user types the command.
-Epoch times are the median over epochs after the first and over ``--reps`` alternating repetitions.
+In-process loops run with one CPU thread, as ``fizzlightning`` does on CPU, so that both sides of every ratio
+do the same arithmetic. Whole-process timings run ``python -m fizzlightning`` in subprocesses (``launch.run``),
+in a scratch directory, exactly as a user types the command. Lightning's own import, timed here in the same
+run, is the framework's floor of every whole process: row (c) also says what fizzlightning takes on top of it.
 """
 
 import argparse
-import json
 import os
 import re
 import statistics
@@ -24,14 +24,15 @@ from pathlib import Path
 
 import lightning as L
 import torch
-import torch.nn.functional as F
+import yaml
 
+from fizzlightning import launch
 from fizzlightning.data import FizzBuzzDataModule, RegressionDataModule
-from fizzlightning.nets import FizzBuzzMLP, TwoLayerNet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bare import BareFizzBuzz, BareRegressor, bare_trainer  # noqa: E402
 from epoch_timer import OUT_ENV, EpochTimer  # noqa: E402
-from reference import SeedFizzBuzz, regressor_seconds  # noqa: E402
+from reference import SeedFizzBuzz, plain_fit_seconds, regressor_seconds  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent
 CONFIGS = BENCH_DIR.parent / "lightning_configs"
@@ -42,84 +43,25 @@ HEADER = ("Comparison", "Reference", "fizzlightning", "Ratio", "Target")
 FIRST_FIT_SEED = 1000  # fizzlightning's seeds in row (c): never used by the recipe search (benchmarks/search.py)
 
 
-def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, str, float]:
-    """Run ``fizzlightning ARGS`` in ``cwd``: (wall seconds, output, peak RSS in MB); raises if it fails."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fizzlightning", *args],
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)  # wait4, not wait: the child's own peak RSS
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"fizzlightning {' '.join(args)} exited {proc.returncode}:\n{output[-3000:]}")
-    return wall, output, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
-def fit_summary(cwd: Path) -> dict:
-    """The fit.json of the only run under ``cwd``."""
-    (path,) = cwd.glob("lightning_logs/*/*/fit.json")
-    return json.loads(path.read_text())
+def import_seconds(module: str, reps: int) -> float:
+    """Median wall time of ``python -c "import MODULE"``: a fresh interpreter each time."""
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", f"import {module}"], check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
-class BareModule(L.LightningModule):
-    """The seed recipe's network with nothing but the loss: the floor Lightning itself sets."""
-
-    def __init__(self, num_digits: int, hidden: list[int], lr: float) -> None:
-        super().__init__()
-        self.net, self.lr = FizzBuzzMLP(num_digits, hidden), lr
-
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        return F.cross_entropy(self.net(x), y)
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        x, y = batch
-        F.cross_entropy(self.net(x), y)
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=self.lr)
-
-
-class BareRegressor(L.LightningModule):
-    """The regressor of ``REGRESSOR`` with nothing but the loss, for Lightning's floor on 500 tiny steps."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = TwoLayerNet(1000, 100, 10, bias=True, init="normal")
-
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        return F.mse_loss(self.net(x), y, reduction="sum")
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=1e-6)
-
-
-def bare_trainer(epochs: int, callbacks: list[L.Callback]) -> L.Trainer:
-    """A Trainer with no logger, progress bar or checkpoints."""
-    return L.Trainer(
-        max_epochs=epochs,
-        logger=False,
-        enable_progress_bar=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        callbacks=callbacks,
-    )
-
-
-def bare_regressor_seconds(steps_per_epoch: int, epochs: int) -> float:
-    L.seed_everything(0, verbose=False)
-    data, model = RegressionDataModule(steps_per_epoch=steps_per_epoch, seed=0), BareRegressor()
-    start = time.perf_counter()
-    bare_trainer(epochs, []).fit(model, datamodule=data)
-    return time.perf_counter() - start
+def default_recipe() -> dict:
+    config = yaml.safe_load(DEFAULT.read_text())
+    data, opt = config["data"]["init_args"], config["optimizer"]["init_args"]
+    width = config["model"]["init_args"]["hidden"][0]
+    return {"num_digits": data["num_digits"], "batch_size": data["batch_size"], "width": width, **opt}
 
 
 def bare_epoch_seconds(epochs: int) -> list[float]:
@@ -127,50 +69,33 @@ def bare_epoch_seconds(epochs: int) -> list[float]:
     L.seed_everything(0, verbose=False)
     timer = EpochTimer()
     data = FizzBuzzDataModule(num_digits=15, batch_size=128, seed=0)
-    bare_trainer(epochs, [timer]).fit(BareModule(15, [100, 60], 0.05), datamodule=data)
+    bare_trainer(epochs, [timer]).fit(BareFizzBuzz(15, [100, 60], 0.05), datamodule=data)
     return timer.epoch_seconds
 
 
-def fizzlightning_epoch_seconds(epochs: int) -> list[float]:
+def fizzlightning_epoch_seconds(epochs: int, device: list[str]) -> list[float]:
     """``fizzlightning fit`` on the seed recipe as a user runs it: progress bar, TensorBoard, checkpoints."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "epochs.json"
-        env = {
-            OUT_ENV: str(out),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH_DIR), os.getenv("PYTHONPATH")])),
-        }
-        args = ["fit", "--config", str(SEED_RECIPE), "--trainer.max_epochs", str(epochs)]
-        run_cli([*args, "--trainer.callbacks+=epoch_timer.EpochTimer"], Path(tmp), env)
-        return json.loads(out.read_text())
+        env = launch.environment([BENCH_DIR], **{OUT_ENV: str(out)})
+        args = ["fit", "--config", str(SEED_RECIPE), "--trainer.max_epochs", str(epochs), *device]
+        launch.run([*args, "--trainer.callbacks+=epoch_timer.EpochTimer"], Path(tmp), env)
+        return EpochTimer.read(out)
 
 
-def seed_loop_epoch_seconds(epochs: int) -> list[float]:
-    seed_loop, times = SeedFizzBuzz(0), []
-    for _ in range(epochs):
-        start = time.perf_counter()
-        seed_loop.epoch()
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def epoch_rows(epochs: int, reps: int) -> list[tuple[str, ...]]:
+def epoch_rows(epochs: int, reps: int, device: list[str]) -> list[tuple[str, ...]]:
     """Rows (a) and (b): seconds per epoch of the three loops, measured alternately."""
     raw, bare, fizz = [], [], []
     for rep in range(reps):
         log(f"epoch times, repetition {rep + 1}/{reps}")
-        raw += seed_loop_epoch_seconds(epochs)[1:]
+        seed_loop = SeedFizzBuzz(0)
+        raw += [seed_loop.timed_epoch() for _ in range(epochs)][1:]
         bare += bare_epoch_seconds(epochs)[1:]
-        fizz += fizzlightning_epoch_seconds(epochs)[1:]
+        fizz += fizzlightning_epoch_seconds(epochs, device)[1:]
     raw_s, bare_s, fizz_s = map(statistics.median, (raw, bare, fizz))
     return [
         ("(a) seed recipe, s/epoch", f"seeds' loop {raw_s:.3f}", f"{fizz_s:.3f}", f"{fizz_s / raw_s:.2f}x", "-"),
-        (
-            "(b) loop overhead, s/epoch",
-            f"bare Trainer {bare_s:.3f}",
-            f"{fizz_s:.3f}",
-            f"{fizz_s / bare_s:.2f}x",
-            "<= 1.15x",
-        ),
+        ("(b) loop overhead, s/epoch", f"bare Trainer {bare_s:.3f}", f"{fizz_s:.3f}", f"{fizz_s / bare_s:.2f}x", "-"),
     ]
 
 
@@ -178,53 +103,56 @@ def scores(values: list[int]) -> str:
     return ", ".join(f"{score}/100 x{count}" for score, count in sorted(Counter(values).items(), reverse=True))
 
 
-def perfect_game_rows(seeds: int, cap_epochs: int, fit_args: list[str]) -> list[tuple[str, ...]]:
-    """Rows (c) and (e): time to a perfect 1..100 game per random seed, and fit's peak memory.
+def perfect_game_rows(seeds: int, cap: int, fit_args: list[str], lightning_s: float) -> list[tuple[str, ...]]:
+    """Rows (c), (e) and (g): time to a perfect game per seed, fit's peak memory, training against a plain loop.
 
-    The seeds' loop here stops at its first perfect 1..100 score: selection on the test set, so an
-    optimistic bound for the lessons, not their protocol (row (f)). fizzlightning runs on seeds from
-    FIRST_FIT_SEED on, which the recipe search never used, and stops on validation numbers.
+    The seeds' loop stops at its first perfect 1..100 score: selection on the test set, so an optimistic bound
+    for the lessons, not their protocol (row (f)). fizzlightning runs on seeds from FIRST_FIT_SEED on, which
+    the recipe search never used, and stops on validation numbers.
     """
-    raw_times, raw_scores, walls, trains, fit_scores, rss = [], [], [], [], [], []
+    raw_times, raw_scores, walls, trains, plains, fit_scores, rss = [], [], [], [], [], [], []
+    recipe = default_recipe()
     for index in range(seeds):
-        seconds, epochs, score = SeedFizzBuzz(index).time_to_perfect(cap_epochs)
+        seconds, epochs, score = SeedFizzBuzz(index).time_to_perfect(cap)
         raw_scores.append(score)
-        if score == 100:
-            raw_times.append(seconds)
+        raw_times += [seconds] if score == 100 else []
         seed = FIRST_FIT_SEED + index
+        args = ["--config", str(DEFAULT), "--seed_everything", str(seed), "--trainer.enable_progress_bar", "false"]
         with tempfile.TemporaryDirectory() as tmp:
-            wall, _, peak = run_cli(
-                ["fit", "--config", str(DEFAULT), "--seed_everything", str(seed), *fit_args], Path(tmp)
-            )
-            summary = fit_summary(Path(tmp))
-            _, output, _ = run_cli(["test", "--config", str(DEFAULT), "--seed_everything", str(seed)], Path(tmp))
-        fit_score = int(re.search(r"Score on 1\.\.100: (\d+)/", output).group(1))
-        walls.append(wall), trains.append(summary["seconds"]), fit_scores.append(fit_score), rss.append(peak)
+            fit = launch.run(["fit", *args, *fit_args], Path(tmp))
+            record = launch.fit_record(Path(tmp))
+            test = launch.run(["test", *args], Path(tmp))
+        plain = plain_fit_seconds(recipe, seed, record["epochs"])
+        fit_score = int(re.search(r"Score on 1\.\.100: (\d+)/", test.stdout)[1])
+        walls.append(fit.seconds), trains.append(record["seconds"]), plains.append(plain)
+        fit_scores.append(fit_score), rss.append(fit.peak_rss_mb)
         log(
             f"seed {seed}: seeds' loop {seconds:.1f} s, {epochs} epochs, {score}/100 | fizzlightning fit "
-            f"{wall:.1f} s (training {summary['seconds']:.1f} s, {summary['epochs']} epochs), test {fit_score}/100, "
-            f"peak RSS {peak:.0f} MB"
+            f"{fit.seconds:.1f} s (training {record['seconds']:.2f} s, {record['epochs']} epochs; "
+            f"plain loop {plain:.2f} s), test {fit_score}/100, peak RSS {fit.peak_rss_mb:.0f} MB"
         )
-    raw_median = f"{statistics.median(raw_times):.1f} s" if raw_times else "never"
-    perfect = sum(score == 100 for score in fit_scores)
+    raw_s = statistics.median(raw_times) if raw_times else float("nan")
+    wall, train, plain = statistics.median(walls), statistics.median(trains), statistics.median(plains)
+    app = wall - lightning_s
+    label = f"seeds {FIRST_FIT_SEED}-{FIRST_FIT_SEED + seeds - 1}"
     return [
         (
             f"(c) time to 100/100, {seeds} seeds, median",
-            f"seeds' loop stopped on the 1..100 score (optimistic bound) {raw_median} "
-            f"({len(raw_times)}/{seeds} within {cap_epochs} epochs)",
-            f"fit {statistics.median(walls):.1f} s whole process, {statistics.median(trains):.1f} s training "
-            f"(seeds {FIRST_FIT_SEED}-{FIRST_FIT_SEED + seeds - 1})",
-            "-",
-            "<= 8 s",
+            f"seeds' loop stopped on the 1..100 score (optimistic bound) {raw_s:.1f} s ({len(raw_times)}/{seeds} "
+            f"within {cap} epochs)",
+            f"fit {wall:.1f} s whole process, of which Lightning's import {lightning_s:.1f} s ({label})",
+            f"{raw_s / wall:.1f}x whole, {raw_s / app:.1f}x less the import",
+            ">= 10x less the import",
         ),
+        ("(c) final 1..100 scores", scores(raw_scores), scores(fit_scores), "-", f"{seeds}/{seeds} perfect"),
+        ("(e) peak RSS of fit, MB", "-", f"median {statistics.median(rss):.0f}, max {max(rss):.0f}", "-", "-"),
         (
-            "(c) final 1..100 scores",
-            scores(raw_scores),
-            scores(fit_scores),
-            "-",
-            f">= 9/10 perfect ({perfect}/{seeds})",
+            "(g) training of the default recipe, s",
+            f"plain torch loop {plain:.2f} (same data, net, optimizer, epochs)",
+            f"{train:.2f} (fit.json training)",
+            f"{train / plain:.2f}x",
+            "<= 1.5x",
         ),
-        ("(e) peak RSS of fit, MB", "-", f"median {statistics.median(rss):.0f}, max {max(rss):.0f}", "-", "<= 450"),
     ]
 
 
@@ -234,20 +162,10 @@ def protocol_rows(seeds: int, epochs: int) -> list[tuple[str, ...]]:
     for seed in range(seeds):
         log(f"lesson 000's protocol, seed {seed}: {epochs} epochs, then one score")
         net = SeedFizzBuzz(seed)
-        start = time.perf_counter()
-        for _ in range(epochs):
-            net.epoch()
-        times.append(time.perf_counter() - start)
+        times.append(sum(net.timed_epoch() for _ in range(epochs)))
         scores_.append(net.score())
-    return [
-        (
-            f"(f) lesson 000's protocol: {epochs} epochs, one score",
-            f"seeds' loop {statistics.median(times):.1f} s median; {scores(scores_)}",
-            "-",
-            "-",
-            "-",
-        )
-    ]
+    text = f"seeds' loop {statistics.median(times):.1f} s median; {scores(scores_)}"
+    return [(f"(f) lesson 000's protocol: {epochs} epochs, one score", text, "-", "-", "-")]
 
 
 def regressor_rows(steps_per_epoch: int, epochs: int, reps: int) -> list[tuple[str, ...]]:
@@ -257,26 +175,39 @@ def regressor_rows(steps_per_epoch: int, epochs: int, reps: int) -> list[tuple[s
     for rep in range(reps):
         log(f"regressor, repetition {rep + 1}/{reps}")
         raw.append(regressor_seconds(steps_per_epoch * epochs)[0])
-        bare.append(bare_regressor_seconds(steps_per_epoch, epochs))
+        L.seed_everything(0, verbose=False)
+        start = time.perf_counter()
+        bare_trainer(epochs, []).fit(BareRegressor(), datamodule=RegressionDataModule(steps_per_epoch=steps_per_epoch))
+        bare.append(time.perf_counter() - start)
         with tempfile.TemporaryDirectory() as tmp:
-            run_cli(["fit", "--config", str(REGRESSOR), *overrides], Path(tmp))
-            fizz.append(fit_summary(Path(tmp))["seconds"])
-    raw_s, bare_s, fizz_s = statistics.median(raw), statistics.median(bare), statistics.median(fizz)
+            launch.run(["fit", "--config", str(REGRESSOR), *overrides], Path(tmp))
+            fizz.append(launch.fit_record(Path(tmp))["seconds"])
+    raw_s, bare_s, fizz_s = map(statistics.median, (raw, bare, fizz))
     label = f"(d) regressor {steps_per_epoch * epochs} steps, s"
     return [
-        (label, f"seeds' loop {raw_s:.2f}", f"{fizz_s:.2f} (fit.json training)", f"{fizz_s / raw_s:.2f}x", "<= 1.5x"),
-        (
-            "(d) same, Lightning's floor",
-            f"bare Trainer {bare_s:.2f}",
-            f"{fizz_s:.2f} (fit.json training)",
-            f"{fizz_s / bare_s:.2f}x",
-            "-",
-        ),
+        (label, f"seeds' loop {raw_s:.2f}", f"{fizz_s:.2f} (fit.json training)", f"{fizz_s / raw_s:.2f}x", "-"),
+        ("(d) same, Lightning's floor", f"bare Trainer {bare_s:.2f}", f"{fizz_s:.2f}", f"{fizz_s / bare_s:.2f}x", "-"),
     ]
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+def gpu_rows(seeds: int) -> list[tuple[str, ...]]:
+    """Rows (h): the default recipe on the GPU, fizzlightning's training against a plain loop on the same GPU."""
+    recipe, rows = default_recipe(), []
+    for index in range(seeds):
+        seed = FIRST_FIT_SEED + index
+        args = ["fit", "--config", str(DEFAULT), "--seed_everything", str(seed), "--trainer.accelerator", "gpu"]
+        with tempfile.TemporaryDirectory() as tmp:
+            fit = launch.run([*args, "--trainer.devices", "1", "--trainer.enable_progress_bar", "false"], Path(tmp))
+            record = launch.fit_record(Path(tmp))
+        plain = plain_fit_seconds(recipe, seed, record["epochs"], device="cuda")
+        rows.append((fit.seconds, record["seconds"] / record["epochs"], plain / record["epochs"]))
+        log(f"GPU seed {seed}: fit {fit.seconds:.1f} s, {record['epochs']} epochs, plain loop {plain:.2f} s")
+    wall, fizz, plain = (statistics.median(column) for column in zip(*rows))
+    name = torch.cuda.get_device_name(0)
+    return [
+        (f"(h) GPU {name}, s/epoch", f"plain loop {plain:.4f}", f"{fizz:.4f}", f"{fizz / plain:.2f}x", "<= 1.5x"),
+        ("(h) GPU, fit whole process, s", "-", f"{wall:.1f} (median of {seeds} seeds)", "-", "-"),
+    ]
 
 
 def print_table(rows: list[tuple[str, ...]]) -> None:
@@ -288,6 +219,7 @@ def print_table(rows: list[tuple[str, ...]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny settings: checks that every row runs")
+    parser.add_argument("--gpu", action="store_true", help="add the GPU rows (h) on the first CUDA device")
     parser.add_argument("--seeds", type=int, default=10, help="random seeds for the time to 100/100")
     parser.add_argument("--cap-epochs", type=int, default=400, help="the seeds' loop gives up after this many epochs")
     parser.add_argument("--reps", type=int, default=3, help="alternating repetitions of each epoch timing")
@@ -301,15 +233,21 @@ def main() -> None:
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", message=".*(does not have many workers|smaller than the logging interval).*")
     start = time.perf_counter()
-    rows = epoch_rows(args.epochs, args.reps)
-    rows += perfect_game_rows(args.seeds, args.cap_epochs, ["--trainer.max_epochs", "1"] if args.quick else [])
+    lightning_s = import_seconds("lightning.pytorch", 1 if args.quick else 5)
+    torch_s = import_seconds("torch", 1 if args.quick else 5)
+    rows = epoch_rows(args.epochs, args.reps, ["--trainer.accelerator", "cpu"])
+    fit_args = ["--trainer.max_epochs", "1"] if args.quick else []
+    rows += perfect_game_rows(args.seeds, args.cap_epochs, fit_args, lightning_s)
     rows += regressor_rows(*((5, 1) if args.quick else (100, 5)), args.reps)
     rows += protocol_rows(args.protocol_seeds, args.protocol_epochs)
+    if args.gpu:
+        rows += gpu_rows(1 if args.quick else 3)
     print(
         f"\nfizzlightning benchmark{' (--quick: tiny settings, not results)' if args.quick else ''}, torch "
-        f"{torch.__version__}, lightning {L.__version__}, {os.cpu_count()} CPUs, {time.perf_counter() - start:.0f} s"
+        f"{torch.__version__}, lightning {L.__version__}, {os.cpu_count()} CPUs, {time.perf_counter() - start:.0f} s; "
+        f"import lightning.pytorch {lightning_s:.2f} s, import torch {torch_s:.2f} s (medians)"
     )
-    print_table(sorted(rows, key=lambda row: row[0][:3]))  # (a) .. (f)
+    print_table(sorted(rows, key=lambda row: row[0][:3]))  # (a) .. (h)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,12 @@ class EpochTimer(L.Callback):
             with open(os.environ[OUT_ENV], "w") as out:
                 json.dump(self.epoch_seconds, out)
 
+    @staticmethod
+    def read(path) -> list[float]:
+        """The epoch times a ``fizzlightning fit`` subprocess wrote to ``path``."""
+        with open(path) as times:
+            return json.load(times)
+
     @property
     def epoch_seconds(self) -> list[float]:
         # The last epoch has no next start; the end of fit is not comparable (it writes the summary).

@@ -1,6 +1,6 @@
-"""The seeds' own training loops, reimplemented faithfully: the reference the benchmark compares against.
+"""The references the benchmark compares against: the seeds' own loops, and a plain torch loop of any recipe.
 
-Nothing here uses fizzlightning or Lightning. FizzBuzz follows seed 000 (15 digits, hidden 100 and 60,
+The seeds' loops use neither fizzlightning nor Lightning. FizzBuzz follows seed 000 (15 digits, hidden 100 and 60,
 SGD lr 0.05, batch 128, batches in order, no shuffle, the training loss ``.item()`` after each epoch);
 the regressor follows seed 000's ``torch.nn`` + ``torch.optim`` loop (N=64, 1000 -> 100 -> 10 with
 biases, ``normal_`` on both weights, SGD lr 1e-6, the loss ``.item()`` at every step, printed there).
@@ -60,6 +60,12 @@ class SeedFizzBuzz:
             self.optimizer.step()
         return self.loss_fn(self.model(self.trX), self.trY).item()
 
+    def timed_epoch(self) -> float:
+        """One epoch, timed: seconds."""
+        start = time.perf_counter()
+        self.epoch()
+        return time.perf_counter() - start
+
     def score(self) -> int:
         """Numbers of 1..100 played right (the seed's final check, here after every epoch)."""
         with torch.no_grad():
@@ -94,3 +100,31 @@ def regressor_seconds(steps: int, seed: int = 0) -> tuple[float, float]:
         loss.backward()
         optimizer.step()
     return time.perf_counter() - start, loss.item()
+
+
+def plain_fit_seconds(recipe: dict, seed: int, epochs: int, device: str = "cpu") -> float:
+    """A plain torch loop of a fizzlightning FizzBuzz recipe: the same data, network, optimizer, batches and
+    epochs, one validation pass per epoch, no Lightning. ``recipe``: num_digits, width, batch_size, lr,
+    weight_decay (AdamW, as the default config). Returns the seconds of its epochs."""
+    from fizzlightning.data import FizzBuzzDataModule
+    from fizzlightning.nets import FizzBuzzMLP
+
+    torch.manual_seed(seed)
+    data = FizzBuzzDataModule(num_digits=recipe["num_digits"], batch_size=recipe["batch_size"], seed=seed)
+    data.setup("fit")
+    net = FizzBuzzMLP(recipe["num_digits"], [recipe["width"]]).to(device)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
+    loader = data.train_dataloader()  # without a trainer: on the CPU, one process
+    loader.tensors = tuple(t.to(device) for t in loader.tensors)  # on the device once, as fizzlightning does
+    x_val, y_val = (t.to(device) for t in data.encoded(data.val_numbers))
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        loader.set_epoch(epoch)
+        for x, y in loader:
+            loss = torch.nn.functional.cross_entropy(net(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            (net(x_val).argmax(dim=1) == y_val).float().mean().item()  # the epoch's validation, to the host
+    return time.perf_counter() - start

@@ -1,11 +1,12 @@
 """The ``fizzlightning`` command: what happens before and around LightningCLI, and how every failure ends.
 
-``--version``, ``configs`` and ``serve`` are answered here without building a Trainer (``--version`` without
+``--version``, ``configs``, ``serve`` and ``export`` are answered here without building a Trainer (``--version`` without
 importing torch). ``fit``, ``validate``, ``test`` and ``predict`` go to ``cli.FizzLightningCLI``. A known
 failure ends as one line on stderr: exit 2 for a mistake the user can fix first (config, checkpoint,
 missing extra), 1 for a run that had to stop (divergence, a full disk, a lost process).
 """
 
+import importlib
 import os
 import sys
 from importlib import metadata, resources
@@ -15,6 +16,7 @@ from typing import NoReturn
 from fizzlightning.checks import ConfigError, RunError
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
+OWN = {"serve": "fizzlightning.serve", "export": "fizzlightning.export"}
 
 
 def shipped_configs() -> Path:
@@ -113,7 +115,7 @@ def main(args: list[str] | None = None) -> None:
     if argv[:1] in (["--version"], ["-V"]):
         print(version(verbose="--verbose" in argv or "-v" in argv))
         return
-    subcommand = next((a for a in argv if a in (*SUBCOMMANDS, "serve", "configs")), None)
+    subcommand = next((a for a in argv if a in (*SUBCOMMANDS, *OWN, "configs")), None)
     try:
         if subcommand == "configs":
             print(configs(argv[argv.index("configs") + 1 :]))
@@ -125,10 +127,9 @@ def main(args: list[str] | None = None) -> None:
 
             extras.require("--print_completion")
         resolved = resolve_configs(argv)
-        if subcommand == "serve":
-            from fizzlightning import serve
-
-            serve.main(resolved[resolved.index("serve") + 1 :], argv[argv.index("serve") + 1 :])
+        if subcommand in OWN:  # serve and export: commands of their own, outside LightningCLI
+            module = importlib.import_module(OWN[subcommand])
+            module.main(resolved[resolved.index(subcommand) + 1 :], argv[argv.index(subcommand) + 1 :])
             return
         _run_cli(resolved, argv)
     except ConfigError as error:

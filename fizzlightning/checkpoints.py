@@ -5,6 +5,7 @@ Every write goes to a temporary file that is renamed into place, so a file is ei
 """
 
 import errno
+import importlib
 import os
 import re
 from pathlib import Path
@@ -15,7 +16,7 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from torch import nn
 
-from fizzlightning.checks import ConfigError, RunError
+from fizzlightning.checks import ConfigError, RunError, require
 from fizzlightning.runs import CheckpointError
 
 FORMAT = 2  # what fizzlightning keeps in a checkpoint beside Lightning's keys; a resume needs the same format
@@ -99,6 +100,29 @@ def class_path(obj: object) -> str:
     return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
 
+MODELS = ("fizzlightning.classifier.FizzBuzzClassifier", "fizzlightning.regressor.Regressor", "fizzlightning.gan.GAN")
+
+
+def rebuild_model(checkpoint: dict[str, Any], path: str | Path) -> nn.Module:
+    """The checkpoint's model, built from its class and ``__init__`` arguments, with its weights, in eval mode.
+
+    Only fizzlightning's own models: a checkpoint does not get to name what is imported and built.
+    """
+    hparams = checkpoint.get("hyper_parameters") or {}
+    held = hparams.get("_class_path")
+    if held not in MODELS:
+        known = ", ".join(name.rsplit(".", 1)[-1] for name in MODELS)
+        raise CheckpointError(f"{path} holds {describe(held, hparams)}; fizzlightning rebuilds only {known}.")
+    module, name = held.rsplit(".", 1)
+    try:
+        model = getattr(importlib.import_module(module), name)(**{k: v for k, v in hparams.items() if k[0] != "_"})
+        model.load_state_dict(checkpoint["state_dict"])
+    except (TypeError, RuntimeError) as error:
+        reason = str(error).strip().splitlines()[0]
+        raise CheckpointError(f"Cannot rebuild {describe(held, hparams)} from {path}: {reason}") from None
+    return model.eval()
+
+
 def check_checkpoint_fits(checkpoint: dict[str, Any], model: nn.Module, path: str | Path) -> None:
     """Refuse a checkpoint of another model than the config builds, saying what each one is.
 
@@ -162,6 +186,25 @@ def check_resume(
         )
     for held_state, optimizer in zip(checkpoint.get("optimizer_states", []), optimizers):
         _check_settings(held_state["param_groups"], optimizer.param_groups, path)
+
+
+def check_start(
+    ckpt_path: str | None, subcommand: str, model: L.LightningModule, optimizer_config: Any, trainer_config: Any
+) -> None:
+    """Before anything runs: a checkpoint that does not fit the command, or a fit without an optimizer."""
+    if ckpt_path is None:
+        from lightning.pytorch.utilities.model_helpers import is_overridden
+
+        own = is_overridden("configure_optimizers", model, L.LightningModule)  # the GAN builds its own
+        needed = subcommand == "fit" and optimizer_config is None and not own
+        allowed = "an optimizer, in the config or as --optimizer SGD --optimizer.lr 0.05"
+        require(not needed, "optimizer", None, allowed)
+        return
+    checkpoint = load_checkpoint(ckpt_path)
+    check_checkpoint_fits(checkpoint, model, ckpt_path)
+    if subcommand == "fit":
+        optimizers = built_optimizers(model, optimizer_config)
+        check_resume(checkpoint, ckpt_path, trainer_config.get("max_epochs"), optimizers)
 
 
 def built_optimizers(model: L.LightningModule, optimizer_config: Any) -> list[torch.optim.Optimizer]:

@@ -1,8 +1,10 @@
 """The errors a user sees as one line, not a traceback: config mistakes (exit 2) and runs that had to stop (exit 1)."""
 
+import argparse
+import math
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 
 class ConfigError(ValueError):
@@ -17,6 +19,14 @@ def require(condition: bool, key: str, value: Any, allowed: str) -> None:
     """Raise a ``ConfigError`` naming ``key``, its ``value`` and what is ``allowed`` unless ``condition`` holds."""
     if not condition:
         raise ConfigError(f"{key} = {value!r} is not allowed: expected {allowed}.")
+
+
+def check_learning_rate(optimizer: Any) -> None:
+    """The config's optimizer (``class_path``, ``init_args``), if any, has a finite learning rate > 0."""
+    if optimizer is not None and "lr" in optimizer.init_args:
+        lr = optimizer.init_args.lr
+        ok = isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0
+        require(ok, "optimizer.init_args.lr", lr, "a finite learning rate > 0")
 
 
 def _chain(error: BaseException | None) -> Iterator[BaseException]:
@@ -54,3 +64,11 @@ def argument_message(error: BaseException, command: str) -> str:
         group = keys[0] if keys else "model"
         message += f" (`{command} --{group}.help {class_path[1]}` lists the accepted options)"
     return f"{message.rstrip('.')}. See `{command} --help`."
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse for the commands outside LightningCLI (``serve``, ``export``): a mistake is a ``ConfigError``,
+    one line and exit 2, not argparse's usage and exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(f"{self.prog}: {message} ({self.prog} --help lists the options).")

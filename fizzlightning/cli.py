@@ -8,9 +8,7 @@ LightningCLI parses the config, then calls these hooks in order; each hands its 
 - ``fit``, ``test``, ``predict``: the Trainer, then ``finish`` (fit's files and summary) or the model's report.
 """
 
-import math
 import os
-import random
 import signal
 import time
 from pathlib import Path
@@ -18,15 +16,13 @@ from typing import Any
 
 import lightning as L
 from lightning.fabric.utilities.seed import seed_everything
-from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
-from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from fizzlightning import checkpoints, extras, finish, loggers, ranks, runs
 from fizzlightning.checkpointing import RunCheckpoint
-from fizzlightning.checks import RunError, require
-from fizzlightning.dashboards import Hyperparameters
+from fizzlightning.checks import check_learning_rate
+from fizzlightning.dashboards import Hyperparameters, progress_bars
 from fizzlightning.failures import RankWatch
 from fizzlightning.predictions import PredictionWriter
 
@@ -70,13 +66,7 @@ class FizzLightningCLI(LightningCLI):
         return super().init_parser(**kwargs, exit_on_error=False)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_argument(
-            "--experiment",
-            type=str | None,
-            default=None,
-            help="The folder under lightning_logs/ that holds this config's runs (default: the --config file's "
-            "name). A run's saved fit-config.yaml records it, so passing that file back works on the same runs.",
-        )
+        parser.add_argument("--experiment", type=str | None, default=None, help=runs.EXPERIMENT_HELP)
         # Linked on instantiation, so that the datamodule is built (and has checked them) before the model.
         for name in LINKED:  # jsonargparse skips a link whose datamodule lacks the attribute
             parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
@@ -91,7 +81,9 @@ class FizzLightningCLI(LightningCLI):
         config, subcommand = self._config, self.config.subcommand
         files = [str(c) for c in config.get("config") or []]
         name = runs.experiment_name(config.get("experiment"), files, config.model.class_path)
-        experiment = runs.experiment_dir(Path(config.trainer.default_root_dir or os.getcwd()), name)
+        # recorded in the run's saved config: passed back as --config from anywhere, it finds its runs
+        config.trainer.default_root_dir = os.path.abspath(config.trainer.default_root_dir or os.getcwd())
+        experiment = runs.experiment_dir(Path(config.trainer.default_root_dir), name)
         self.args = runs.command_args(self.argv, subcommand)  # what test after fit, or a resume, repeats
         try:
             self.plan = runs.plan(
@@ -100,8 +92,8 @@ class FizzLightningCLI(LightningCLI):
                 config.get("ckpt_path"),
                 config.seed_everything,
                 f"fizzlightning fit {self.args}",
-                name_run=lambda exp: ranks.agree("run", lambda: runs.new_run_name(exp)),
-                draw_seed=lambda: int(ranks.agree("seed", lambda: str(random.SystemRandom().randrange(2**31)))),
+                name_run=ranks.agreed_run_name,
+                draw_seed=ranks.agreed_seed,
             )
         except runs.CheckpointError as error:
             # raised once the model and data have checked the config: a config mistake is the first thing to fix
@@ -117,22 +109,16 @@ class FizzLightningCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self._config
         extras.check_config(config)
-        optimizer = config.get("optimizer")
-        if optimizer is not None and "lr" in optimizer.init_args:
-            lr = optimizer.init_args.lr
-            ok = isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0
-            require(ok, "optimizer.init_args.lr", lr, "a finite learning rate > 0")
+        check_learning_rate(config.get("optimizer"))
         # predict writes a CSV file, not another set of logs; every other command logs into its run
-        placed = (
-            False if self.config.subcommand == "predict" else loggers.place(config.trainer.logger, self.plan.run_dir)
-        )
-        config.trainer.logger = placed
+        predicting = self.config.subcommand == "predict"
+        config.trainer.logger = False if predicting else loggers.place(config.trainer.logger, self.plan.run_dir)
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         if self._plan_error is not None:
             raise self._plan_error
         subcommand, run_dir, config = self.subcommand, self.plan.run_dir, self.config_init[self.subcommand]
-        self._check_start(config)
+        checkpoints.check_start(self.plan.ckpt_path, subcommand, self.model, config.get("optimizer"), config["trainer"])
         if subcommand == "fit" and rank_zero_only.rank == 0:
             checkpoints.check_writable(run_dir)
             runs.remove_stale_temporaries(run_dir)
@@ -140,11 +126,7 @@ class FizzLightningCLI(LightningCLI):
         self.watch = RankWatch(resume)
         own = config["trainer"].get("callbacks") or []
         callbacks = [*(own if isinstance(own, list) else [own]), Hyperparameters(), self.watch]
-        bars = [c for c in callbacks if isinstance(c, ProgressBar)]
-        if config["trainer"].get("enable_progress_bar") is False:
-            callbacks = [c for c in callbacks if c not in bars]  # false turns every bar off, the user's too
-        elif not bars:
-            callbacks.append(TQDMProgressBar(refresh_rate=50))  # a redraw costs about a FizzBuzz step
+        callbacks = progress_bars(callbacks, config["trainer"].get("enable_progress_bar"))
         if subcommand == "fit":
             self.checkpoint = RunCheckpoint(runs.checkpoint_dir(run_dir), self.model.monitor, self.model.mode)
             callbacks.append(self.checkpoint)
@@ -164,32 +146,10 @@ class FizzLightningCLI(LightningCLI):
             )
         return trainer
 
-    def _check_start(self, config: Any) -> None:
-        path = self.plan.ckpt_path
-        if path is None:
-            own = is_overridden("configure_optimizers", self.model, L.LightningModule)  # the GAN builds its own
-            needed = self.subcommand == "fit" and config.get("optimizer") is None and not own
-            require(
-                not needed, "optimizer", None, "an optimizer, in the config or as --optimizer SGD --optimizer.lr 0.05"
-            )
-            return
-        checkpoint = checkpoints.load_checkpoint(path)
-        checkpoints.check_checkpoint_fits(checkpoint, self.model, path)
-        if self.subcommand == "fit":
-            optimizers = checkpoints.built_optimizers(self.model, config.get("optimizer"))
-            checkpoints.check_resume(checkpoint, path, config["trainer"].get("max_epochs"), optimizers)
-
     def _run(self, trainer_fn, *args: Any, **kwargs: Any) -> None:
         """A Trainer method, with a lost DDP process or a failed write reported as one line with what to do next."""
-        try:
+        with self.watch.reported():
             trainer_fn(*args, **kwargs, weights_only=True)
-        except checkpoints.WriteError as error:
-            then = f" Free some space, then resume with: {self.watch.resume}" if self.watch.resume else ""
-            raise RunError(f"{error}{then}") from None
-        except Exception:
-            if self.watch.message is None:
-                raise
-            raise RunError(self.watch.message) from None
 
     # ---- subcommands ----------------------------------------------------------------------------------------------
 
@@ -200,21 +160,19 @@ class FizzLightningCLI(LightningCLI):
         except (SystemExit, KeyboardInterrupt):  # a second Ctrl-C: Lightning exits mid-epoch, or it hit teardown
             if self.checkpoint.signal_received is None:
                 raise
-            _ignore_signals()
+            RunCheckpoint.ignore_signals()
             print(f"\nStopped at once; last.ckpt holds the last finished epoch. Resume with: {self.watch.resume}")
             raise SystemExit(128 + signal.SIGINT) from None
         outcome = finish.outcome(
             self.trainer, self.checkpoint, time.perf_counter() - start, self._config["seed_everything"]
         )
         if outcome.stopped_by is not None:
-            _ignore_signals()
+            RunCheckpoint.ignore_signals()
         if self.trainer.is_global_zero:
             if outcome.finished:
                 model.load_state_dict(checkpoints.load_checkpoint(outcome.best_checkpoint)["state_dict"])
-                try:
+                with self.watch.reported():  # a resume trains nothing more and writes the files again
                     finish.write_run_files(outcome, self.plan.run_dir, model.net, *model.export_net())
-                except checkpoints.WriteError as error:  # the resume trains nothing more and writes them again
-                    raise RunError(f"{error} Free some space, then finish the run with: {self.watch.resume}") from None
             where = loggers.describe(self.trainer.loggers, self.plan.run_dir)
             print(finish.summary(outcome, self.plan.run_dir, self.args, where), flush=True)
         if outcome.stopped_by is not None:
@@ -233,10 +191,3 @@ class FizzLightningCLI(LightningCLI):
         if self.trainer.is_global_zero:
             shown = model.format_predictions(self.writer.predictions)
             print(f"\nCheckpoint: {ckpt_path}\n{shown}\nWritten to {self.writer.path}", flush=True)
-
-
-def _ignore_signals() -> None:
-    # The run is stopping because of a signal: another Ctrl-C could only interrupt the exit itself,
-    # and would print a traceback from whatever cleanup it landed in.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_IGN)

@@ -14,6 +14,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 
 from fizzlightning import fizzbuzz
@@ -62,6 +63,14 @@ def log_step_scalars(trainer: L.Trainer, first_step: int, series: dict[str, list
                     logger.experiment.add_scalar(name, value, first_step + offset)
             else:
                 logger.log_metrics(dict(zip(series, values)), first_step + offset)
+
+
+def progress_bars(callbacks: list[L.Callback], enabled: bool | None) -> list[L.Callback]:
+    """A user's own progress bar replaces the app's; ``enable_progress_bar: false`` turns every bar off."""
+    bars = [c for c in callbacks if isinstance(c, ProgressBar)]
+    if enabled is False:
+        return [c for c in callbacks if c not in bars]
+    return callbacks if bars else [*callbacks, TQDMProgressBar(refresh_rate=50)]  # a redraw costs about a step
 
 
 class Hyperparameters(L.Callback):

@@ -131,7 +131,7 @@ class FizzBuzzDataModule(InMemoryDataModule):
         self.predict_range = predict_range
         self.save_hyperparameters()
 
-    def _encoded(self, numbers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encoded(self, numbers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return fizzbuzz.binary_encode(numbers, self.num_digits), fizzbuzz.fizzbuzz_labels(numbers)
 
     def setup(self, stage: str) -> None:
@@ -144,18 +144,18 @@ class FizzBuzzDataModule(InMemoryDataModule):
         self.predict_numbers = torch.arange(first, last + 1)
 
     def train_dataloader(self) -> TensorBatches:
-        return self._batches("train", self._encoded(self.train_numbers), shuffle=True)
+        return self._batches("train", self.encoded(self.train_numbers), shuffle=True)
 
     def val_dataloader(self) -> TensorBatches:
-        x, y = self._encoded(self.val_numbers)
+        x, y = self.encoded(self.val_numbers)
         return self._batches("val", (x, y), shuffle=False, batch_size=len(self.val_numbers), even=False)
 
     def test_dataloader(self) -> TensorBatches:
-        x, y = self._encoded(self.test_numbers)
+        x, y = self.encoded(self.test_numbers)
         return self._batches("test", (x, y, self.test_numbers), shuffle=False, batch_size=100, even=False)
 
     def predict_dataloader(self) -> TensorBatches:
-        x, _ = self._encoded(self.predict_numbers)
+        x, _ = self.encoded(self.predict_numbers)
         return self._batches("predict", (x, self.predict_numbers), shuffle=False, batch_size=4096, even=False)
 
 

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 import lightning as L
 import torch
 
+from fizzlightning.checkpoints import WriteError
 from fizzlightning.checks import ConfigError, RunError, argument_message, config_error_in
 
 
@@ -97,6 +98,19 @@ class RankWatch(L.Callback):
     def __init__(self, resume: str | None) -> None:
         self.resume = resume  # the command that continues the run (fit), or None
         self.message: str | None = None
+
+    @contextmanager
+    def reported(self) -> Iterator[None]:
+        """Around a Trainer call: a failed write or a lost process becomes a ``RunError`` saying what to do next."""
+        try:
+            yield
+        except WriteError as error:
+            then = f" Free some space, then resume with: {self.resume}" if self.resume else ""
+            raise RunError(f"{error}{then}") from None
+        except Exception:
+            if self.message is None:
+                raise
+            raise RunError(self.message) from None
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         procs = getattr(trainer.strategy.launcher, "procs", None)

@@ -11,8 +11,10 @@ the process group exists (the run directory and the data split are made first). 
 """
 
 import os
+import random
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 from torch.distributed import TCPStore
 
@@ -51,3 +53,15 @@ def agree(name: str, decide: Callable[[], str]) -> str:
                 value = store.get(key).decode()  # blocks until rank 0 has set it
         os.environ[env_key] = value  # Lightning's launcher passes it to the ranks it starts
     return os.environ[env_key]
+
+
+def agreed_run_name(experiment: Path) -> str:
+    """A new run's name (``runs.new_run_name``), the same on every rank."""
+    from fizzlightning.runs import new_run_name
+
+    return agree("run", lambda: new_run_name(experiment))
+
+
+def agreed_seed() -> int:
+    """An unseeded run's seed, drawn once, the same on every rank."""
+    return int(agree("seed", lambda: str(random.SystemRandom().randrange(2**31))))

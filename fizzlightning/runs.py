@@ -30,6 +30,10 @@ import yaml
 from fizzlightning.checks import ConfigError
 
 LOG_ROOT = Path("lightning_logs")
+EXPERIMENT_HELP = (
+    "The folder under lightning_logs/ that holds this config's runs (default: the --config file's name). A run's "
+    "saved fit-config.yaml records it, so passing that file back works on the same runs."
+)
 FINISHED = "fit.json"
 FIT_CONFIG = "fit-config.yaml"
 
@@ -144,6 +148,23 @@ def find_start(subcommand: str, experiment: Path, ckpt_path: str | None, fit_com
     if ckpt_path is None:
         return Start()
     return Start(ckpt_path, None, run_seed(Path(ckpt_path)))
+
+
+def start_of_config(
+    command: str, config_path: Path, ckpt_path: str | None, typed_config: str
+) -> tuple[str, str | None]:
+    """For commands that take a config without building it (``serve``, ``export``): the checkpoint by the same
+    rule (``find_start``), and the config's model class, if it names one."""
+    config = yaml.safe_load(config_path.read_text()) or {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"--config {config_path} must be a mapping of settings, not a YAML {type(config).__name__}.")
+    trainer, model = config.get("trainer") or {}, config.get("model") or {}
+    model_class = model.get("class_path") if isinstance(model, dict) else model
+    model_class = model_class if isinstance(model_class, str) else None
+    root = Path((trainer.get("default_root_dir") if isinstance(trainer, dict) else None) or Path.cwd())
+    name = experiment_name(config.get("experiment"), [str(config_path)], str(model_class or ""))
+    fit = f"fizzlightning fit --config {typed_config}"
+    return find_start(command, experiment_dir(root, name), ckpt_path, fit).ckpt_path, model_class
 
 
 def plan(

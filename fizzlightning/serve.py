@@ -20,7 +20,6 @@ good ones with it.
 """
 
 import argparse
-import importlib
 import json
 import math
 import multiprocessing
@@ -30,15 +29,14 @@ import socket
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import torch
-import yaml
 
 from fizzlightning import extras, runs
 from fizzlightning.artist import judge
-from fizzlightning.checkpoints import describe, load_checkpoint
-from fizzlightning.checks import ConfigError, RunError, require
+from fizzlightning.checkpoints import describe, load_checkpoint, rebuild_model
+from fizzlightning.checks import ConfigError, OneLineParser, RunError, require
 from fizzlightning.fizzbuzz import binary_encode, decode, max_number
 
 try:  # the optional extra `serve`: main() names it (extras.require) before anything here needs it
@@ -124,7 +122,7 @@ class ServedModel(LitAPI):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         torch.set_num_threads(1)  # these networks are too small to gain from threads (see app._run_cli)
         self.target = torch.device(device)
-        self.model = rebuild(load_checkpoint(self.ckpt_path), self.ckpt_path).to(self.target)
+        self.model = rebuild_model(load_checkpoint(self.ckpt_path), self.ckpt_path).to(self.target)
 
     def decode_request(self, request: dict[str, Any]) -> torch.Tensor:
         return torch.tensor(request[self.key], dtype=self.dtype)  # checked already: cannot fail the batch
@@ -195,23 +193,6 @@ SERVED: dict[str, type[ServedModel]] = {
 }
 
 
-def rebuild(checkpoint: dict[str, Any], path: str) -> torch.nn.Module:
-    """The checkpoint's network, built from its class and ``__init__`` arguments, with its weights, in eval mode."""
-    hparams = checkpoint.get("hyper_parameters") or {}
-    class_path = hparams.get("_class_path")
-    if class_path not in SERVED:
-        served = ", ".join(name.rsplit(".", 1)[-1] for name in SERVED)
-        raise runs.CheckpointError(f"{path} holds {describe(class_path, hparams)}; serve serves {served}.")
-    module, name = class_path.rsplit(".", 1)
-    try:
-        model = getattr(importlib.import_module(module), name)(**{k: v for k, v in hparams.items() if k[0] != "_"})
-        model.load_state_dict(checkpoint["state_dict"])
-    except (TypeError, RuntimeError) as error:
-        reason = str(error).strip().splitlines()[0]
-        raise runs.CheckpointError(f"Cannot rebuild {describe(class_path, hparams)} from {path}: {reason}") from None
-    return model.eval()
-
-
 class RequestCheck:
     """ASGI middleware: checks each ``POST`` to the API's path in the HTTP process, before LitServe queues it."""
 
@@ -262,15 +243,10 @@ async def _first(replayed: list[dict[str, Any]], receive: Callable) -> dict[str,
     return replayed.pop() if replayed else await receive()
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line and exit 2 (app.main), not argparse's usage and exit
-        raise ConfigError(f"serve: {message} (fizzlightning serve --help lists the options).")
-
-
 def parse(args: list[str]) -> argparse.Namespace:
     about = 'Serves a trained checkpoint at POST /predict: JSON {"numbers": [...]} for FizzBuzz, {"inputs": [[...]]}'
     about += ' for the regressor, {"ideas": [[...]]} for the GAN (pydoc fizzlightning.serve: formats and limits).'
-    parser = _Parser(prog="fizzlightning serve", description=about, allow_abbrev=False)
+    parser = OneLineParser(prog="fizzlightning serve", description=about, allow_abbrev=False)
     parser.add_argument("-c", "--config", required=True, metavar="PATH", help="the config the run was fit with")
     parser.add_argument("--ckpt_path", metavar="PATH", help="default: the newest finished run's chosen checkpoint")
     parser.add_argument("--host", default="127.0.0.1", help="127.0.0.1 (default: this machine only), 0.0.0.0, ::")
@@ -287,20 +263,6 @@ def parse(args: list[str]) -> argparse.Namespace:
     require(options.max_batch_size >= 1, "--max-batch-size", options.max_batch_size, "1 (no batching) or more")
     require(0 <= options.batch_timeout <= 60, "--batch-timeout", options.batch_timeout, "0 to 60 seconds")
     return options
-
-
-def find_checkpoint(config_path: Path, ckpt_path: str | None, typed_config: str) -> tuple[str, str | None]:
-    """The checkpoint to serve, by the run rule (``runs.find_start``), and the config's model class, if any."""
-    config = yaml.safe_load(config_path.read_text()) or {}
-    if not isinstance(config, dict):
-        raise ConfigError(f"--config {config_path} must be a mapping of settings, not a YAML {type(config).__name__}.")
-    trainer, model = config.get("trainer") or {}, config.get("model") or {}
-    model_class = model.get("class_path") if isinstance(model, dict) else model
-    model_class = model_class if isinstance(model_class, str) else None
-    root = Path((trainer.get("default_root_dir") if isinstance(trainer, dict) else None) or Path.cwd())
-    name = runs.experiment_name(config.get("experiment"), [str(config_path)], str(model_class or ""))
-    fit = f"fizzlightning fit --config {typed_config}"
-    return runs.find_start("serve", runs.experiment_dir(root, name), ckpt_path, fit).ckpt_path, model_class
 
 
 def _check_port(host: str, port: int) -> None:
@@ -337,9 +299,9 @@ def main(args: list[str], typed: list[str]) -> None:
     """``fizzlightning serve``: every mistake is a ``ConfigError`` raised before any server starts."""
     extras.require("serve")
     options, typed_config = parse(args), parse(typed).config  # messages name the config as the user typed it
-    ckpt_path, model_class = find_checkpoint(Path(options.config), options.ckpt_path, typed_config)
+    ckpt_path, model_class = runs.start_of_config("serve", Path(options.config), options.ckpt_path, typed_config)
     checkpoint = load_checkpoint(ckpt_path)
-    rebuild(checkpoint, ckpt_path)  # refuses here what the inference worker could not serve
+    rebuild_model(checkpoint, ckpt_path)  # refuses here what the inference worker could not serve
     hparams = checkpoint["hyper_parameters"]
     held = hparams["_class_path"]
     if model_class and model_class.rsplit(".", 1)[-1] != held.rsplit(".", 1)[-1]:

@@ -65,7 +65,7 @@ def test_best_ckpt_holds_the_epoch_with_the_best_logged_val_acc(cli, tmp_path):
     logged = {epoch_at[event.step]: event.value for event in events.Scalars("val/acc")}  # epoch -> val/acc
     step_of = {epoch_at[event.step]: event.step for event in events.Scalars("val/acc")}  # epoch -> logged step
     assert sorted(logged) == list(range(6))
-    best_epoch = max(logged, key=lambda epoch: (logged[epoch], -epoch))  # ties: ModelCheckpoint keeps the first
+    best_epoch = max(logged, key=lambda epoch: (logged[epoch], epoch))  # ties: the later epoch (RunCheckpoint)
     assert len(set(logged.values())) > 1  # the choice is not trivial
     best = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
     assert best["epoch"] == best_epoch
