@@ -3,17 +3,17 @@
     pip install -e '.[dev]' && apt-get install chromium
     python scripts/screenshots.py        # fit + test lightning_configs/fizzbuzz.yaml, then docs/tensorboard_*.png
 
-The browser steps are the ones ``tests/test_tensorboard.py`` checks (shared in ``tests/browser.py``).
+The browser steps are the ones ``tests/test_tensorboard.py`` checks (``scripts/browser.py``).
 """
 
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
+from browser import chromium_page, show_hparams, show_images, show_scalars, tensorboard_server
+
+from fizzlightning import launch
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from tests.browser import chromium_page, show_hparams, show_images, show_scalars, tensorboard_server  # noqa: E402
 
 CONFIG = ROOT / "lightning_configs" / "fizzbuzz.yaml"
 DOCS = ROOT / "docs"
@@ -22,9 +22,7 @@ DOCS = ROOT / "docs"
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for command in ("fit", "test"):
-            subprocess.run(
-                [sys.executable, "-m", "fizzlightning", command, "--config", str(CONFIG)], cwd=tmp, check=True
-            )
+            launch.run([command, "--config", str(CONFIG)], Path(tmp))
         with tensorboard_server(Path(tmp) / "lightning_logs") as base:
             with chromium_page(1280, 800) as page:
                 show_scalars(page, base, ["train/loss", "val/acc", "test/acc"], DOCS / "tensorboard_scalars.png")

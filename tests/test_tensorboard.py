@@ -1,13 +1,16 @@
 """What a user's browser shows: a real TensorBoard server on loopback, read through its HTTP API and in Chromium."""
 
 import os
+import sys
 import time
 from contextlib import ExitStack
 
 import pytest
 
-from .browser import CHROMIUM, chromium_page, get, show_hparams, show_images, show_scalars, tensorboard_server
-from .helpers import TINY_FIZZBUZZ, only_run
+from .helpers import ROOT, TINY_FIZZBUZZ, only_run
+
+sys.path.insert(0, str(ROOT / "scripts"))  # the browser steps the README's screenshots are taken with
+from browser import CHROMIUM, chromium_page, get, show_hparams, show_images, show_scalars, tensorboard_server  # noqa: E402
 
 
 @pytest.fixture
