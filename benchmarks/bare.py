@@ -8,11 +8,11 @@ from fizzlightning.nets import FizzBuzzMLP, TwoLayerNet
 
 
 class BareFizzBuzz(L.LightningModule):
-    """A FizzBuzz recipe's network, SGD, the loss and nothing else."""
+    """A FizzBuzz recipe's network, its optimizer (SGD, or AdamW with a weight decay), the loss and nothing else."""
 
-    def __init__(self, num_digits: int, hidden: list[int], lr: float) -> None:
+    def __init__(self, num_digits: int, hidden: list[int], lr: float, weight_decay: float | None = None) -> None:
         super().__init__()
-        self.net, self.lr = FizzBuzzMLP(num_digits, hidden), lr
+        self.net, self.lr, self.weight_decay = FizzBuzzMLP(num_digits, hidden), lr, weight_decay
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
@@ -23,6 +23,8 @@ class BareFizzBuzz(L.LightningModule):
         F.cross_entropy(self.net(x), y)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        if self.weight_decay is not None:
+            return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         return torch.optim.SGD(self.parameters(), lr=self.lr)
 
 

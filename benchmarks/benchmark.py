@@ -73,6 +73,16 @@ def bare_epoch_seconds(epochs: int) -> list[float]:
     return timer.epoch_seconds
 
 
+def bare_recipe_seconds(recipe: dict, seed: int, epochs: int) -> float:
+    """A bare Trainer on the default recipe for ``epochs`` epochs, one validation per epoch: Lightning's floor."""
+    L.seed_everything(seed, verbose=False)
+    data = FizzBuzzDataModule(num_digits=recipe["num_digits"], batch_size=recipe["batch_size"], seed=seed)
+    model = BareFizzBuzz(recipe["num_digits"], [recipe["width"]], recipe["lr"], recipe["weight_decay"])
+    start = time.perf_counter()
+    bare_trainer(epochs, []).fit(model, datamodule=data)
+    return time.perf_counter() - start
+
+
 def fizzlightning_epoch_seconds(epochs: int, device: list[str]) -> list[float]:
     """``fizzlightning fit`` on the seed recipe as a user runs it: progress bar, TensorBoard, checkpoints."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,7 +120,7 @@ def perfect_game_rows(seeds: int, cap: int, fit_args: list[str], lightning_s: fl
     for the lessons, not their protocol (row (f)). fizzlightning runs on seeds from FIRST_FIT_SEED on, which
     the recipe search never used, and stops on validation numbers.
     """
-    raw_times, raw_scores, walls, trains, plains, fit_scores, rss = [], [], [], [], [], [], []
+    raw_times, raw_scores, walls, trains, plains, bares, fit_scores, rss = [], [], [], [], [], [], [], []
     recipe = default_recipe()
     for index in range(seeds):
         seconds, epochs, score = SeedFizzBuzz(index).time_to_perfect(cap)
@@ -123,16 +133,19 @@ def perfect_game_rows(seeds: int, cap: int, fit_args: list[str], lightning_s: fl
             record = launch.fit_record(Path(tmp))
             test = launch.run(["test", *args], Path(tmp))
         plain = plain_fit_seconds(recipe, seed, record["epochs"])
+        bares.append(bare_recipe_seconds(recipe, seed, record["epochs"]))
         fit_score = int(re.search(r"Score on 1\.\.100: (\d+)/", test.stdout)[1])
         walls.append(fit.seconds), trains.append(record["seconds"]), plains.append(plain)
         fit_scores.append(fit_score), rss.append(fit.peak_rss_mb)
         log(
             f"seed {seed}: seeds' loop {seconds:.1f} s, {epochs} epochs, {score}/100 | fizzlightning fit "
             f"{fit.seconds:.1f} s (training {record['seconds']:.2f} s, {record['epochs']} epochs; "
-            f"plain loop {plain:.2f} s), test {fit_score}/100, peak RSS {fit.peak_rss_mb:.0f} MB"
+            f"plain loop {plain:.2f} s, bare Trainer {bares[-1]:.2f} s), test {fit_score}/100, "
+            f"peak RSS {fit.peak_rss_mb:.0f} MB"
         )
     raw_s = statistics.median(raw_times) if raw_times else float("nan")
     wall, train, plain = statistics.median(walls), statistics.median(trains), statistics.median(plains)
+    bare = statistics.median(bares)
     app = wall - lightning_s
     label = f"seeds {FIRST_FIT_SEED}-{FIRST_FIT_SEED + seeds - 1}"
     return [
@@ -152,6 +165,14 @@ def perfect_game_rows(seeds: int, cap: int, fit_args: list[str], lightning_s: fl
             f"{train:.2f} (fit.json training)",
             f"{train / plain:.2f}x",
             "<= 1.5x",
+        ),
+        ("(g) same, Lightning's floor", f"bare Trainer {bare:.2f}", f"{train:.2f}", f"{train / bare:.2f}x", "-"),
+        (
+            "(g) the floor itself",
+            f"plain torch loop {plain:.2f}",
+            f"bare Trainer {bare:.2f}",
+            f"{bare / plain:.2f}x",
+            "-",
         ),
     ]
 

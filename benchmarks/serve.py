@@ -32,37 +32,31 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+import torch
+
+from fizzlightning import extras, launch
+from fizzlightning import fizzbuzz as game
+from fizzlightning.checkpoints import load_checkpoint, rebuild_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reference import fizz_buzz_encode  # noqa: E402  the lessons' if/else: the one copy of the oracle
+
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "lightning_configs" / "fizzbuzz.yaml"
 FIT = ["--trainer.max_epochs", "3", "--trainer.enable_progress_bar", "false"]
 
 
 def fizzbuzz(n: int) -> str:
-    """The game, as a person plays it."""
-    if n % 15 == 0:
-        return "fizzbuzz"
-    if n % 3 == 0:
-        return "fizz"
-    if n % 5 == 0:
-        return "buzz"
-    return str(n)
+    """The game as the lessons play it: their if/else label, said as a word."""
+    return game.decode(n, fizz_buzz_encode(n))
 
 
 def in_process_answers(ckpt_path: str) -> dict[int, str]:
     """What the checkpoint answers for 1..100 without the server: its class, its weights, eval mode."""
-    import torch
-
-    from fizzlightning import fizzbuzz as game
-    from fizzlightning.checkpoints import load_checkpoint
-    from fizzlightning.classifier import FizzBuzzClassifier
-
-    checkpoint = load_checkpoint(ckpt_path)
-    hparams = {k: v for k, v in checkpoint["hyper_parameters"].items() if not k.startswith("_")}
-    model = FizzBuzzClassifier(**hparams)
-    model.load_state_dict(checkpoint["state_dict"])
+    model = rebuild_model(load_checkpoint(ckpt_path), ckpt_path)
     numbers = torch.arange(1, 101)
     with torch.no_grad():
-        labels = model.eval()(game.binary_encode(numbers, hparams["num_digits"])).argmax(dim=1)
+        labels = model(game.binary_encode(numbers, model.hparams.num_digits)).argmax(dim=1)
     return {n: game.decode(n, label) for n, label in zip(numbers.tolist(), labels.tolist())}
 
 
@@ -73,10 +67,10 @@ def free_port() -> int:
 
 
 def start_server(root: Path, logs: Path, config: Path, port: int, extra: list[str]) -> subprocess.Popen:
-    command = [sys.executable, "-m", "fizzlightning", "serve", "--config", str(config), "--port", str(port), *extra]
+    args = ["serve", "--config", str(config), "--port", str(port), *extra]
     with (logs / "server.out").open("w") as out, (logs / "server.err").open("w") as err:
         # its own process group: stop() reaches LitServe's HTTP and inference processes too
-        return subprocess.Popen(command, cwd=root, stdout=out, stderr=err, start_new_session=True)
+        return launch.start(args, root, stdout=out, stderr=err, start_new_session=True)
 
 
 def stop(server: subprocess.Popen) -> None:
@@ -149,10 +143,12 @@ def main() -> int:
     if args.quick:
         args.clients, args.requests = 4, 100
     try:
-        import httpx
-    except ImportError:
-        print("benchmarks/serve.py needs httpx: pip install 'fizzlightning[serve]'", file=sys.stderr)
+        extras.require("benchmarks/serve.py")
+        extras.require("serve")
+    except extras.MissingExtra as error:
+        print(f"fizzlightning: error: {error}", file=sys.stderr)
         return 2
+    import httpx
 
     rng = random.Random(args.seed)
     requests = [[rng.randint(1, 100) for _ in range(rng.randint(1, args.numbers))] for _ in range(args.requests)]
@@ -161,11 +157,7 @@ def main() -> int:
         logs = Path(scratch)
         root = args.root.resolve() if args.root else logs
         if args.root is None:
-            command = [sys.executable, "-m", "fizzlightning", "fit", "--config", str(config), *FIT]
-            fitted = subprocess.run(command, cwd=root, capture_output=True, text=True)
-            if fitted.returncode != 0:
-                print(f"fit failed ({fitted.returncode}):\n{fitted.stderr[-3000:]}", file=sys.stderr)
-                return 1
+            launch.run(["fit", "--config", str(config), *FIT], root)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         server = start_server(root, logs, config, port, shlex.split(args.serve_args))

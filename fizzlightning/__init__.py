@@ -1,4 +1,6 @@
-"""fizzlightning: the PyTorch tutorial's two-layer regressor and FizzBuzz classifier as a Lightning application.
+"""fizzlightning: the PyTorch lessons' three networks (a two-layer regressor, a FizzBuzz classifier, a small GAN)
+as a Lightning application.
 
-Nothing is imported here, so ``fizzlightning.nets`` and ``fizzlightning.fizzbuzz`` load with torch alone.
+Nothing is imported here, so ``fizzlightning.nets`` and ``fizzlightning.fizzbuzz`` load with torch alone, and
+``fizzlightning --version`` answers without torch at all.
 """

@@ -1,3 +1,5 @@
+"""``python -m fizzlightning``: the same as the ``fizzlightning`` command."""
+
 from fizzlightning.app import main
 
 main()

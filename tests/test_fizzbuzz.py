@@ -1,25 +1,18 @@
-"""The pure FizzBuzz logic against the seeds' own definitions."""
+"""The pure FizzBuzz logic against the seeds' own definitions (their if/else and bit loop: the oracle, kept once,
+in ``benchmarks/reference.py``, the lessons' code)."""
+
+import sys
 
 import numpy as np
 import torch
 
 from fizzlightning import fizzbuzz
 
+from .helpers import ROOT
 
-def seed_fizz_buzz_encode(i: int) -> int:
-    """The seeds' if/else labels: the oracle."""
-    if i % 15 == 0:
-        return 3
-    elif i % 5 == 0:
-        return 2
-    elif i % 3 == 0:
-        return 1
-    else:
-        return 0
-
-
-def seed_binary_encode(i: int, num_digits: int) -> np.ndarray:
-    return np.array([i >> d & 1 for d in range(num_digits)])
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from reference import binary_encode as seed_binary_encode  # noqa: E402
+from reference import fizz_buzz_encode as seed_fizz_buzz_encode  # noqa: E402
 
 
 def test_labels_match_the_seeds_if_else():

@@ -20,9 +20,9 @@ import httpx
 import pytest
 import torch
 
-from fizzlightning import artist, fizzbuzz, serve
+from fizzlightning import artist, fizzbuzz, launch, serve
 from fizzlightning.app import main
-from fizzlightning.checkpoints import load_checkpoint
+from fizzlightning.checkpoints import load_checkpoint, rebuild_model
 from fizzlightning.classifier import FizzBuzzClassifier
 from fizzlightning.gan import GAN
 from fizzlightning.regressor import Regressor
@@ -75,11 +75,9 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.out, self.err = cwd / "serve.out", cwd / "serve.err"
-        command = [sys.executable, "-m", "fizzlightning", "serve", *args, "--port", str(self.port)]
         with self.out.open("w") as out, self.err.open("w") as err:
-            self.process = subprocess.Popen(
-                command, cwd=cwd, stdout=out, stderr=err, env=clean_env(), start_new_session=True
-            )
+            command = ["serve", *args, "--port", str(self.port)]
+            self.process = launch.start(command, cwd, clean_env(), stdout=out, stderr=err, start_new_session=True)
         deadline = time.monotonic() + 120
         while not self.ready():
             assert self.process.poll() is None, f"serve exited {self.process.returncode}: {self.err.read_text()}"
@@ -110,15 +108,13 @@ class Server:
 
 
 def best_checkpoint(root: Path) -> str:
-    (summary,) = root.glob("lightning_logs/*/*/fit.json")
-    return json.loads(summary.read_text())["best_checkpoint"]
+    return launch.fit_record(root)["best_checkpoint"]
 
 
 def in_process(model_class: type, ckpt_path: str) -> torch.nn.Module:
-    checkpoint = load_checkpoint(ckpt_path)
-    model = model_class(**{k: v for k, v in checkpoint["hyper_parameters"].items() if not k.startswith("_")})
-    model.load_state_dict(checkpoint["state_dict"])
-    return model.eval()
+    model = rebuild_model(load_checkpoint(ckpt_path), ckpt_path)
+    assert isinstance(model, model_class)
+    return model
 
 
 @pytest.fixture(scope="module")
@@ -284,8 +280,8 @@ def test_a_port_in_use_or_a_checkpoint_of_another_network_is_one_line_and_exit_2
 def test_without_a_finished_run_serve_says_what_to_fit_and_starts_nothing(tmp_path):
     write(tmp_path, "fizzbuzz.yaml", FIZZBUZZ)
     port = free_port()
-    command = [sys.executable, "-m", "fizzlightning", "serve", "--config", "fizzbuzz.yaml", "--port", str(port)]
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=clean_env())
+    done = launch.start(["serve", "--config", "fizzbuzz.yaml", "--port", str(port)], tmp_path, clean_env())
+    done.stdout, done.stderr = done.communicate(timeout=120)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("fizzlightning: error: No trained checkpoint to serve: found no finished run under ")
     assert str(tmp_path / "lightning_logs" / "fizzbuzz") in done.stderr
