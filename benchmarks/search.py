@@ -101,12 +101,13 @@ def main() -> None:
             study.enqueue_trial(recipe)
     study.optimize(objective, n_trials=max(0, args.trials - len(study.trials)))
     best = study.best_trial
-    print(f"\n{len(study.trials)} trials. Best: trial {best.number}, {best.params}")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    print(f"\n{len(complete)} complete trials of {len(study.trials)}. Best: trial {best.number}, {best.params}")
     print(f"  rule met on {sum(best.user_attrs['met'])} of {len(SEARCH_SEEDS)} search seeds, "
           f"epochs {best.user_attrs['epochs']},")  # fmt: skip
     print(f"  training seconds {best.user_attrs['seconds']} (median {statistics.median(best.user_attrs['seconds'])})")
-    reliable = [t for t in study.trials if t.value is not None and t.value < UNMET]
-    print(f"  {len(reliable)} of {len(study.trials)} recipes met the rule on every search seed")
+    reliable = [t for t in complete if t.value < UNMET]
+    print(f"  {len(reliable)} of {len(complete)} recipes met the rule on every search seed")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python benchmarks/stopping.py                 # 3 recipes x 16 study seeds, every rule: about 8 minutes
     python benchmarks/stopping.py --seeds 4       # a quick look
+    python benchmarks/stopping.py --recipe 512,256,0.02,0.1,150   # any recipe: width, batch, lr, decay, cap
 
 1..100 is the test, so it cannot choose the rule. This study plays the same game one level up: the numbers
 101..200 (the probe) are held out from training AND from validation, training and validation come from
@@ -97,7 +98,24 @@ def stopped(rows: list[dict], rule) -> tuple[int, bool]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=16, help=f"study seeds, from {STUDY_SEEDS} on")
+    parser.add_argument(
+        "--recipe",
+        action="append",
+        metavar="WIDTH,BATCH,LR,DECAY,CAP",
+        help="study this recipe instead of the stored ones, e.g. 512,256,0.02,0.1,150 (repeatable)",
+    )
     args = parser.parse_args()
+    if args.recipe:
+        RECIPES.clear()
+        for text in args.recipe:
+            width, batch, lr, decay, cap = text.split(",")
+            RECIPES[f"[{width}], batch {batch}, lr {lr}, decay {decay}"] = (
+                int(width),
+                int(batch),
+                float(lr),
+                float(decay),
+                int(cap),
+            )
     torch.set_num_threads(1)
     began = time.perf_counter()
     seeds = range(STUDY_SEEDS, STUDY_SEEDS + args.seeds)

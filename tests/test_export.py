@@ -81,6 +81,8 @@ def test_model_pt2_loads_without_fizzlightning_takes_any_batch_and_equals_the_ch
 def test_the_readme_lines_play_the_game_from_model_pt2(trained):
     run = trained["fizzbuzz"]
     lines = f"""
+import sys
+sys.modules["fizzlightning"] = sys.modules["lightning"] = sys.modules["pytorch_lightning"] = None
 import torch
 play = torch.export.load("{run / "model.pt2"}").module()
 n = torch.arange(1, 101)
