@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU path in one go, on a machine with CUDA: the gpu-marked tests, then the benchmark's GPU rows.
-# Writes every figure to gpu_check.txt (or $1). About 8 minutes on one GPU; nothing here runs without CUDA.
+# Writes every figure to gpu_check.txt (or $1). Sized to stay under 10 minutes on one GPU (it has not run yet:
+# no GPU was available to this project); nothing here runs without CUDA.
 #
 #   pip install torch  # the build that matches the machine's CUDA, first
 #   pip install -e '.[dev]' && scripts/gpu_check.sh

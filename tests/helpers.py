@@ -2,6 +2,7 @@
 
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import lightning as L
@@ -160,6 +161,30 @@ def fizzlightning(cwd: Path, *args: str) -> str:
 def start(cwd: Path, *args: str) -> subprocess.Popen:
     """``python -m fizzlightning ARGS`` in ``cwd``, as a user would start it, with its output captured."""
     return launch.start(list(args), cwd, clean_env())
+
+
+def wait_for_first_checkpoint(process: subprocess.Popen, directory: Path, timeout: float = 180.0) -> Path:
+    """Poll until the subprocess's run has written its first ``last.ckpt``: training is under way."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = list(directory.glob("lightning_logs/*/*/checkpoints/last.ckpt"))
+        if found:
+            return found[0]
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.02)
+    process.kill()
+    raise AssertionError(f"no checkpoint after {timeout} s: {process.communicate()}")
+
+
+def final_state(checkpoint: Path) -> dict:
+    """What must match to the bit after a resume: weights, optimizer state, scheduler state, position."""
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    return {
+        "weights": saved["state_dict"],
+        "optimizer": saved["optimizer_states"][0]["state"],
+        "scheduler": saved["lr_schedulers"],
+        "position": (saved["epoch"], saved["global_step"]),
+    }
 
 
 class SignalAtEpoch(L.Callback):

@@ -7,7 +7,6 @@ import errno
 import os
 import shlex
 import signal
-import time
 from pathlib import Path
 
 import lightning as L
@@ -16,7 +15,17 @@ import torch
 
 from fizzlightning import checkpoints
 
-from .helpers import DDP_CPU, INTERRUPTIBLE, assert_bit_identical, fit_in, runs, start, write
+from .helpers import (
+    DDP_CPU,
+    INTERRUPTIBLE,
+    assert_bit_identical,
+    final_state,
+    fit_in,
+    runs,
+    start,
+    wait_for_first_checkpoint,
+    write,
+)
 
 CONFIG = "interruptible.yaml"
 DDP = [*DDP_CPU, "--trainer.devices", "2"]
@@ -25,23 +34,6 @@ GONE = "fizzlightning: error: The process of rank 1"
 
 def children(pid: int) -> list[int]:
     return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
-def wait_for_last_checkpoint(process, directory: Path, timeout: float = 180.0) -> Path:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = list(directory.glob("lightning_logs/*/*/checkpoints/last.ckpt"))
-        if found:
-            return found[0]
-        assert process.poll() is None, process.communicate()
-        time.sleep(0.05)
-    process.kill()
-    raise AssertionError(f"no last.ckpt after {timeout} s")
-
-
-def weights(checkpoint: Path) -> dict:
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    return {"weights": saved["state_dict"], "optimizer": saved["optimizer_states"][0]["state"], "epoch": saved["epoch"]}
 
 
 def error_lines(err: str) -> list[str]:
@@ -58,13 +50,13 @@ def uninterrupted(tmp_path_factory) -> dict:
     _, err = process.communicate(timeout=300)
     assert process.returncode == 0, err[-3000:]
     (run,) = runs(directory, CONFIG)
-    return weights(run / "checkpoints" / "last.ckpt")
+    return final_state(run / "checkpoints" / "last.ckpt")
 
 
 def test_a_killed_rank_takes_the_run_down_in_one_line_and_the_printed_resume_matches(cli, tmp_path, uninterrupted):
     write(tmp_path, CONFIG, INTERRUPTIBLE)
     process = start(tmp_path, "fit", "--config", CONFIG, *DDP)
-    wait_for_last_checkpoint(process, tmp_path)
+    wait_for_first_checkpoint(process, tmp_path)
     (rank_1,) = children(process.pid)
     os.kill(rank_1, signal.SIGKILL)
     out, err = process.communicate(timeout=120)  # gloo reports the lost peer within seconds (README: about 2 s)
@@ -82,25 +74,25 @@ def test_a_killed_rank_takes_the_run_down_in_one_line_and_the_printed_resume_mat
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err[-3000:]
     assert (run / "fit.json").exists()
-    assert_bit_identical(weights(run / "checkpoints" / "last.ckpt"), uninterrupted)
+    assert_bit_identical(final_state(run / "checkpoints" / "last.ckpt"), uninterrupted)
 
 
 def test_a_resume_under_another_world_size_finishes(cli, tmp_path):
     write(tmp_path, CONFIG, INTERRUPTIBLE)
     process = start(tmp_path, "fit", "--config", CONFIG, *DDP)
-    wait_for_last_checkpoint(process, tmp_path)
+    wait_for_first_checkpoint(process, tmp_path)
     os.kill(children(process.pid)[0], signal.SIGKILL)
     process.communicate(timeout=120)
     # one process now: its shards differ from two processes', so the result is another run's, not the same to the bit
     assert cli("fit", "--config", CONFIG, "--trainer.accelerator", "cpu", "--ckpt_path", "last") == 0
     (run,) = runs(tmp_path, CONFIG)
-    assert weights(run / "checkpoints" / "last.ckpt")["epoch"] == 24
+    assert final_state(run / "checkpoints" / "last.ckpt")["position"][0] == 24
 
 
 def test_sigterm_to_the_launcher_stops_every_rank_at_an_epoch_end(tmp_path, uninterrupted):
     write(tmp_path, CONFIG, INTERRUPTIBLE)
     process = start(tmp_path, "fit", "--config", CONFIG, *DDP)
-    wait_for_last_checkpoint(process, tmp_path)
+    wait_for_first_checkpoint(process, tmp_path)
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGTERM
@@ -111,13 +103,13 @@ def test_sigterm_to_the_launcher_stops_every_rank_at_an_epoch_end(tmp_path, unin
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err[-3000:]
     (run,) = runs(tmp_path, CONFIG)
-    assert_bit_identical(weights(run / "checkpoints" / "last.ckpt"), uninterrupted)
+    assert_bit_identical(final_state(run / "checkpoints" / "last.ckpt"), uninterrupted)
 
 
 def test_when_rank_0_dies_the_other_rank_stops_with_one_line(tmp_path):
     write(tmp_path, CONFIG, INTERRUPTIBLE)
     process = start(tmp_path, "fit", "--config", CONFIG, *DDP)
-    wait_for_last_checkpoint(process, tmp_path)
+    wait_for_first_checkpoint(process, tmp_path)
     (rank_1,) = children(process.pid)
     process.kill()
     _, err = process.communicate(timeout=120)  # rank 1 shares the pipes: they close when it has exited too
@@ -182,13 +174,13 @@ def test_a_full_disk_is_one_line_keeps_the_checkpoints_and_the_run_resumes(
     written = run / ("checkpoints" if name == "last.ckpt" else "") / name
     assert line.startswith(f"fizzlightning: error: Could not write {written}: {reason}. The run's earlier files are")
     assert line.endswith(f"--config {CONFIG} --ckpt_path last")
-    last = weights(run / "checkpoints" / "last.ckpt")
-    assert last["epoch"] == (0 if name == "last.ckpt" else 24)  # the last whole one: epoch 0's, or the run's end
+    last = final_state(run / "checkpoints" / "last.ckpt")
+    assert last["position"][0] == (0 if name == "last.ckpt" else 24)  # the last whole one: epoch 0's, or the run's end
     assert not list(run.rglob("*.tmp")) and not (run / "fit.json").exists()
 
     assert cli("fit", "--config", config, "--ckpt_path", "last") == 0  # space again
     assert (run / "fit.json").exists()
-    assert_bit_identical(weights(run / "checkpoints" / "last.ckpt"), uninterrupted_single)
+    assert_bit_identical(final_state(run / "checkpoints" / "last.ckpt"), uninterrupted_single)
 
 
 @pytest.fixture(scope="module")
@@ -196,4 +188,4 @@ def uninterrupted_single(tmp_path_factory) -> dict:
     directory = tmp_path_factory.mktemp("single")
     fit_in(directory, CONFIG, INTERRUPTIBLE)
     (run,) = runs(directory, CONFIG)
-    return weights(run / "checkpoints" / "last.ckpt")
+    return final_state(run / "checkpoints" / "last.ckpt")

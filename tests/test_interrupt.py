@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,33 +15,18 @@ import yaml
 
 from fizzlightning.runs import remove_stale_temporaries
 
-from .helpers import INTERRUPTIBLE, assert_bit_identical, fit_in, runs, start, write
+from .helpers import (
+    INTERRUPTIBLE,
+    assert_bit_identical,
+    final_state,
+    fit_in,
+    runs,
+    start,
+    wait_for_first_checkpoint,
+    write,
+)
 
 CONFIG = "interruptible.yaml"
-
-
-def wait_for_first_checkpoint(process, directory: Path, timeout: float = 120.0) -> Path:
-    """Poll until the subprocess's run has written its first ``last.ckpt``: training is under way."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = list(directory.glob("lightning_logs/*/*/checkpoints/last.ckpt"))
-        if found:
-            return found[0]
-        assert process.poll() is None, process.communicate()
-        time.sleep(0.02)
-    process.kill()
-    raise AssertionError(f"no checkpoint after {timeout} s: {process.communicate()}")
-
-
-def final_state(checkpoint: Path) -> dict:
-    """What must match to the bit after a resume: weights, optimizer state, scheduler state, position."""
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    return {
-        "weights": saved["state_dict"],
-        "optimizer": saved["optimizer_states"][0]["state"],
-        "scheduler": saved["lr_schedulers"],
-        "position": (saved["epoch"], saved["global_step"]),
-    }
 
 
 @pytest.fixture(scope="module")
