@@ -87,11 +87,12 @@ def require_config(argv: list[str], subcommand: str) -> None:
     if "--ckpt_path" in argv or any(a.startswith("--ckpt_path=") for a in argv):
         from fizzlightning import runs
 
-        given = next(a.split("=", 1)[1] if "=" in a else argv[i + 1] for i, a in enumerate(argv) if "--ckpt_path" in a)
+        given = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--ckpt_path"), None)
+        given = given or next((a.split("=", 1)[1] for a in argv if a.startswith("--ckpt_path=")), "")
         if given == "last":
             found = runs.newest_last_checkpoint(list((Path.cwd() / runs.LOG_ROOT).glob("*")))
         else:
-            found = Path(given)
+            found = Path(given) if given else None
         saved = found.parent.parent / runs.FIT_CONFIG if found else None
         hint = f" Its run's config is {saved}: --config {saved}" if saved and saved.is_file() else ""
         raise ConfigError(

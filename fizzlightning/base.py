@@ -67,6 +67,8 @@ class TrainingModule(L.LightningModule):
     def export_net(self) -> tuple[nn.Module, torch.Tensor]:
         """The plain ``torch.nn`` network a run exports, and a fixed batch of its inputs on which the exported
         program must give the checkpoint's outputs. Models whose ``net`` takes (batch, ``d_in``) inherit this."""
+        if "d_in" not in self.hparams:
+            raise NotImplementedError(f"{type(self).__name__} does not say what to export: it has no export_net")
         inputs = torch.randn(64, self.hparams.d_in, generator=torch.Generator().manual_seed(0))
         return self.net, inputs
 

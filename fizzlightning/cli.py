@@ -172,7 +172,7 @@ class FizzLightningCLI(LightningCLI):
             if outcome.finished:
                 model.load_state_dict(checkpoints.load_checkpoint(outcome.best_checkpoint)["state_dict"])
                 with self.watch.reported():  # a resume trains nothing more and writes the files again
-                    finish.write_run_files(outcome, self.plan.run_dir, model.net, *model.export_net())
+                    finish.write_run_files(outcome, self.plan.run_dir, model)
             where = loggers.describe(self.trainer.loggers, self.plan.run_dir)
             print(finish.summary(outcome, self.plan.run_dir, self.args, where), flush=True)
         if outcome.stopped_by is not None:

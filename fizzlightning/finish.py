@@ -4,14 +4,14 @@ Plain functions of plain values; the CLI gathers the values from the trainer and
 """
 
 import json
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from fizzlightning import export
-from fizzlightning.checkpoints import atomic_write
+from fizzlightning.checkpoints import WriteError, atomic_write
 from fizzlightning.runs import FINISHED
 
 
@@ -48,13 +48,21 @@ def outcome(trainer, checkpoint, seconds: float, seed: int) -> FitOutcome:
     )
 
 
-def write_run_files(
-    outcome: FitOutcome, run_dir: Path, net: nn.Module, exported: nn.Module, inputs: torch.Tensor
-) -> None:
-    """``model.pt`` (``net``'s state_dict) and ``model.pt2`` (``exported``, checked on ``inputs``) from the chosen
-    checkpoint, then ``fit.json``: the last file written, so that a run with one has everything."""
-    export.export_state_dict(net, run_dir / export.FILES["pt"])
-    export.export_program(exported, inputs, run_dir / export.FILES["pt2"])
+def write_run_files(outcome: FitOutcome, run_dir: Path, model: nn.Module) -> None:
+    """``model.pt`` (the network's state_dict) and ``model.pt2`` (``model.export_net()``, checked) from the chosen
+    checkpoint's weights, then ``fit.json``: the last file written, so that a run with one has everything.
+
+    A network ``torch.export`` cannot take is said in one line and left out: the run's checkpoints and
+    ``fit.json`` matter more than the program, and ``fizzlightning export`` can try again.
+    """
+    export.export_state_dict(model.net, run_dir / export.FILES["pt"])
+    try:
+        export.export_program(*model.export_net(), run_dir / export.FILES["pt2"])
+    except WriteError:
+        raise
+    except Exception as error:  # torch.export refuses some code; a model may have no export_net
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        print(f"fizzlightning: {export.FILES['pt2']} was not written: {reason}", file=sys.stderr, flush=True)
     record = {**asdict(outcome), "best_checkpoint": str(outcome.best_checkpoint), "seconds": round(outcome.seconds, 3)}
     del record["stopped_by"]
     atomic_write(run_dir / FINISHED, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))

@@ -15,8 +15,9 @@ import torch
 
 from fizzlightning.app import main
 from fizzlightning.checkpoints import load_checkpoint, rebuild_model
+from fizzlightning.classifier import FizzBuzzClassifier
 
-from .helpers import CONFIGS, FIZZBUZZ, REGRESSOR, fit_in, runs
+from .helpers import CONFIGS, FIZZBUZZ, REGRESSOR, fit_in, runs, write
 
 MODELS = {"fizzbuzz": FIZZBUZZ, "regressor": REGRESSOR}
 
@@ -122,3 +123,22 @@ def test_export_without_the_onnx_extra_is_one_line(cli, trained, capfd, monkeypa
         "fizzlightning: error: export --format onnx needs onnxruntime, which is not installed: "
         "pip install 'fizzlightning[onnx]'"
     )
+
+
+class NoExport(FizzBuzzClassifier):
+    """A model torch.export cannot take (here: one that says it has nothing to export)."""
+
+    def export_net(self):
+        raise NotImplementedError("NoExport does not say what to export: it has no export_net")
+
+
+def test_a_network_that_cannot_be_exported_costs_the_program_not_the_run(cli, tmp_path, capfd):
+    config = write(
+        tmp_path,
+        "fizzbuzz.yaml",
+        FIZZBUZZ.replace("fizzlightning.classifier.FizzBuzzClassifier", f"{__name__}.NoExport"),
+    )
+    assert cli("fit", "--config", config) == 0
+    (run,) = runs(tmp_path, config)
+    assert (run / "fit.json").is_file() and (run / "model.pt").is_file() and not (run / "model.pt2").exists()
+    assert "fizzlightning: model.pt2 was not written: NoExport does not say what to export" in capfd.readouterr().err
