@@ -18,6 +18,8 @@ from pathlib import Path
 
 from torch.distributed import TCPStore
 
+from fizzlightning.runs import new_run_name
+
 ENV_PREFIX = "FIZZLIGHTNING_AGREED_"  # rank 0's answers, for the ranks Lightning starts
 STORE_TIMEOUT = timedelta(minutes=10)  # the other ranks wait this long for rank 0 to reach the same point
 
@@ -57,8 +59,6 @@ def agree(name: str, decide: Callable[[], str]) -> str:
 
 def agreed_run_name(experiment: Path) -> str:
     """A new run's name (``runs.new_run_name``), the same on every rank."""
-    from fizzlightning.runs import new_run_name
-
     return agree("run", lambda: new_run_name(experiment))
 
 
