@@ -133,7 +133,10 @@ class TrainingModule(L.LightningModule):
                 f"(epoch {self.current_epoch}) with learning rate {self._step_lrs[first_index]:g}. No checkpoint of "
                 "the diverged model was written. Lower the learning rate (--optimizer.init_args.lr) and fit again."
             )
-        self.log("train/loss", losses.mean(), on_step=False, on_epoch=True, sync_dist=True)
+        # Reduced here, on every rank at once. With sync_dist=True Lightning reduces when the value is first read,
+        # and a progress bar reads it on rank 0 alone: the other ranks never joined that collective.
+        mean = self.trainer.strategy.reduce(losses.mean(), reduce_op="mean")
+        self.log("train/loss", mean, on_step=False, on_epoch=True)
         self.log_step_losses(losses)
 
     def log_step_losses(self, losses: torch.Tensor) -> None:

@@ -34,6 +34,8 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
     # the GAN computes these from every rank's gathered paintings: each rank already holds the same value
     warnings.filterwarnings("ignore", message=r".*self\.log\('(val|test)/(in_bounds|ks|rms|d_accuracy|d_score)'.*")
+    # train/loss is reduced over the ranks before it is logged (base.py): the advice to sync it does not apply
+    warnings.filterwarnings("ignore", message=r".*self\.log\('train/loss', \.\.\., sync_dist=True\).*")
     # predict's CSV writer needs no batch indices: evaluation shards are contiguous (predictions.py)
     warnings.filterwarnings("ignore", message=".*Couldn't infer the batch indices fetched from your dataloader.*")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):

@@ -30,7 +30,6 @@ trainer:
   max_epochs: 2
   accelerator: cpu
   devices: 1
-  enable_progress_bar: false
 model:
   class_path: fizzlightning.classifier.FizzBuzzClassifier
   init_args:
@@ -53,7 +52,6 @@ trainer:
   max_epochs: 2
   accelerator: cpu
   devices: 1
-  enable_progress_bar: false
 model:
   class_path: fizzlightning.regressor.Regressor
   init_args:
@@ -79,7 +77,6 @@ trainer:
   max_epochs: 25
   accelerator: cpu
   devices: 1
-  enable_progress_bar: false
 model:
   class_path: fizzlightning.classifier.FizzBuzzClassifier
   init_args:

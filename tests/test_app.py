@@ -47,7 +47,7 @@ def test_configs_lists_the_shipped_ones_and_copies_them_out(cli, tmp_path, capsy
 
 
 def test_a_bare_config_name_is_the_shipped_config(cli, tmp_path, capsys):
-    args = ["--config", "fizzbuzz", "--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false"]
+    args = ["--config", "fizzbuzz", "--trainer.max_epochs", "1"]
     assert cli("fit", *args) == 0
     out = capsys.readouterr().out
     run = only_run(tmp_path)

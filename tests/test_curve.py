@@ -60,7 +60,7 @@ def test_curve_plot_refuses_data_that_is_not_a_curve():
 
 @pytest.mark.slow
 def test_curve_config_fits_x_squared_and_logs_the_picture(cli, tmp_path):
-    assert cli("fit", "--config", str(CONFIGS / "curve.yaml"), "--trainer.enable_progress_bar", "false") == 0
+    assert cli("fit", "--config", str(CONFIGS / "curve.yaml")) == 0
     (run,) = (tmp_path / "lightning_logs" / "curve").iterdir()
     net = TwoLayerNet(1, 10, 1)
     net.load_state_dict(torch.load(run / "model.pt", weights_only=True))

@@ -43,7 +43,7 @@ def trained(tmp_path_factory) -> dict:
         done[name] = runs(directory, f"{name}.yaml")[-1]
     gan = ["fit", "--config", str(CONFIGS / "gan.yaml"), "--trainer.max_epochs", "1"]
     gan += ["--data.init_args.steps_per_epoch", "5", "--data.init_args.eval_paintings", "20"]
-    gan += ["--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(directory)]
+    gan += ["--trainer.default_root_dir", str(directory)]
     main(gan)
     done["gan"] = runs(directory, "gan.yaml")[-1]
     return done

@@ -18,7 +18,6 @@ TINY = [
     "--trainer.max_epochs", "3",
     "--data.init_args.steps_per_epoch", "20",
     "--data.init_args.eval_paintings", "50",
-    "--trainer.enable_progress_bar", "false",
 ]  # fmt: skip
 
 

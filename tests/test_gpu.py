@@ -18,7 +18,6 @@ pytestmark = [
 ]
 GPU = ["--trainer.accelerator", "gpu", "--trainer.devices", "1"]
 CPU = ["--trainer.accelerator", "cpu"]
-QUIET = ["--trainer.enable_progress_bar", "false"]
 SHORT = {  # every config, cut to a few epochs where a full fit would not fit the check's 10 minutes
     "curve.yaml": ["--trainer.max_epochs", "20"],
     "fizzbuzz_seed10.yaml": ["--trainer.max_epochs", "200"],
@@ -46,7 +45,7 @@ def metrics(out: str) -> dict[str, float]:
 
 @pytest.mark.parametrize("seed", DEFAULT_SEEDS)
 def test_the_default_recipe_plays_the_same_game_on_gpu_as_on_cpu(tmp_path, seed):
-    args = ["--config", str(CONFIGS / "fizzbuzz.yaml"), "--seed_everything", str(seed), *QUIET]
+    args = ["--config", str(CONFIGS / "fizzbuzz.yaml"), "--seed_everything", str(seed)]
     scores = {}
     for device, flags in (("gpu", GPU), ("cpu", CPU)):
         directory = tmp_path / device
@@ -58,7 +57,7 @@ def test_the_default_recipe_plays_the_same_game_on_gpu_as_on_cpu(tmp_path, seed)
 
 @pytest.mark.parametrize("config", sorted(SHORT), ids=lambda name: name.removesuffix(".yaml"))
 def test_every_config_fits_tests_and_predicts_on_gpu(tmp_path, config):
-    args = ["--config", str(CONFIGS / config), *SHORT[config], *QUIET]
+    args = ["--config", str(CONFIGS / config), *SHORT[config]]
     results = {}
     for device, flags in (("gpu", GPU), ("cpu", CPU)):
         directory = tmp_path / device
@@ -79,14 +78,14 @@ def test_every_config_fits_tests_and_predicts_on_gpu(tmp_path, config):
 def test_mixed_precision_trains_and_scores(tmp_path, precision):
     if precision == "bf16-mixed" and not torch.cuda.is_bf16_supported():
         pytest.skip("this GPU has no bfloat16")
-    args = ["--config", str(CONFIGS / "fizzbuzz.yaml"), *GPU, *QUIET, "--trainer.precision", precision]
+    args = ["--config", str(CONFIGS / "fizzbuzz.yaml"), *GPU, "--trainer.precision", precision]
     fizzlightning(tmp_path, "fit", *args)
     assert f"precision: {precision}" in (only_run(tmp_path) / "fit-config.yaml").read_text()
     assert 0 <= score(fizzlightning(tmp_path, "test", *args)) <= 100
 
 
 def test_a_checkpoint_moves_between_gpu_and_cpu_with_the_same_score(tmp_path):
-    args = ["--config", str(CONFIGS / "fizzbuzz.yaml"), *QUIET, "--trainer.max_epochs", "10"]
+    args = ["--config", str(CONFIGS / "fizzbuzz.yaml"), "--trainer.max_epochs", "10"]
     for made, scored in ((GPU, CPU), (CPU, GPU)):
         directory = tmp_path / made[1]
         directory.mkdir()
@@ -99,7 +98,7 @@ def test_a_checkpoint_moves_between_gpu_and_cpu_with_the_same_score(tmp_path):
 
 def test_ddp_on_every_visible_gpu_makes_one_run_and_scores_it(tmp_path):
     devices = torch.cuda.device_count()
-    args = ["--config", str(CONFIGS / "fizzbuzz.yaml"), *QUIET, "--trainer.accelerator", "gpu"]
+    args = ["--config", str(CONFIGS / "fizzbuzz.yaml"), "--trainer.accelerator", "gpu"]
     ddp = ["--trainer.strategy", "ddp", "--trainer.devices", str(devices)]
     out = fizzlightning(tmp_path, "fit", *args, *ddp)
     assert out.count("Trained ") == 1

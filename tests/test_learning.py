@@ -9,7 +9,7 @@ from .helpers import CONFIGS
 
 @pytest.mark.slow
 def test_default_recipe_plays_a_perfect_game(cli, capsys):
-    args = ["--config", str(CONFIGS / "fizzbuzz.yaml"), "--trainer.enable_progress_bar", "false"]
+    args = ["--config", str(CONFIGS / "fizzbuzz.yaml")]
     assert cli("fit", *args) == 0
     capsys.readouterr()
     assert cli("test", *args) == 0

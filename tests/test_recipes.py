@@ -34,7 +34,7 @@ REGRESSOR_RECIPES = {
 @pytest.mark.parametrize("config", REGRESSOR_RECIPES)
 def test_regressor_recipe_reaches_the_seeds_loss_in_500_steps(cli, tmp_path, config):
     (first_low, first_high), final_bound = REGRESSOR_RECIPES[config]
-    assert cli("fit", "--config", str(CONFIGS / f"{config}.yaml"), "--trainer.enable_progress_bar", "false") == 0
+    assert cli("fit", "--config", str(CONFIGS / f"{config}.yaml")) == 0
     (run,) = runs(tmp_path, config)
     fit = json.loads((run / "fit.json").read_text())
     assert fit["global_step"] == 500

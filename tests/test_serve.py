@@ -34,7 +34,6 @@ GAN_FIT = [
     "--trainer.max_epochs", "1",
     "--data.init_args.steps_per_epoch", "5",
     "--data.init_args.eval_paintings", "20",
-    "--trainer.enable_progress_bar", "false",
 ]  # fmt: skip
 
 
