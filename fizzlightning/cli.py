@@ -9,6 +9,7 @@ LightningCLI parses the config, then calls these hooks in order; each hands its 
 """
 
 import os
+import shlex
 import signal
 import time
 from pathlib import Path
@@ -111,6 +112,10 @@ class FizzLightningCLI(LightningCLI):
         extras.check_config(config)
         check_learning_rate(config.get("optimizer"))
         # predict writes a CSV file, not another set of logs; every other command logs into its run
+        fitting = self.config.subcommand == "fit" and self._plan_error is None
+        if fitting and rank_zero_only.rank == 0:  # before anything is built or written
+            checkpoints.check_writable(self.plan.run_dir)
+            runs.remove_stale_temporaries(self.plan.run_dir)
         predicting = self.config.subcommand == "predict"
         config.trainer.logger = False if predicting else loggers.place(config.trainer.logger, self.plan.run_dir)
 
@@ -119,11 +124,8 @@ class FizzLightningCLI(LightningCLI):
             raise self._plan_error
         subcommand, run_dir, config = self.subcommand, self.plan.run_dir, self.config_init[self.subcommand]
         checkpoints.check_start(self.plan.ckpt_path, subcommand, self.model, config.get("optimizer"), config["trainer"])
-        if subcommand == "fit" and rank_zero_only.rank == 0:
-            checkpoints.check_writable(run_dir)
-            runs.remove_stale_temporaries(run_dir)
         resume = f"fizzlightning fit {self.args} --ckpt_path last" if subcommand == "fit" else None
-        self.watch = RankWatch(resume)
+        self.watch = RankWatch(resume, shlex.join(["fizzlightning", *self.argv]), run_dir)
         own = config["trainer"].get("callbacks") or []
         callbacks = [*(own if isinstance(own, list) else [own]), Hyperparameters(), self.watch]
         callbacks = progress_bars(callbacks, config["trainer"].get("enable_progress_bar"))
@@ -139,11 +141,10 @@ class FizzLightningCLI(LightningCLI):
         kwargs["plugins"] = [*(config["trainer"].get("plugins") or []), checkpoints.AtomicCheckpointIO()]
         trainer = super().instantiate_trainer(**kwargs)
         if trainer.is_global_zero:
-            # One file per command (fit-config.yaml, test-config.yaml): scoring a run keeps the config it was fit with.
-            run_dir.mkdir(parents=True, exist_ok=True)
-            self._parser(subcommand).save(
-                self._config, run_dir / f"{subcommand}-config.yaml", skip_none=False, overwrite=True
-            )
+            # One file per command (fit-config.yaml, then fit-config-2.yaml, ...): none replaces another.
+            text = self._parser(subcommand).dump(self._config, skip_none=False)
+            with self.watch.reported():  # a full disk here is one line, like any other file of the run
+                checkpoints.atomic_write(runs.command_config(run_dir, subcommand), lambda tmp: tmp.write_text(text))
         return trainer
 
     def _run(self, trainer_fn, *args: Any, **kwargs: Any) -> None:

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from fizzlightning import extras, runs
-from fizzlightning.checkpoints import atomic_write, load_checkpoint, rebuild_model
+from fizzlightning.checkpoints import atomic_write, load_checkpoint, rebuild_model, torch_bytes
 from fizzlightning.checks import OneLineParser, RunError
 
 TOLERANCE = 1e-6
@@ -44,8 +44,8 @@ def _check(name: str, expected: torch.Tensor, got: torch.Tensor, scale: float = 
 
 
 def export_state_dict(net: nn.Module, out: Path) -> None:
-    state = {key: value.cpu() for key, value in net.state_dict().items()}
-    atomic_write(out, lambda tmp: torch.save(state, tmp))
+    data = torch_bytes({key: value.cpu() for key, value in net.state_dict().items()})
+    atomic_write(out, lambda tmp: tmp.write_bytes(data))
 
 
 def export_program(net: nn.Module, inputs: torch.Tensor, out: Path) -> float:

@@ -9,17 +9,19 @@
 
 import logging
 import signal
+import sys
 import threading
 import time
 import warnings
 from argparse import ArgumentError
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import lightning as L
 import torch
 
-from fizzlightning.checkpoints import WriteError
+from fizzlightning.checkpoints import WriteError, disk_full, write_failure
 from fizzlightning.checks import ConfigError, RunError, argument_message, config_error_in
 
 
@@ -40,6 +42,16 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*Couldn't infer the batch indices fetched from your dataloader.*")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    threading.excepthook = _quiet_full_disk
+
+
+_thread_hook = threading.excepthook
+
+
+def _quiet_full_disk(args: threading.ExceptHookArgs) -> None:
+    """A full disk in a writer thread (TensorBoard's events) prints nothing: the command reports it, once."""
+    if not disk_full(args.exc_value):
+        _thread_hook(args)
 
 
 def lost_peer(error: BaseException) -> bool:
@@ -97,24 +109,38 @@ class RankWatch(L.Callback):
     seeing a child gone, before it could say anything, so it is stopped first.
     """
 
-    def __init__(self, resume: str | None) -> None:
+    def __init__(self, resume: str | None, rerun: str, run_dir: Path) -> None:
         self.resume = resume  # the command that continues the run (fit), or None
+        self.rerun = rerun  # the command as typed, to run again when nothing can be resumed
+        self.run_dir = run_dir
         self.message: str | None = None
+
+    def next_step(self, full: bool) -> str:
+        """After a failed write: resume the run if it has a checkpoint to resume from, else run the command again."""
+        first = "Free some space, then" if full else "Then"
+        if self.resume and (self.run_dir / "checkpoints" / "last.ckpt").is_file():
+            return f"{first} resume with: {self.resume}"
+        return f"{first} run it again: {self.rerun}"
 
     @contextmanager
     def reported(self) -> Iterator[None]:
         """Around a Trainer call: a failed write or a lost process becomes a ``RunError`` saying what to do next."""
         try:
             yield
-        except WriteError as error:
-            then = f" Free some space, then resume with: {self.resume}" if self.resume else ""
-            raise RunError(f"{error}{then}") from None
+        except (WriteError, OSError) as error:  # a write of ours, or a logger's own (TensorBoard, CSV, MLflow)
+            if not isinstance(error, WriteError) and not disk_full(error):
+                raise
+            if not isinstance(error, WriteError):
+                error = WriteError(write_failure(error.filename, error, self.run_dir), full=True)
+            raise RunError(f"{error} {self.next_step(error.full)}") from None
         except Exception:
             if self.message is None:
                 raise
             raise RunError(self.message) from None
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if trainer.is_global_zero and trainer.progress_bar_callback is not None:
+            print(file=sys.stderr, flush=True)  # end the bar's line: what follows starts a line of its own
         procs = getattr(trainer.strategy.launcher, "procs", None)
         if trainer.world_size == 1 or not trainer.is_global_zero or not procs:
             return

@@ -9,7 +9,8 @@ The rule (``find_start``, used by ``plan`` and by ``serve``):
 
 - ``fit`` starts a new run; ``fit --ckpt_path last`` resumes the newest ``last.ckpt`` of the experiment in its
   own run;
-- ``test``, ``validate``, ``predict`` and ``serve`` use the newest finished run's chosen checkpoint, in that run;
+- ``test``, ``validate``, ``predict``, ``serve`` and ``export`` use the newest finished run's chosen checkpoint, in
+  that run; ``--ckpt_path best`` says the same, ``--ckpt_path last`` takes the newest ``last.ckpt`` and its run;
 - an explicit ``--ckpt_path`` is used as given, in a new run.
 
 Every command that starts from a run's checkpoint uses that run's seed, so validation scores the numbers the
@@ -36,6 +37,7 @@ EXPERIMENT_HELP = (
 )
 FINISHED = "fit.json"
 FIT_CONFIG = "fit-config.yaml"
+UNSUPPORTED = ("hpc", "registry")  # Lightning's other special --ckpt_path names: fizzlightning writes neither
 
 
 class CheckpointError(ConfigError):
@@ -91,6 +93,16 @@ def checkpoint_dir(run_dir: Path) -> Path:
     return run_dir / "checkpoints"
 
 
+def command_config(run_dir: Path, subcommand: str) -> Path:
+    """Where a command saves its config: ``fit-config.yaml`` for the run's first fit, ``fit-config-2.yaml`` for
+    its resume, ``test-config.yaml`` then ``test-config-2.yaml``: no command's record replaces another's."""
+    path, count = run_dir / f"{subcommand}-config.yaml", 1
+    while path.exists():
+        count += 1
+        path = run_dir / f"{subcommand}-config-{count}.yaml"
+    return path
+
+
 def _runs(experiment: Path) -> list[Path]:
     return [p for p in experiment.iterdir() if p.is_dir()] if experiment.is_dir() else []
 
@@ -127,16 +139,33 @@ def run_seed(checkpoint: Path) -> int | None:
 
 
 def find_start(subcommand: str, experiment: Path, ckpt_path: str | None, fit_command: str) -> Start:
-    """Resolve ``--ckpt_path`` (or its absence) for ``subcommand`` into the checkpoint and run to use."""
-    if subcommand == "fit" and ckpt_path == "last":
+    """Resolve ``--ckpt_path`` (or its absence) for ``subcommand`` into the checkpoint and run to use.
+
+    Lightning's own names work for every command: ``last`` is the newest ``last.ckpt`` of the experiment, in its
+    run (for ``fit``, a resume); ``best`` is the newest finished run's chosen checkpoint, what the commands after
+    ``fit`` use by default.
+    """
+    if ckpt_path in UNSUPPORTED or (ckpt_path or "").startswith("registry:"):
+        raise CheckpointError(
+            f"--ckpt_path {ckpt_path}: fizzlightning does not keep Lightning's {ckpt_path.split(':')[0]} checkpoints. "
+            "Pass best, last or the path of a .ckpt file."
+        )
+    if ckpt_path == "last":
         last = newest_last_checkpoint([experiment])
         if last is None:
-            raise CheckpointError(
-                f"--ckpt_path last: no last.ckpt under {experiment}/*/checkpoints/ to resume from. "
+            then = (
                 "Run fit without --ckpt_path to start a new run."
+                if subcommand == "fit"
+                else f"Train first: `{fit_command}`."
             )
+            raise CheckpointError(f"--ckpt_path last: no last.ckpt under {experiment}/*/checkpoints/. {then}")
         return Start(str(last), last.parent.parent.name, run_seed(last))
-    if subcommand != "fit" and ckpt_path is None:
+    if subcommand == "fit" and ckpt_path == "best":
+        raise CheckpointError(
+            "fit --ckpt_path best: fit resumes a run from its last epoch (--ckpt_path last), or starts a new run from "
+            "a checkpoint you name by path (--ckpt_path PATH)."
+        )
+    if subcommand != "fit" and ckpt_path in (None, "best"):
         run = newest_finished_run(experiment)
         if run is None:
             raise CheckpointError(

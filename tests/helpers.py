@@ -1,5 +1,10 @@
 """What the tests share: the shipped configs, tiny configs, run lookup, a real subprocess, exact comparison."""
 
+import csv
+import hashlib
+import io
+import json
+import os
 import signal
 import subprocess
 import time
@@ -195,3 +200,86 @@ class SignalAtEpoch(L.Callback):
         if trainer.current_epoch == self.epoch and not self.sent:
             self.sent = True
             signal.raise_signal(signal.SIGTERM)
+
+
+def digests(root: Path) -> dict[str, list]:
+    """Every file under ``root`` but the filler and symbolic links: its size, the SHA-256 of its bytes and, for a
+    CSV file, its rows, by path."""
+    found = {}
+    for folder, _, names in os.walk(root):  # not into linked directories (W&B's latest-run)
+        for path in (Path(folder) / name for name in names if name != "filler"):
+            if not path.is_symlink():
+                data = path.read_bytes()
+                rows = list(csv.DictReader(io.StringIO(data.decode()))) if path.suffix == ".csv" else None
+                found[str(path.relative_to(root))] = [len(data), hashlib.sha256(data).hexdigest(), rows]
+    return found
+
+
+def assert_kept(before: dict[str, list], root: Path, but: tuple[str, ...] = ()) -> None:
+    """Every file of ``before`` (``digests``) still holds what it held: the same bytes; for append-only logs
+    (TensorBoard events, MLflow's metric files) those bytes followed by more; for a CSV file its rows, then more
+    (a new column widens the earlier rows with empty cells). ``but``: names a later command may rewrite."""
+    for name, (size, digest, rows) in before.items():
+        if any(part in but for part in Path(name).parts):
+            continue
+        data = (root / name).read_bytes()
+        if rows is not None:
+            now = list(csv.DictReader(io.StringIO(data.decode())))
+            kept = [{key: row[key] for key in rows[0]} for row in now[: len(rows)]] if rows else []
+            assert kept == rows and all(not v for row in now[: len(rows)] for k, v in row.items() if k not in rows[0])
+            continue
+        assert hashlib.sha256(data[:size]).hexdigest() == digest, f"{name} changed"
+        assert len(data) == size or "events" in name or "/metrics/" in name, f"{name} grew"
+    assert not list(root.rglob(".*.tmp")), "a temporary file was left behind"
+
+
+def fill(directory: Path) -> Path:
+    """Fill the filesystem that holds ``directory`` to the last byte, with ``directory/filler``: a real full disk.
+
+    First records ``digests(directory)`` in ``directory/../filled.json`` (outside a mounted ``directory``): what
+    was written before the disk filled. Then bigger writes, then smaller ones down to a byte, until the kernel
+    answers ENOSPC to every size.
+    """
+    (directory.parent / "filled.json").write_text(json.dumps(digests(directory)))
+    filler = directory / "filler"
+    with open(filler, "ab", buffering=0) as out:
+        size = 1 << 20
+        while size:
+            try:
+                out.write(b"\0" * size)
+            except OSError:
+                size //= 2
+    return filler
+
+
+class FillDisk(L.Callback):
+    """Fills the disk of the run at one point of a command: the next file the run writes meets a real ENOSPC.
+
+    Args:
+        hook: The Trainer hook to fill the disk at, e.g. ``on_validation_end`` (before that epoch's checkpoints);
+            ``init`` fills it when the callback is built, before the command has written anything.
+        epoch: The epoch in which to fill it, for the hooks of training.
+        directory: The directory whose disk to fill (default: the trainer's ``default_root_dir``).
+        event: Then log TensorBoard events, waiting for its writer thread: TensorBoard writes asynchronously,
+            so without this a checkpoint may meet the full disk first.
+    """
+
+    def __init__(
+        self, hook: str = "on_validation_end", epoch: int = 0, directory: str | None = None, event: bool = False
+    ) -> None:
+        self.hook, self.epoch, self.directory, self.event, self.done = hook, epoch, directory, event, False
+        if hook == "init":
+            self.done = True
+            fill(Path(directory or "."))
+        else:
+            setattr(self, hook, self._fill)
+
+    def _fill(self, trainer: L.Trainer, *args) -> None:
+        if not self.done and not trainer.sanity_checking and trainer.current_epoch >= self.epoch:
+            self.done = True
+            fill(Path(self.directory or trainer.default_root_dir))
+            for logger in trainer.loggers if self.event else []:
+                for step in range(100_000):  # past the file's last allocated page, which still takes a few
+                    logger.experiment.add_scalar("filled", 1.0, step)
+                    if step % 100 == 0:
+                        logger.experiment.flush()

@@ -28,6 +28,17 @@ def test_every_config_fits_and_writes_events_and_checkpoints(cli, tmp_path, conf
     assert "max_epochs: 1" in (run / "fit-config.yaml").read_text()  # the config as run, overrides included
 
 
+def test_lightnings_best_and_last_name_the_runs_checkpoints(cli, tmp_path, capsys):
+    assert cli("fit", *TINY_FIZZBUZZ) == 0
+    checkpoints = only_run(tmp_path) / "checkpoints"
+    for command, name in [("test", "best"), ("test", "last"), ("validate", "last"), ("predict", "best")]:
+        capsys.readouterr()
+        assert cli(command, *TINY_FIZZBUZZ, "--ckpt_path", name) == 0
+        if command != "validate":  # validate prints Lightning's table, without the checkpoint
+            assert f"Checkpoint: {checkpoints / f'{name}.ckpt'}" in capsys.readouterr().out
+    assert only_run(tmp_path) == checkpoints.parent  # every command worked in the run
+
+
 def test_test_scores_the_checkpoint_fit_chose_and_lists_every_mistake(cli, tmp_path, capsys):
     assert cli("fit", *TINY_FIZZBUZZ) == 0
     capsys.readouterr()

@@ -52,7 +52,7 @@ BAD_SETTINGS = [
     (FIZZBUZZ, ["predict", "--data.predict_range", "[-5, 10]"], ["data.predict_range = [-5, 10]", "1 <= first"]),
     (FIZZBUZZ, ["predict", "--data.predict_range", "[1, 300]"], ["data.predict_range = [1, 300]", "<= 255"]),
     (None, ["fit"], ["--config", "config.yaml", "no such file"]),
-    (MALFORMED, ["fit"], ["--config config.yaml is not valid YAML", "line 11"]),
+    (MALFORMED, ["fit"], ["--config config.yaml is not valid YAML", "line 10"]),
     (UNKNOWN_KEY, ["fit"], ["trainer.max_epoch"]),
     (FIZZBUZZ, ["fit", "--model.hiden", "[8]"], ["model", "'hiden' is not accepted", "--model.help"]),
     (WRONG_TYPE, ["fit"], ["data.batch_size", "sixteen", "expected int"]),

@@ -1,6 +1,7 @@
 """Run directories and checkpoint resolution: pure functions of the files on disk."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -51,9 +52,41 @@ def test_an_explicit_checkpoint_keeps_its_runs_seed_in_a_new_run(tmp_path):
     assert runs.find_start("test", tmp_path, str(loose), "unused") == runs.Start(str(loose), None, None)
 
 
+@pytest.mark.parametrize("subcommand", ["test", "validate", "predict", "serve", "export"])
+def test_lightnings_best_and_last_work_for_every_command_after_fit(tmp_path, subcommand):
+    finished = make_run(tmp_path, "20260102-000000-1", seed=7)
+    interrupted = make_run(tmp_path, "20260103-000000-1", seed=9, finished=False)
+    os.utime(finished / "checkpoints" / "last.ckpt", (1, 1))
+    os.utime(interrupted / "checkpoints" / "last.ckpt", (2, 2))  # the newest last.ckpt: its run, its seed
+    best = runs.find_start(subcommand, tmp_path, "best", "unused")
+    assert best == runs.find_start(subcommand, tmp_path, None, "unused")
+    assert best == runs.Start(str(finished / "checkpoints" / "best.ckpt"), finished.name, 7)
+    last = runs.find_start(subcommand, tmp_path, "last", "unused")
+    assert last == runs.Start(str(interrupted / "checkpoints" / "last.ckpt"), interrupted.name, 9)
+
+
 @pytest.mark.parametrize(
     "subcommand, ckpt_path, fragment",
-    [("test", None, "No trained checkpoint to test"), ("fit", "last", "no last.ckpt")],
+    [
+        ("fit", "best", "fit resumes a run from its last epoch (--ckpt_path last)"),
+        ("test", "hpc", "does not keep Lightning's hpc checkpoints. Pass best, last or the path"),
+        ("fit", "registry:model:latest", "does not keep Lightning's registry checkpoints"),
+    ],
+)
+def test_lightnings_other_names_are_one_line(tmp_path, subcommand, ckpt_path, fragment):
+    make_run(tmp_path, "r")
+    with pytest.raises(runs.CheckpointError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        runs.find_start(subcommand, tmp_path, ckpt_path, "unused")
+
+
+@pytest.mark.parametrize(
+    "subcommand, ckpt_path, fragment",
+    [
+        ("test", None, "No trained checkpoint to test"),
+        ("test", "best", "No trained checkpoint to test"),
+        ("fit", "last", "no last.ckpt"),
+        ("predict", "last", "no last.ckpt"),
+    ],
 )
 def test_nothing_to_start_from_says_where_it_looked(tmp_path, subcommand, ckpt_path, fragment):
     make_run(tmp_path, "r", finished=False, last=False)
