@@ -1,9 +1,11 @@
 """The ``fizzlightning`` command: what happens before and around LightningCLI, and how every failure ends.
 
-``--version``, ``configs``, ``serve`` and ``export`` are answered here without building a Trainer (``--version`` without
-importing torch). ``fit``, ``validate``, ``test`` and ``predict`` go to ``cli.FizzLightningCLI``. A known
-failure ends as one line on stderr: exit 2 for a mistake the user can fix first (config, checkpoint,
-missing extra), 1 for a run that had to stop (divergence, a full disk, a lost process).
+``--version``, ``--help``, ``--print_completion``, ``configs``, ``serve`` and ``export`` are answered here without
+building a Trainer (``--version`` and ``--help`` without importing torch; the help and the completion script come
+from ``completion``'s light parser). ``fit``, ``validate``, ``test`` and ``predict`` go to ``cli.FizzLightningCLI``.
+A known failure ends as one line on stderr: exit 2 for a mistake the user can fix first (config, checkpoint,
+missing extra), 1 for a run that had to stop (divergence, a full disk, a lost process). A closed stdout (``| head``)
+ends quietly, exit 1.
 """
 
 import importlib
@@ -13,10 +15,11 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import NoReturn
 
+from fizzlightning import completion
 from fizzlightning.checks import ConfigError, RunError
 
-SUBCOMMANDS = ("fit", "validate", "test", "predict")
-OWN = {"serve": "fizzlightning.serve", "export": "fizzlightning.export"}
+SUBCOMMANDS = completion.LIGHTNING
+OWN = completion.OWN
 
 
 def shipped_configs() -> Path:
@@ -37,14 +40,13 @@ def configs(argv: list[str]) -> str:
     import shutil
 
     source = shipped_configs()
-    if argv[:1] == ["--copy"] and len(argv) == 2:
-        target = Path(argv[1])
+    options = completion.configs_parser().parse_args(argv)  # --help: its usage, exit 0
+    if options.copy is not None:
+        target = Path(options.copy)
         if target.exists():
             raise ConfigError(f"{target} already exists: copy the configs into a new directory, never over edits.")
         shutil.copytree(source, target)
         return f"Copied the shipped configs to {target}/: fizzlightning fit --config {target / 'fizzbuzz.yaml'}"
-    if argv:
-        raise ConfigError("usage: fizzlightning configs [--copy DIR]")
     lines = ["Shipped configs (use a name as --config NAME, or copy them with fizzlightning configs --copy DIR):"]
     for path in sorted(source.rglob("*.yaml")):
         first = path.read_text().splitlines()[0].lstrip("# ")
@@ -91,6 +93,10 @@ def require_config(argv: list[str], subcommand: str) -> None:
         given = given or next((a.split("=", 1)[1] for a in argv if a.startswith("--ckpt_path=")), "")
         if given == "last":
             found = runs.newest_last_checkpoint(list((Path.cwd() / runs.LOG_ROOT).glob("*")))
+        elif given == "best":
+            done = runs.finished_runs(Path.cwd())
+            newest = max(done, key=lambda run: (run / runs.FINISHED).stat().st_mtime, default=None)
+            found = Path(runs.read_fit(newest)["best_checkpoint"]) if newest else None
         else:
             found = Path(given) if given else None
         saved = found.parent.parent / runs.FIT_CONFIG if found else None
@@ -111,22 +117,42 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point of the ``fizzlightning`` console script and of ``python -m fizzlightning``."""
+    """Entry point of the ``fizzlightning`` console script and of ``python -m fizzlightning``.
+
+    Output into a pipe that closed early (``fizzlightning configs | head -1``) ends the command quietly, as the
+    Python docs' note on SIGPIPE says: stdout goes to devnull, so that the interpreter's own flush at exit
+    cannot fail too, and the exit status is 1.
+    """
     argv = sys.argv[1:] if args is None else list(args)
+    try:
+        try:
+            _command(argv)
+        finally:  # also after SystemExit (--help): what is still buffered fails here, not at interpreter exit
+            sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(1) from None
+
+
+def _command(argv: list[str]) -> None:
     if argv[:1] in (["--version"], ["-V"]):
         print(version(verbose="--verbose" in argv or "-v" in argv))
         return
     subcommand = next((a for a in argv if a in (*SUBCOMMANDS, *OWN, "configs")), None)
     try:
+        if any(arg.startswith("--print_completion") for arg in argv):
+            print(_completion(argv))
+            return
+        if subcommand is None:
+            if "-h" in argv or "--help" in argv:
+                print(completion.help_text(), end="")
+                return
+            raise ConfigError(completion.no_command(argv))
         if subcommand == "configs":
             print(configs(argv[argv.index("configs") + 1 :]))
             return
         if subcommand in SUBCOMMANDS:
             require_config(argv[argv.index(subcommand) + 1 :], subcommand)
-        if any(arg.startswith("--print_completion") for arg in argv):
-            from fizzlightning import extras
-
-            extras.require("--print_completion")
         resolved = resolve_configs(argv)
         if subcommand in OWN:  # serve and export: commands of their own, outside LightningCLI
             module = importlib.import_module(OWN[subcommand])
@@ -141,12 +167,21 @@ def main(args: list[str] | None = None) -> None:
         _fail("interrupted.", 130)
 
 
+def _completion(argv: list[str]) -> str:
+    """``--print_completion SHELL`` (or ``=SHELL``), anywhere on the line: the script for the whole command."""
+    from fizzlightning import extras
+
+    extras.require("--print_completion")
+    index = next(i for i, arg in enumerate(argv) if arg.startswith("--print_completion"))
+    _, equals, shell = argv[index].partition("=")
+    if not equals:
+        shell = argv[index + 1] if index + 1 < len(argv) else None
+    return completion.script(shell)
+
+
 def _run_cli(argv: list[str], typed: list[str]) -> None:
     """LightningCLI, with its errors turned into ``ConfigError``/``RunError`` lines (see ``failures``)."""
     import torch
-    from jsonargparse import set_parsing_settings
-
-    set_parsing_settings(add_print_completion_argument=True)  # --print_completion shtab-bash (the completion extra)
 
     from fizzlightning import failures, ranks
     from fizzlightning.cli import FizzLightningCLI

@@ -86,12 +86,18 @@ def export_onnx(net: nn.Module, inputs: torch.Tensor, out: Path) -> float:
     return difference
 
 
-def main(args: list[str], typed: list[str]) -> None:
-    """``fizzlightning export``: every mistake is a ``ConfigError`` before anything is written."""
+def build_parser() -> OneLineParser:
+    """``fizzlightning export``'s options (also its shell completion's)."""
     parser = OneLineParser(prog="fizzlightning export", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("-c", "--config", required=True, metavar="PATH", help="the config the run was fit with")
     parser.add_argument("--ckpt_path", metavar="PATH", help="default: the newest finished run's chosen checkpoint")
     parser.add_argument("--format", choices=sorted(FILES), default="onnx", help="default: onnx")
+    return parser
+
+
+def main(args: list[str], typed: list[str]) -> None:
+    """``fizzlightning export``: every mistake is a ``ConfigError`` before anything is written."""
+    parser = build_parser()
     options, typed_config = parser.parse_args(args), parser.parse_args(typed).config
     if options.format == "onnx":
         extras.require("export --format onnx")

@@ -1,6 +1,7 @@
-"""The installed app: --version at once, the shipped configs, the wheel, shell completion, saved configs coming home,
-and a checkpoint without its config."""
+"""The installed app: --version and --help at once, the shipped configs, the wheel, shell completion, output into a
+closed pipe, saved configs coming home, and a checkpoint without its config."""
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -8,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import CONFIGS, FIZZBUZZ, only_run, write
+from fizzlightning import launch
+
+from .helpers import CONFIGS, FIZZBUZZ, clean_env, fizzlightning, only_run, start, write
 
 ROOT = CONFIGS.parent
 
@@ -80,17 +83,88 @@ def test_the_wheel_ships_every_config(tmp_path):
     assert shipped == {f"fizzlightning/configs/{p.relative_to(CONFIGS)}" for p in CONFIGS.rglob("*.yaml")}
 
 
-@pytest.mark.slow
-def test_shell_completion_script_knows_the_subcommands_and_options():
-    done = subprocess.run(
-        [sys.executable, "-m", "fizzlightning", "--print_completion", "shtab-bash"], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "-F _shtab_fizzlightning fizzlightning" in done.stdout.splitlines()[-1]
-    assert "--trainer.max_epochs" in done.stdout and "predict" in done.stdout
-    source = ["bash", "-c", "source /dev/stdin && complete -p fizzlightning"]
-    sourced = subprocess.run(source, input=done.stdout, capture_output=True, text=True)
-    assert "_shtab_fizzlightning" in sourced.stdout  # bash took it: fizzlightning now completes
+COMMANDS = ("fit", "validate", "test", "predict", "serve", "export", "configs")
+MAX_COMPLETION_BYTES = 64_000  # 13.4 KB with Lightning 2.6's Trainer; LightningCLI's own script was 1.2 MB
+
+
+def test_help_lists_the_seven_commands_a_line_each(tmp_path):
+    for flag in ("--help", "-h"):
+        out = fizzlightning(tmp_path, flag)  # exit 0, or it raises
+        listed = [line for line in out.splitlines() if line[:2] == "  " and line[2:3].isalpha()]
+        assert [line.split()[0] for line in listed] == list(COMMANDS), out
+        assert all(len(line) <= 80 and len(line.split()) > 4 for line in listed), out  # one line says what it does
+        assert "`fizzlightning COMMAND --help` lists the options of each command." in out
+    script = "import sys; from fizzlightning.app import main; main(['--help']); print(sorted({'torch', 'lightning'}"
+    script += " & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.splitlines()[-1] == "[]"  # the help answers at once: neither was imported
+
+
+def test_no_command_is_one_error_line_naming_the_seven(tmp_path):
+    for args, start_ in (([], "expected a command: "), (["fitt"], "'fitt' is not a command: ")):
+        process = start(tmp_path, *args)
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 2
+        (line,) = err.splitlines()
+        assert line.startswith(f"fizzlightning: error: {start_}{', '.join(COMMANDS)}. "), line
+        assert "`fizzlightning --help`" in line and "`fizzlightning COMMAND --help`" in line
+        assert out == ""
+
+
+def test_configs_help_is_its_usage_and_its_mistakes_one_line(cli, capfd):
+    assert cli("configs", "--help") == 0
+    out = capfd.readouterr().out
+    assert out.startswith("usage: fizzlightning configs [-h] [--copy DIR]") and "--copy DIR" in out
+    assert cli("configs", "--copy") == 2
+    assert "fizzlightning configs: argument --copy: expected one argument" in one_error_line(capfd)
+    assert cli("configs", "extra") == 2
+    assert "unrecognized arguments: extra (fizzlightning configs --help lists the options)." in one_error_line(capfd)
+
+
+def test_shell_completion_covers_the_seven_commands_and_is_small(tmp_path):
+    script = fizzlightning(tmp_path, "--print_completion", "shtab-bash")
+    assert len(script.encode()) < MAX_COMPLETION_BYTES
+    assert "-F _shtab_fizzlightning fizzlightning" in script.splitlines()[-1]
+    for option in ("--trainer.max_epochs", "--ckpt_path", "--lr_scheduler", "--max-batch-size", "--format", "--copy"):
+        assert option in script
+    (tmp_path / "run.yaml").touch()
+    # bash takes the script, and completes as a user's TAB would: COMP_WORDS is the line typed so far
+    complete = "source /dev/stdin && for line in '' s 'fit --trainer.max_e' 'fit --config ru' 'export --format '; do "
+    complete += "COMP_WORDS=(fizzlightning $line); [[ $line == *' ' || -z $line ]] && COMP_WORDS+=(''); "
+    complete += 'COMP_CWORD=$((${#COMP_WORDS[@]}-1)); COMPREPLY=(); _shtab_fizzlightning; echo "${COMPREPLY[*]}"; done'
+    done = subprocess.run(["bash", "-c", complete], input=script, capture_output=True, text=True, cwd=tmp_path)
+    assert done.stdout.splitlines() == [" ".join(COMMANDS), "serve", "--trainer.max_epochs", "run.yaml", "onnx pt pt2"]
+
+
+def test_output_into_head_ends_quietly(tmp_path):
+    writer = start(tmp_path, "--print_completion", "shtab-bash")  # the pipe holds 64 KB: LightningCLI's was 1.2 MB
+    head = subprocess.Popen(["head", "-1"], stdin=writer.stdout, stdout=subprocess.PIPE, text=True)
+    writer.stdout.close()  # head holds the pipe's read end alone: when it exits, the pipe is closed
+    first, _ = head.communicate(timeout=120)
+    err = writer.stderr.read()
+    assert head.returncode == 0 and first.count("\n") == 1
+    assert writer.wait(timeout=120) in (0, 1) and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--version", "--verbose"],
+        ["--help"],
+        ["configs"],
+        ["configs", "--help"],
+        ["--print_completion", "shtab-bash"],
+        ["fit", "--config", str(CONFIGS / "fizzbuzz.yaml"), "--print_config"],  # LightningCLI's printing
+    ],
+)
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path, args):
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first write: every command's printing meets a closed pipe
+    process = launch.start(args, tmp_path, clean_env(), stdout=write)
+    os.close(write)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode in (0, 1), err  # 1: what the Python docs' note on SIGPIPE does
+    assert "Traceback" not in err and "Exception ignored" not in err and "BrokenPipeError" not in err, err
 
 
 def test_a_runs_saved_config_works_on_its_own_experiment(cli, tmp_path, capsys):
