@@ -15,7 +15,6 @@ types at the top level of each command:
 import argparse
 import importlib
 import inspect
-from types import ModuleType
 
 from fizzlightning.checks import ConfigError, OneLineParser
 
@@ -86,39 +85,12 @@ def no_command(argv: list[str]) -> str:
     return f"{given}: {names}. `{PROG} --help` says what each does, `{PROG} COMMAND --help` lists its options."
 
 
-def _own_parser(module: ModuleType) -> argparse.ArgumentParser:
-    """The parser that ``serve.py`` or ``export.py`` builds for itself, options and help as they define them.
-
-    Neither exposes its parser yet: ``serve.parse`` and ``export.main`` build it and parse at once. So the
-    parser is caught at its ``parse_args``, before anything else in them runs, with the module's name
-    ``OneLineParser`` bound to a subclass for that moment. A ``build_parser()`` of theirs would replace this.
-    """
-    if hasattr(module, "build_parser"):
-        return module.build_parser()
-
-    class Built(Exception):
-        pass
-
-    class Caught(module.OneLineParser):
-        def parse_args(self, *args, **kwargs):
-            raise Built(self)
-
-    original, module.OneLineParser = module.OneLineParser, Caught
-    try:
-        module.parse([]) if hasattr(module, "parse") else module.main([], [])
-    except Built as built:
-        return built.args[0]
-    finally:
-        module.OneLineParser = original
-    raise RuntimeError(f"{module.__name__} built no parser")  # never: both parse first
-
-
 def completion_parser() -> argparse.ArgumentParser:
     """``top_parser`` with each command's options, file and directory completion marked for shtab."""
     import lightning
     import shtab
 
-    own = {name: _own_parser(importlib.import_module(module)) for name, module in OWN.items()}
+    own = {name: importlib.import_module(module).build_parser() for name, module in OWN.items()}
     own["configs"] = configs_parser()
     for action in (action for command in own.values() for action in command._actions):
         if {"--config", "--ckpt_path"} & set(action.option_strings):

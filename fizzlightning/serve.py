@@ -24,6 +24,7 @@ import json
 import math
 import multiprocessing
 import os
+import shlex
 import signal
 import socket
 import warnings
@@ -38,6 +39,7 @@ from fizzlightning.artist import judge
 from fizzlightning.checkpoints import describe, load_checkpoint, rebuild_model
 from fizzlightning.checks import ConfigError, OneLineParser, RunError, require
 from fizzlightning.fizzbuzz import binary_encode, decode, max_number
+from fizzlightning.serving_worker import WorkerWatch
 
 try:  # the optional extra `serve`: main() names it (extras.require) before anything here needs it
     from litserve import LitAPI, LitServer
@@ -243,7 +245,8 @@ async def _first(replayed: list[dict[str, Any]], receive: Callable) -> dict[str,
     return replayed.pop() if replayed else await receive()
 
 
-def parse(args: list[str]) -> argparse.Namespace:
+def build_parser() -> OneLineParser:
+    """``fizzlightning serve``'s options (also its shell completion's)."""
     about = 'Serves a trained checkpoint at POST /predict: JSON {"numbers": [...]} for FizzBuzz, {"inputs": [[...]]}'
     about += ' for the regressor, {"ideas": [[...]]} for the GAN (pydoc fizzlightning.serve: formats and limits).'
     parser = OneLineParser(prog="fizzlightning serve", description=about, allow_abbrev=False)
@@ -257,7 +260,11 @@ def parse(args: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--batch-timeout", type=float, default=0.005, metavar="S", help="seconds to fill a batch (0.005)"
     )
-    options = parser.parse_args(args)
+    return parser
+
+
+def parse(args: list[str]) -> argparse.Namespace:
+    options = build_parser().parse_args(args)
     require(options.host in HOSTS, "--host", options.host, "127.0.0.1, 0.0.0.0 or :: (LitServe binds no other)")
     require(1024 <= options.port <= 65535, "--port", options.port, "a port from 1024 to 65535 (LitServe's range)")
     require(options.max_batch_size >= 1, "--max-batch-size", options.max_batch_size, "1 (no batching) or more")
@@ -275,11 +282,12 @@ def _check_port(host: str, port: int) -> None:
             raise ConfigError(f"--port {port}: cannot listen on {host}:{port} ({error.strerror}).") from None
 
 
-def _stop_on_signals() -> None:
+def _stop_on_signals(watch: WorkerWatch) -> None:
     """Ctrl-C and SIGTERM stop the server by LitServer's own shutdown, which runs on KeyboardInterrupt.
 
     Without it SIGTERM would end this process alone, and its HTTP and inference processes would keep the port.
-    The HTTP processes are forks that inherit the handler: there a signal keeps its default meaning.
+    The HTTP processes are forks that inherit the handler: there a signal keeps its default meaning. ``watch``
+    sends SIGTERM too, when the inference worker dies; from the first signal on, a worker's end is the shutdown's.
     """
     server_pid = os.getpid()
 
@@ -289,6 +297,7 @@ def _stop_on_signals() -> None:
             return os.kill(os.getpid(), signum)
         for each in (signal.SIGINT, signal.SIGTERM):  # one shutdown: a second signal would break it in two
             signal.signal(each, signal.SIG_IGN)
+        watch.stop()
         raise KeyboardInterrupt
 
     for each in (signal.SIGINT, signal.SIGTERM):
@@ -315,11 +324,18 @@ def main(args: list[str], typed: list[str]) -> None:
     url = f"http://{f'[{options.host}]' if ':' in options.host else options.host}:{options.port}{api.api_path}"
     batching = f"batches of up to {options.max_batch_size} requests, {options.batch_timeout} s to fill"
     print(f"Serving {describe(held, hparams)} from {ckpt_path} at {url} ({batching}; Ctrl-C stops)", flush=True)
-    _stop_on_signals()
+    watch = WorkerWatch(server, again=shlex.join(["fizzlightning", "serve", *typed]))
+    _stop_on_signals(watch)
     try:
         server.run(host=options.host, port=options.port, generate_client_file=False, access_log=False)
     except RuntimeError as error:  # "One or more workers failed to start": the worker has logged why
         raise RunError(f"The server stopped: {error}.") from None
+    except KeyboardInterrupt:  # the watch's SIGTERM before LitServe's try (a worker dead during its setup)
+        if watch.death is None:
+            raise
     finally:  # a failed start leaves LitServe's processes running: no process outlives the command
+        watch.close()
         for child in multiprocessing.active_children():
             child.terminate()
+    if watch.death:
+        raise RunError(watch.death)

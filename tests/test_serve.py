@@ -20,7 +20,7 @@ import httpx
 import pytest
 import torch
 
-from fizzlightning import artist, fizzbuzz, launch, serve
+from fizzlightning import artist, fizzbuzz, launch, serve, serving_worker
 from fizzlightning.app import main
 from fizzlightning.checkpoints import load_checkpoint, rebuild_model
 from fizzlightning.classifier import FizzBuzzClassifier
@@ -67,13 +67,67 @@ def live_processes(group: int) -> list[str]:
     return alive
 
 
-class Server:
-    """``python -m fizzlightning serve ARGS --port P`` in ``cwd``, in its own process group, once it answers."""
+def family(pid: int) -> dict[tuple[int, str], str]:
+    """Every descendant of ``pid`` now, by (pid, start time: a pid can be reused), with its command line."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:  # fields[1]: the parent's pid (this kernel has no /proc/PID/task/*/children)
+            child = int(stat.parent.name)
+            found[(child, fields[19])] = command  # fields[19]: start time, in clock ticks since boot
+            found.update(family(child))
+    return found
 
-    def __init__(self, cwd: Path, *args: str) -> None:
-        self.port = free_port()
+
+def still_running(processes: dict[tuple[int, str], str]) -> list[str]:
+    """Those of ``processes`` (from ``family``) still running: not gone, not a zombie left for init to reap."""
+    alive = []
+    for pid, started in processes:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[19] == started and fields[0] != "Z":
+            alive.append(processes[pid, started])
+    return alive
+
+
+def inference_worker(processes: dict[tuple[int, str], str]) -> int:
+    """The pid of LitServe's inference worker among a server's ``processes``: its one spawned process."""
+    (pid,) = [pid for (pid, _), command in processes.items() if "multiprocessing.spawn" in command]
+    return pid
+
+
+def wait_until_gone(processes: dict[tuple[int, str], str], timeout: float = 30) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while still_running(processes) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return still_running(processes)
+
+
+def killed_worker_line(pid: int, port: int) -> str:
+    """What a SIGKILLed inference worker of ``serve --config fizzbuzz.yaml --port PORT`` leaves on stderr."""
+    return (
+        f"fizzlightning: error: The server stopped: its inference worker (pid {pid}) was killed by SIGKILL, often "
+        "the out-of-memory killer (the kernel log, `dmesg`, says if it was). Free some memory or lower "
+        f"--max-batch-size, then serve again: `fizzlightning serve --config fizzbuzz.yaml --port {port}`."
+    )
+
+
+class Server:
+    """``python -m fizzlightning serve ARGS --port P`` in ``cwd``, in its own process group, once it answers.
+
+    ``port``: a free one unless given; ``name``: of its output files in ``cwd``, ``NAME.out`` and ``NAME.err``.
+    """
+
+    def __init__(self, cwd: Path, *args: str, port: int | None = None, name: str = "serve") -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.out, self.err = cwd / "serve.out", cwd / "serve.err"
+        self.out, self.err = cwd / f"{name}.out", cwd / f"{name}.err"
         with self.out.open("w") as out, self.err.open("w") as err:
             command = ["serve", *args, "--port", str(self.port)]
             self.process = launch.start(command, cwd, clean_env(), stdout=out, stderr=err, start_new_session=True)
@@ -298,6 +352,68 @@ def test_without_litserve_serve_names_the_extra_to_install(tmp_path):
     assert done.returncode == 2
     expected = "serve needs litserve, which is not installed: pip install 'fizzlightning[serve]'"
     assert done.stderr == f"fizzlightning: error: {expected}\n"
+
+
+def test_a_sigkilled_worker_stops_the_server_in_one_line_and_the_same_command_serves_again(fizzbuzz_root, play):
+    server = Server(fizzbuzz_root, "--config", "fizzbuzz.yaml", name="killed")
+    again = None
+    try:
+        assert server.post(json={"numbers": [1, 2, 3, 15]}).json() == {"answers": play([1, 2, 3, 15])}
+        processes = family(server.process.pid)
+        worker = inference_worker(processes)
+        os.kill(worker, signal.SIGKILL)  # as the out-of-memory killer does
+        closed = (httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError)  # not a timeout
+        with pytest.raises(closed):  # sent to a dead worker: no answer, and its connection closes
+            httpx.post(f"{server.url}/predict", json={"numbers": [3]}, timeout=120)
+        code = server.process.wait(timeout=120)
+        err, out = server.err.read_text(), server.out.read_text()
+        assert code == 1, err
+        errors = [line for line in err.splitlines() if "error" in line.lower()]
+        assert errors == [killed_worker_line(worker, server.port)], err
+        assert err.endswith(killed_worker_line(worker, server.port) + "\n")
+        for never in ("Traceback", "EOFError", "died; shutting down", "KeyboardInterrupt"):
+            assert never not in err + out, err + out
+        assert wait_until_gone(processes) == []  # every process of the server, the worker's siblings too
+        assert live_processes(server.process.pid) == [] and listening(server.port) == set()
+        # a supervisor runs the same command again: it binds the same port and answers
+        again = Server(fizzbuzz_root, "--config", "fizzbuzz.yaml", port=server.port, name="killed-again")
+        assert again.post(json={"numbers": [9, 10, 30]}).json() == {"answers": play([9, 10, 30])}
+        assert again.stop() == 0
+    finally:
+        server.stop(signal.SIGKILL, group=True)
+        if again:
+            again.stop(signal.SIGKILL, group=True)
+
+
+def test_a_worker_killed_while_it_loads_the_checkpoint_stops_the_server_in_one_line(fizzbuzz_root):
+    port = free_port()
+    command = ["serve", "--config", "fizzbuzz.yaml", "--port", str(port)]
+    process = launch.start(command, fizzbuzz_root, clean_env(), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        processes = family(process.pid)
+        while not any("multiprocessing.spawn" in command for command in processes.values()):
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.02)
+            processes = family(process.pid)
+        worker = inference_worker(processes)
+        os.kill(worker, signal.SIGKILL)  # before the worker is ready: LitServe would wait for it for ever
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 1, err
+        assert "Traceback" not in out + err and err.count("fizzlightning: error:") == 1
+        assert err.endswith(killed_worker_line(worker, port) + "\n"), err
+        assert wait_until_gone(processes) == [] and live_processes(process.pid) == []
+        assert listening(port) == set()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+
+
+def test_how_a_worker_ended_in_words():
+    assert serving_worker.how_it_ended(-signal.SIGKILL).startswith("was killed by SIGKILL, often the out-of-memory")
+    assert serving_worker.how_it_ended(-signal.SIGSEGV) == "was killed by SIGSEGV (Segmentation fault)"
+    assert serving_worker.how_it_ended(3) == "exited with code 3"
 
 
 @pytest.fixture(scope="module")
