@@ -99,7 +99,8 @@ def require_config(argv: list[str], subcommand: str) -> None:
             found = Path(runs.read_fit(newest)["best_checkpoint"]) if newest else None
         else:
             found = Path(given) if given else None
-        saved = found.parent.parent / runs.FIT_CONFIG if found else None
+        run = runs.run_of(found) if found else None
+        saved = run / runs.FIT_CONFIG if run else None
         hint = f" Its run's config is {saved}: --config {saved}" if saved and saved.is_file() else ""
         raise ConfigError(
             f"fizzlightning {subcommand} --ckpt_path {given} needs the config the run was trained with (--config)."

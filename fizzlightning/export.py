@@ -104,7 +104,7 @@ def main(args: list[str], typed: list[str]) -> None:
     ckpt_path, _ = runs.start_of_config("export", Path(options.config), options.ckpt_path, typed_config)
     model = rebuild_model(load_checkpoint(ckpt_path), ckpt_path)
     checkpoint = Path(ckpt_path)
-    run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+    run_dir = runs.run_of(checkpoint) or checkpoint.parent  # a loose checkpoint: its exports beside it
     out = run_dir / FILES[options.format]
     exported, inputs = model.export_net()
     if options.format == "pt":

@@ -23,6 +23,7 @@ import torch
 
 from fizzlightning.checkpoints import WriteError, disk_full, write_failure
 from fizzlightning.checks import ConfigError, RunError, argument_message, config_error_in
+from fizzlightning.completion import LIGHTNING
 
 
 def quiet_lightning() -> None:
@@ -70,7 +71,7 @@ def as_one_line(argv: list[str]) -> Iterator[None]:
     try:
         yield
     except ArgumentError as error:
-        subcommand = next((a for a in argv if a in ("fit", "validate", "test", "predict")), None)
+        subcommand = next((a for a in argv if a in LIGHTNING), None)
         raise ConfigError(argument_message(error, " ".join(filter(None, ["fizzlightning", subcommand])))) from None
     except (ValueError, TypeError) as error:
         config_error = config_error_in(error)

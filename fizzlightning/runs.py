@@ -93,6 +93,11 @@ def checkpoint_dir(run_dir: Path) -> Path:
     return run_dir / "checkpoints"
 
 
+def run_of(checkpoint: Path) -> Path | None:
+    """The run directory a checkpoint belongs to (``<run>/checkpoints/x.ckpt``), or None for a loose file."""
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
+
+
 def command_config(run_dir: Path, subcommand: str) -> Path:
     """Where a command saves its config: ``fit-config.yaml`` for the run's first fit, ``fit-config-2.yaml`` for
     its resume, ``test-config.yaml`` then ``test-config-2.yaml``: no command's record replaces another's."""
@@ -131,8 +136,9 @@ def read_fit(run_dir: Path) -> dict[str, Any]:
 
 def run_seed(checkpoint: Path) -> int | None:
     """The seed of the run a checkpoint belongs to (``<run>/checkpoints/x.ckpt``), from its saved fit config."""
-    config = checkpoint.parent.parent / FIT_CONFIG
-    if checkpoint.parent.name != "checkpoints" or not config.is_file():
+    run = run_of(checkpoint)
+    config = run / FIT_CONFIG if run else None
+    if config is None or not config.is_file():
         return None
     seed = yaml.safe_load(config.read_text()).get("seed_everything")
     return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
@@ -159,7 +165,7 @@ def find_start(subcommand: str, experiment: Path, ckpt_path: str | None, fit_com
                 else f"Train first: `{fit_command}`."
             )
             raise CheckpointError(f"--ckpt_path last: no last.ckpt under {experiment}/*/checkpoints/. {then}")
-        return Start(str(last), last.parent.parent.name, run_seed(last))
+        return Start(str(last), run_of(last).name, run_seed(last))
     if subcommand == "fit" and ckpt_path == "best":
         raise CheckpointError(
             "fit --ckpt_path best: fit resumes a run from its last epoch (--ckpt_path last), or starts a new run from "
