@@ -9,7 +9,9 @@ A model subclasses ``TrainingModule`` and provides:
 - ``predict_step`` returning one row per sample, and ``prediction_table`` naming its columns: ``predict``
   writes the table to a CSV file; ``format_predictions`` is what it prints;
 - ``test_report``: what ``test`` prints (the default lists every ``test/`` metric);
-- ``export_net``: the plain network that ``model.pt`` and ``model.pt2`` hold, and a fixed batch of its inputs.
+- ``export_net``: the plain network that ``model.pt`` and ``model.pt2`` hold, and a fixed batch of its inputs;
+- ``optimizer`` and ``lr_scheduler`` ``__init__`` arguments passed to ``super().__init__`` and left out of
+  ``save_hyperparameters`` (``ignore=INJECTED``); ``parameter_groups`` if the optimizer needs groups.
 """
 
 import math
@@ -18,9 +20,15 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
+from fizzlightning.checkpoints import class_path
 from fizzlightning.checks import RunError
+
+# LightningCLI's dependency injection: functions that build the optimizer and scheduler once the parameters
+# exist. They stay out of the hyperparameters, which a checkpoint holds as plain values (weights_only=True).
+INJECTED = ["optimizer", "lr_scheduler"]
 
 
 class DivergedError(RunError):
@@ -38,6 +46,39 @@ class TrainingModule(L.LightningModule):
     monitor = "val/loss"  # what best.ckpt is chosen on
     mode = "min"
     hp_metrics = {"hp/val_loss": "val/loss"}  # HPARAMS tab metric -> the logged metric it mirrors
+
+    def __init__(self, optimizer: OptimizerCallable, lr_scheduler: LRSchedulerCallable | None) -> None:
+        super().__init__()
+        self.optimizer, self.lr_scheduler = optimizer, lr_scheduler
+
+    # ---- the optimizer the model owns ------------------------------------------------------------------------------
+
+    def parameter_groups(self) -> Any:
+        """What ``optimizer`` is called with: every parameter, or the model's parameter groups."""
+        return self.parameters()
+
+    def configure_optimizers(self) -> Any:
+        # What LightningCLI's own configure_optimizers returned, so that a config's --lr_scheduler runs as before.
+        optimizer = self.optimizer(self.parameter_groups())
+        if self.lr_scheduler is None:
+            return optimizer
+        scheduler = self.lr_scheduler(optimizer)
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):  # it steps on a metric
+            # the CLI's ReduceLROnPlateau names its metric; torch's, built in a script, steps on the model's
+            monitor = getattr(scheduler, "monitor", self.monitor)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": monitor}}
+        return [optimizer], [scheduler]
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # One spelling of the class whoever built it (a config may say fizzlightning.FizzBuzzClassifier, a script
+        # records none): what checkpoints.rebuild_model, serve and export read.
+        checkpoint.setdefault("hyper_parameters", {})["_class_path"] = class_path(self)
+
+    def new_callbacks(self, *callbacks: L.Callback) -> list[L.Callback]:
+        """For ``configure_callbacks``: those whose type the trainer does not hold yet. A second ``validate`` or
+        ``test`` of one Trainer would otherwise replace the first call's, with a note each time."""
+        held = {type(callback) for callback in self.trainer.callbacks}
+        return [callback for callback in callbacks if type(callback) not in held]
 
     # ---- what test and predict print and write -----------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from torch import nn
 
-from fizzlightning.checks import ConfigError, RunError, require
+from fizzlightning.checks import ConfigError, RunError
 from fizzlightning.runs import CheckpointError
 
 FORMAT = 2  # what fizzlightning keeps in a checkpoint beside Lightning's keys; a resume needs the same format
@@ -197,11 +197,13 @@ def check_resume(
 
     ``optimizers``: what the config builds, which a resume would replace by the checkpoint's state.
     """
-    record = checkpoint.get("fizzlightning") or {}
-    written = record.get("format", 1)
+    record = checkpoint.get("fizzlightning")
+    written = (record or {}).get("format", 1)
     if written != FORMAT:
+        # no record: fizzlightning 0.1 wrote none, nor does a Trainer without RunCheckpoint (a script's)
+        who = "your own Trainer or an older fizzlightning" if record is None else "an older fizzlightning"
         raise CheckpointError(
-            f"{path} was written by {'an older' if written < FORMAT else 'a newer'} fizzlightning (checkpoint format "
+            f"{path} was written by {who if written < FORMAT else 'a newer fizzlightning'} (checkpoint format "
             f"{written}; this version resumes format {FORMAT}). test and predict can still score it with --ckpt_path; "
             "to train, start a new run: fit without --ckpt_path."
         )
@@ -223,31 +225,18 @@ def check_resume(
         _check_settings(held_state["param_groups"], optimizer.param_groups, path)
 
 
-def check_start(
-    ckpt_path: str | None, subcommand: str, model: L.LightningModule, optimizer_config: Any, trainer_config: Any
-) -> None:
-    """Before anything runs: a checkpoint that does not fit the command, or a fit without an optimizer."""
+def check_start(ckpt_path: str | None, subcommand: str, model: L.LightningModule, trainer_config: Any) -> None:
+    """Before anything runs: a checkpoint that does not fit the command."""
     if ckpt_path is None:
-        from lightning.pytorch.utilities.model_helpers import is_overridden
-
-        own = is_overridden("configure_optimizers", model, L.LightningModule)  # the GAN builds its own
-        needed = subcommand == "fit" and optimizer_config is None and not own
-        allowed = "an optimizer, in the config or as --optimizer SGD --optimizer.lr 0.05"
-        require(not needed, "optimizer", None, allowed)
         return
     checkpoint = load_checkpoint(ckpt_path)
     check_checkpoint_fits(checkpoint, model, ckpt_path)
     if subcommand == "fit":
-        optimizers = built_optimizers(model, optimizer_config)
-        check_resume(checkpoint, ckpt_path, trainer_config.get("max_epochs"), optimizers)
+        check_resume(checkpoint, ckpt_path, trainer_config.get("max_epochs"), built_optimizers(model))
 
 
-def built_optimizers(model: L.LightningModule, optimizer_config: Any) -> list[torch.optim.Optimizer]:
-    """The optimizers a config builds for ``model`` (its ``optimizer``, or the model's own), for ``check_resume``."""
-    if optimizer_config is not None:
-        from lightning.pytorch.cli import instantiate_class
-
-        return [instantiate_class(model.parameters(), optimizer_config)]
+def built_optimizers(model: L.LightningModule) -> list[torch.optim.Optimizer]:
+    """The optimizers the model builds (its own, or the config's, which the CLI passed to it), for ``check_resume``."""
     built = model.configure_optimizers()
     built = built.get("optimizer") if isinstance(built, dict) else built
     return list(built[0]) if isinstance(built, tuple) else list(built) if isinstance(built, list) else [built]
@@ -255,11 +244,13 @@ def built_optimizers(model: L.LightningModule, optimizer_config: Any) -> list[to
 
 def _check_settings(held_groups: list[dict], groups: list[dict], path: str | Path) -> None:
     # A resume restores the checkpoint's optimizer settings: a different one in the config would be ignored.
+    # A scheduler keeps the configured lr as initial_lr and moves lr, on either side: from its construction on.
     for held, group in zip(held_groups, groups):
         for key, value in group.items():
             if key in ("params", "initial_lr"):
                 continue
             was = held.get("initial_lr", held.get(key)) if key == "lr" else held.get(key)
+            value = group.get("initial_lr", value) if key == "lr" else value
             if key in held and was != value and not (isinstance(value, tuple) and list(value) == was):
                 raise CheckpointError(
                     f"{path} was trained with optimizer {key} = {was!r}, but the config sets {value!r}: a resume "

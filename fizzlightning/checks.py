@@ -4,6 +4,7 @@ import argparse
 import math
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, NoReturn
 
 
@@ -27,6 +28,22 @@ def check_learning_rate(optimizer: Any) -> None:
         lr = optimizer.init_args.lr
         ok = isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0
         require(ok, "optimizer.init_args.lr", lr, "a finite learning rate > 0")
+
+
+def check_top_level_optimizer(argv: list[str], config_files: list[str]) -> None:
+    """No ``model.init_args.optimizer`` or ``lr_scheduler``, as Lightning's docs write dependency injection: the CLI
+    links the top-level ``optimizer``/``lr_scheduler`` into those arguments, and would replace them without a word."""
+    import yaml
+
+    models = [(yaml.safe_load(Path(path).read_text()) or {}).get("model") for path in config_files]
+    for key in ("optimizer", "lr_scheduler"):
+        typed = any(re.match(rf"--model\.(init_args\.)?{key}([.=]|$)", arg) for arg in argv)
+        written = any(isinstance(m, dict) and key in (m.get("init_args") or {}) for m in models)
+        if typed or written:
+            raise ConfigError(
+                f"model.init_args.{key} is not allowed: the {key} is set at the top level (`{key}:` in a config, "
+                f"--{key} NAME --{key}.ARG VALUE on the command line), and the CLI hands it to the model."
+            )
 
 
 def _chain(error: BaseException | None) -> Iterator[BaseException]:

@@ -1,16 +1,24 @@
 """The FizzBuzz classifier: a thin LightningModule around ``FizzBuzzMLP``, its test report and its game."""
 
+from collections.abc import Iterable
+
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from fizzlightning import fizzbuzz
-from fizzlightning.base import TrainingModule
+from fizzlightning.base import INJECTED, TrainingModule
 from fizzlightning.checks import require
 from fizzlightning.dashboards import BoardImage
 from fizzlightning.nets import FizzBuzzMLP
+
+
+def recipe_adamw(params: Iterable) -> torch.optim.AdamW:
+    """lightning_configs/fizzbuzz.yaml's optimizer: AdamW with the recipe search's lr (unrounded) and weight decay."""
+    return torch.optim.AdamW(params, lr=0.004148012235518274, weight_decay=0.1)
 
 
 def _accuracy() -> MulticlassAccuracy:
@@ -26,17 +34,27 @@ class FizzBuzzClassifier(TrainingModule):
         hidden: Widths of the hidden ReLU layers, e.g. ``[100]`` (lessons 001-003) or ``[100, 60]`` (lesson 000).
         board_every_n_epochs: Draw the 1..100 board on the dashboards every this many epochs, and after the last
             (0: only for ``test``).
+        optimizer: Builds the optimizer from the parameters: the default recipe's AdamW (``recipe_adamw``), or the
+            config's ``optimizer`` (``--optimizer``), or a script's ``functools.partial(torch.optim.SGD, lr=0.05)``.
+        lr_scheduler: Builds a learning-rate scheduler from the optimizer (``--lr_scheduler``); none by default.
     """
 
     monitor = "val/acc"
     mode = "max"
     hp_metrics = {"hp/val_acc": "val/acc", "hp/test_acc": "test/acc"}
 
-    def __init__(self, num_digits: int = 10, hidden: list[int] = [100], board_every_n_epochs: int = 1) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        num_digits: int = 10,
+        hidden: list[int] = [100],
+        board_every_n_epochs: int = 1,
+        optimizer: OptimizerCallable = recipe_adamw,
+        lr_scheduler: LRSchedulerCallable | None = None,
+    ) -> None:
+        super().__init__(optimizer, lr_scheduler)
         require(len(hidden) > 0 and all(w > 0 for w in hidden), "model.hidden", hidden, "a list of positive widths")
         require(board_every_n_epochs >= 0, "model.board_every_n_epochs", board_every_n_epochs, "an integer >= 0")
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=INJECTED)
         self.net = FizzBuzzMLP(num_digits, hidden)
         self.val_acc = _accuracy()
         self.val_loss = MeanMetric()  # over every held-out number, however DDP splits them
@@ -45,7 +63,7 @@ class FizzBuzzClassifier(TrainingModule):
     def configure_callbacks(self) -> list[L.Callback]:
         # Pictures are callbacks, never module hooks: they only read the model, so a config can add more
         # (``trainer.callbacks``) and the module keeps to training and scoring.
-        return [BoardImage(self.hparams.board_every_n_epochs)]
+        return self.new_callbacks(BoardImage(self.hparams.board_every_n_epochs))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)  # (batch, 4) logits

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.fabric.utilities.seed import seed_everything
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, LRSchedulerTypeTuple
 from lightning.pytorch.utilities import rank_zero_only
 
 from fizzlightning import checkpoints, extras, finish, loggers, ranks, runs
 from fizzlightning.checkpointing import RunCheckpoint
-from fizzlightning.checks import check_learning_rate
+from fizzlightning.checks import check_learning_rate, check_top_level_optimizer
 from fizzlightning.dashboards import Hyperparameters, progress_bars
 from fizzlightning.failures import RankWatch
 from fizzlightning.predictions import PredictionWriter
@@ -38,6 +39,7 @@ class FizzLightningCLI(LightningCLI):
             subclass_mode_model=True,
             subclass_mode_data=True,
             save_config_callback=None,  # instantiate_trainer saves it, without a callback's per-step cost
+            auto_configure_optimizers=False,  # the models build their own (add_arguments_to_parser)
             # defaults, not overrides: whatever the user sets wins
             trainer_defaults={"enable_model_summary": False, "logger": loggers.DEFAULT},
             args=args,
@@ -71,6 +73,10 @@ class FizzLightningCLI(LightningCLI):
         # Linked on instantiation, so that the datamodule is built (and has checked them) before the model.
         for name in LINKED:  # jsonargparse skips a link whose datamodule lacks the attribute
             parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
+        # The optimizer is the model's argument (LightningCLI's dependency injection), set by the top-level
+        # optimizer and lr_scheduler that configs and --optimizer Adam --optimizer.lr 0.001 have always used.
+        parser.add_optimizer_args((torch.optim.Optimizer,), link_to="model.init_args.optimizer")
+        parser.add_lr_scheduler_args(LRSchedulerTypeTuple, link_to="model.init_args.lr_scheduler")
 
     @property
     def _config(self) -> Any:
@@ -111,6 +117,10 @@ class FizzLightningCLI(LightningCLI):
         config = self._config
         extras.check_config(config)
         check_learning_rate(config.get("optimizer"))
+        check_top_level_optimizer(self.argv, [str(path) for path in config.get("config") or []])
+        for key in ("optimizer", "lr_scheduler"):
+            if config.get(key) is None:  # none in the config: the model's default, not the None the link passed on
+                config.model.init_args.pop(key, None)
         # predict writes a CSV file, not another set of logs; every other command logs into its run
         fitting = self.config.subcommand == "fit" and self._plan_error is None
         if fitting and rank_zero_only.rank == 0:  # before anything is built or written
@@ -123,7 +133,7 @@ class FizzLightningCLI(LightningCLI):
         if self._plan_error is not None:
             raise self._plan_error
         subcommand, run_dir, config = self.subcommand, self.plan.run_dir, self.config_init[self.subcommand]
-        checkpoints.check_start(self.plan.ckpt_path, subcommand, self.model, config.get("optimizer"), config["trainer"])
+        checkpoints.check_start(self.plan.ckpt_path, subcommand, self.model, config["trainer"])
         resume = f"fizzlightning fit {self.args} --ckpt_path last" if subcommand == "fit" else None
         self.watch = RankWatch(resume, shlex.join(["fizzlightning", *self.argv]), run_dir)
         own = config["trainer"].get("callbacks") or []

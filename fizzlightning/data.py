@@ -27,8 +27,9 @@ MAX_NUM_DIGITS = max(n for n in range(1, 64) if _fizzbuzz_bytes(n) <= MAX_DATA_B
 
 
 def _run_seed(seed: int | None) -> int:
-    # ``seed_everything`` has run before the datamodule is built, so its seed is torch's initial seed.
-    return torch.initial_seed() if seed is None else seed
+    # The CLI's ``seed_everything`` has run before the datamodule is built, so its seed is torch's initial seed.
+    # Unseeded, torch draws a 64-bit one, too large for the per-epoch seeds made from it: the low 32 bits serve.
+    return torch.initial_seed() % 2**32 if seed is None else seed
 
 
 class InMemoryDataModule(L.LightningDataModule):
@@ -37,6 +38,7 @@ class InMemoryDataModule(L.LightningDataModule):
     def __init__(self, batch_size: int, seed: int | None) -> None:
         super().__init__()
         require(batch_size > 0, "data.batch_size", batch_size, "a positive integer")
+        require(seed is None or 0 <= seed < 2**32, "data.seed", seed, "an integer in [0, 2**32), as seed_everything")
         self.batch_size = batch_size
         self.seed = _run_seed(seed)
         self._on_device: dict[str, tuple[torch.Tensor, ...]] = {}

@@ -4,13 +4,16 @@ The artist and the judge are ``artist.py``, the data ``data.ArtistDataModule``, 
 ``dashboards.PaintingsImage``; ``lightning_configs/gan.yaml`` puts them together.
 """
 
+from typing import Any
+
 import lightning as L
 import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torch.func import functional_call
 
 from fizzlightning.artist import TOLERANCE, Judgement, judge, ks_to_uniform
-from fizzlightning.base import TrainingModule
+from fizzlightning.base import INJECTED, TrainingModule
 from fizzlightning.checks import require
 from fizzlightning.dashboards import PaintingsImage
 from fizzlightning.nets import Discriminator, Generator
@@ -36,6 +39,9 @@ class GAN(TrainingModule):
         hidden: Hidden width of both networks (the lesson's 128).
         lr_g: Adam learning rate of the generator (the lesson's LR_G).
         lr_d: Adam learning rate of the discriminator (the lesson's LR_D).
+        optimizer: Builds the one optimizer of both networks from their two parameter groups, whose learning
+            rates are ``lr_d`` and ``lr_g`` (the optimizer's own ``lr`` is not used); the lesson's Adam by default.
+        lr_scheduler: Builds a learning-rate scheduler from the optimizer (``--lr_scheduler``); none by default.
     """
 
     monitor = "val/ks"
@@ -43,31 +49,36 @@ class GAN(TrainingModule):
     hp_metrics = {"hp/val_ks": "val/ks", "hp/test_in_bounds": "test/in_bounds"}
 
     def __init__(
-        self, art_components: int = 15, n_ideas: int = 5, hidden: int = 128, lr_g: float = 1e-4, lr_d: float = 1e-4
+        self,
+        art_components: int = 15,
+        n_ideas: int = 5,
+        hidden: int = 128,
+        lr_g: float = 1e-4,
+        lr_d: float = 1e-4,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(optimizer, lr_scheduler)
         require(hidden > 0, "model.hidden", hidden, "a positive integer")
         for key, value in (("model.lr_g", lr_g), ("model.lr_d", lr_d)):
             require(0 < value < float("inf"), key, value, "a finite learning rate > 0")
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=INJECTED)
         self.automatic_optimization = False
         generator, discriminator = Generator(n_ideas, hidden, art_components), Discriminator(art_components, hidden)
         self.net = nn.ModuleDict({"generator": generator, "discriminator": discriminator})
         self.register_buffer("points", torch.linspace(-1, 1, art_components), persistent=False)
 
-    def configure_optimizers(self) -> torch.optim.Adam:
+    def parameter_groups(self) -> list[dict[str, Any]]:
         # One Adam with a parameter group per network is two Adams to the bit (Adam's state is per parameter),
         # and Lightning counts one optimizer step per batch instead of two.
-        return torch.optim.Adam(
-            [
-                {"params": self.net["discriminator"].parameters(), "lr": self.hparams.lr_d},
-                {"params": self.net["generator"].parameters(), "lr": self.hparams.lr_g},
-            ]
-        )
+        return [
+            {"params": self.net["discriminator"].parameters(), "lr": self.hparams.lr_d},
+            {"params": self.net["generator"].parameters(), "lr": self.hparams.lr_g},
+        ]
 
     def configure_callbacks(self) -> list[L.Callback]:
         # Pictures are callbacks, never module hooks: they only read the model, so a config can add more.
-        return [PaintingsImage()]
+        return self.new_callbacks(PaintingsImage())
 
     def forward(self, ideas: torch.Tensor) -> torch.Tensor:
         return self.net["generator"](ideas)  # (batch, art_components)

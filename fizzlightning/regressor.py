@@ -1,16 +1,23 @@
 """The two-layer ReLU regressor: a thin LightningModule around ``TwoLayerNet``."""
 
 import math
+from collections.abc import Iterable
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torchmetrics import MeanMetric, SumMetric
 
-from fizzlightning.base import TrainingModule
+from fizzlightning.base import INJECTED, TrainingModule
 from fizzlightning.checks import require
 from fizzlightning.dashboards import log_step_scalars
 from fizzlightning.nets import Init, TwoLayerNet
+
+
+def lessons_sgd(params: Iterable) -> torch.optim.SGD:
+    """lightning_configs/regressor.yaml's optimizer: the lessons' SGD, lr 1e-6 for their N(0, 1) weights."""
+    return torch.optim.SGD(params, lr=1e-6)
 
 
 class Regressor(TrainingModule):
@@ -25,6 +32,9 @@ class Regressor(TrainingModule):
         loss: ``sum`` of squared errors as in the lessons' two-layer net, or their ``mean`` for the curve fit.
         grad: ``autograd``, or ``manual``: the lessons' hand-written backprop under Lightning's manual
             optimisation (needs ``bias: false`` and ``loss: sum``, the net the formulas are for).
+        optimizer: Builds the optimizer from the parameters: the lessons' SGD (``lessons_sgd``), or the config's
+            ``optimizer`` (``--optimizer``), or a script's ``functools.partial(torch.optim.Adam, lr=0.01)``.
+        lr_scheduler: Builds a learning-rate scheduler from the optimizer (``--lr_scheduler``); none by default.
     """
 
     def __init__(
@@ -36,8 +46,10 @@ class Regressor(TrainingModule):
         init: Init = "default",
         loss: Literal["sum", "mean"] = "sum",
         grad: Literal["autograd", "manual"] = "autograd",
+        optimizer: OptimizerCallable = lessons_sgd,
+        lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(optimizer, lr_scheduler)
         require(hidden > 0, "model.hidden", hidden, "a positive integer")
         require(
             grad == "autograd" or (not bias and loss == "sum"),
@@ -45,7 +57,7 @@ class Regressor(TrainingModule):
             grad,
             "'autograd', or 'manual' together with bias: false and loss: sum (the lessons' hand-written backprop)",
         )
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=INJECTED)
         self.net = TwoLayerNet(d_in, hidden, d_out, bias=bias, init=init)
         # Evaluation losses over every point, however DDP splits them: a per-rank mean of sums would be wrong.
         metric = SumMetric if loss == "sum" else MeanMetric

@@ -60,7 +60,7 @@ def test_a_bare_config_name_is_the_shipped_config(cli, tmp_path, capsys):
     assert cli("fit", "--config", "fizzbuzz") == 2
 
 
-def test_the_wheel_ships_every_config(tmp_path):
+def test_the_wheel_ships_every_config_its_type_marker_and_license(tmp_path):
     done = subprocess.run(
         [
             sys.executable,
@@ -79,8 +79,15 @@ def test_the_wheel_ships_every_config(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     (wheel,) = tmp_path.glob("fizzlightning-*.whl")
-    shipped = {name for name in zipfile.ZipFile(wheel).namelist() if name.startswith("fizzlightning/configs/")}
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = {name for name in names if name.startswith("fizzlightning/configs/")}
     assert shipped == {f"fizzlightning/configs/{p.relative_to(CONFIGS)}" for p in CONFIGS.rglob("*.yaml")}
+    assert "fizzlightning/py.typed" in names  # PEP 561: type checkers read the library's annotations
+    info = next(name for name in names if name.endswith(".dist-info/METADATA"))
+    metadata = zipfile.ZipFile(wheel).read(info).decode()
+    assert "License-Expression: Apache-2.0" in metadata
+    assert "Classifier: Programming Language :: Python :: 3.11" in metadata  # the version the tests ran on
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
 
 
 COMMANDS = ("fit", "validate", "test", "predict", "serve", "export", "configs")

@@ -39,6 +39,9 @@ BAD_SETTINGS = [
     (FIZZBUZZ, ["fit", "--optimizer.lr", "nan"], ["optimizer.lr", "nan", "finite number"]),
     (FIZZBUZZ, ["fit", "--optimizer.lr", "inf"], ["optimizer.lr", "inf", "finite number"]),
     (NAN_LR, ["fit"], ["optimizer.init_args.lr = nan", "finite learning rate > 0"]),
+    # Lightning's docs put an injected optimizer under the model; here the top level sets it, and would win silently
+    (FIZZBUZZ, ["fit", "--model.init_args.optimizer", "Adam"], ["model.init_args.optimizer is not", "top level"]),
+    (FIZZBUZZ.replace("board_every_n_epochs: 0", "lr_scheduler: StepLR"), ["fit"], ["model.init_args.lr_scheduler is"]),
     (FIZZBUZZ, ["fit", "--data.val_fraction", "0"], ["data.val_fraction = 0.0", "strictly between 0 and 1"]),
     (FIZZBUZZ, ["fit", "--data.val_fraction", "1"], ["data.val_fraction = 1.0", "strictly between 0 and 1"]),
     (FIZZBUZZ, ["fit", "--data.val_fraction", "1.5"], ["data.val_fraction = 1.5", "strictly between 0 and 1"]),
@@ -196,7 +199,7 @@ RESUME_MISTAKES = [
     (["--trainer.max_epochs", "1"], None, ["has already trained 2 epochs, more than --trainer.max_epochs 1"]),
     (["--optimizer", "Adam", "--optimizer.lr", "0.1"], None, ["was trained with SGD, but the config sets Adam"]),
     (["--optimizer.lr", "0.5"], None, ["was trained with optimizer lr = 0.1, but the config sets 0.5"]),
-    ([], "older", ["was written by an older fizzlightning (checkpoint format 1; this version resumes format 2)"]),
+    ([], "older", ["your own Trainer or an older fizzlightning (checkpoint format 1; this version resumes format 2)"]),
     ([], "newer", ["was written by a newer fizzlightning (checkpoint format 9"]),
 ]
 

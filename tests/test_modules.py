@@ -1,5 +1,7 @@
 """Each LightningModule's forward and one optimisation step, outside the Trainer."""
 
+from functools import partial
+
 import lightning as L
 import pytest
 import torch
@@ -72,8 +74,8 @@ class Forgetful(FizzBuzzClassifier):
 @pytest.mark.parametrize("model, recorded", [(FizzBuzzClassifier, True), (Forgetful, False)])
 def test_the_base_records_every_returned_loss_and_names_the_method_when_there_is_none(model, recorded):
     L.seed_everything(0)
-    data, module = FizzBuzzDataModule(num_digits=8, batch_size=32), model(num_digits=8, hidden=[8])
-    module.configure_optimizers = lambda: torch.optim.SGD(module.parameters(), lr=0.1)
+    data = FizzBuzzDataModule(num_digits=8, batch_size=32)
+    module = model(num_digits=8, hidden=[8], optimizer=partial(torch.optim.SGD, lr=0.1))
     trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False)
     if recorded:
         trainer.fit(module, datamodule=data)
