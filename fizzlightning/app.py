@@ -94,8 +94,7 @@ def require_config(argv: list[str], subcommand: str) -> None:
         if given == "last":
             found = runs.newest_last_checkpoint(list((Path.cwd() / runs.LOG_ROOT).glob("*")))
         elif given == "best":
-            done = runs.finished_runs(Path.cwd())
-            newest = max(done, key=lambda run: (run / runs.FINISHED).stat().st_mtime, default=None)
+            newest = runs.newest_finished_run(*(Path.cwd() / runs.LOG_ROOT).glob("*"))
             found = Path(runs.read_fit(newest)["best_checkpoint"]) if newest else None
         else:
             found = Path(given) if given else None

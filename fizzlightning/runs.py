@@ -112,9 +112,9 @@ def _runs(experiment: Path) -> list[Path]:
     return [p for p in experiment.iterdir() if p.is_dir()] if experiment.is_dir() else []
 
 
-def newest_finished_run(experiment: Path) -> Path | None:
-    """The run whose ``fit`` finished last, or None."""
-    finished = [run for run in _runs(experiment) if (run / FINISHED).is_file()]
+def newest_finished_run(*experiments: Path) -> Path | None:
+    """The run of these experiments whose ``fit`` finished last, or None."""
+    finished = [run for experiment in experiments for run in _runs(experiment) if (run / FINISHED).is_file()]
     return max(finished, key=lambda run: ((run / FINISHED).stat().st_mtime, run.name), default=None)
 
 

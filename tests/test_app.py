@@ -197,6 +197,8 @@ def test_a_checkpoint_without_its_config_names_the_config_to_pass(cli, tmp_path,
     best = run / "checkpoints" / "best.ckpt"
     assert cli("test", "--ckpt_path", str(best)) == 2
     assert f"--config {run / 'fit-config.yaml'}" in one_error_line(capfd)
+    assert cli("test", "--ckpt_path", "best") == 2  # Lightning's name: the newest finished run's
+    assert f"Its run's config is {run / 'fit-config.yaml'}: --config {run / 'fit-config.yaml'}" in one_error_line(capfd)
     assert cli("fit") == 2
     assert "fizzlightning fit needs a config: --config lightning_configs/fizzbuzz.yaml" in one_error_line(capfd)
     assert cli("test", "--ckpt_path", str(tmp_path / "elsewhere.ckpt")) == 2
