@@ -129,9 +129,9 @@ class RankWatch(L.Callback):
         try:
             yield
         except (WriteError, OSError) as error:  # a write of ours, or a logger's own (TensorBoard, CSV, MLflow)
-            if not isinstance(error, WriteError) and not disk_full(error):
-                raise
-            if not isinstance(error, WriteError):
+            if isinstance(error, OSError):
+                if not disk_full(error):
+                    raise
                 error = WriteError(write_failure(error.filename, error, self.run_dir), full=True)
             raise RunError(f"{error} {self.next_step(error.full)}") from None
         except Exception:
