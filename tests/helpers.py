@@ -226,7 +226,8 @@ def assert_kept(before: dict[str, list], root: Path, but: tuple[str, ...] = ()) 
         if rows is not None:
             now = list(csv.DictReader(io.StringIO(data.decode())))
             kept = [{key: row[key] for key in rows[0]} for row in now[: len(rows)]] if rows else []
-            assert kept == rows and all(not v for row in now[: len(rows)] for k, v in row.items() if k not in rows[0])
+            widened = all(not v for row in now[: len(rows)] for k, v in row.items() if k not in rows[0])
+            assert kept == rows and widened, f"{name} lost or changed rows"
             continue
         assert hashlib.sha256(data[:size]).hexdigest() == digest, f"{name} changed"
         assert len(data) == size or "events" in name or "/metrics/" in name, f"{name} grew"
