@@ -4,7 +4,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from fizzlightning.nets import FizzBuzzMLP, TwoLayerNet
+from fizzlightning.lessons.nets import FizzBuzzMLP, TwoLayerNet
 
 
 class BareFizzBuzz(L.LightningModule):

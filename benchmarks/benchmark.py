@@ -22,11 +22,11 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+import launch
 import lightning as L
 import torch
 import yaml
 
-from fizzlightning import launch
 from fizzlightning.data import FizzBuzzDataModule, RegressionDataModule
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -107,7 +107,7 @@ def plain_fit_seconds(recipe: dict, seed: int, epochs: int, device: str = "cpu")
     epochs, one validation pass per epoch, no Lightning. ``recipe``: num_digits, width, batch_size, lr,
     weight_decay (AdamW, as the default config). Returns the seconds of its epochs."""
     from fizzlightning.data import FizzBuzzDataModule
-    from fizzlightning.nets import FizzBuzzMLP
+    from fizzlightning.lessons.nets import FizzBuzzMLP
 
     torch.manual_seed(seed)
     data = FizzBuzzDataModule(num_digits=recipe["num_digits"], batch_size=recipe["batch_size"], seed=seed)

@@ -24,16 +24,17 @@ from io import StringIO
 from pathlib import Path
 
 from fizzlightning import extras
+from fizzlightning.errors import MissingExtra
 
 try:
     extras.require("benchmarks/search.py")
-except extras.MissingExtra as error:
+except MissingExtra as error:
     raise SystemExit(print(f"fizzlightning: error: {error}", file=sys.stderr) or 2) from None
 
 import optuna  # noqa: E402
+from launch import fit_record  # noqa: E402
 
-from fizzlightning.app import main as fizzlightning  # noqa: E402
-from fizzlightning.launch import fit_record  # noqa: E402
+from fizzlightning.commands.main import main as fizzlightning  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent
 CONFIG = BENCH_DIR.parent / "lightning_configs" / "fizzbuzz.yaml"

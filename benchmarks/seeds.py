@@ -16,7 +16,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from fizzlightning import launch
+import launch
 
 CONFIG = Path(__file__).resolve().parent.parent / "lightning_configs" / "fizzbuzz.yaml"
 FRESH = range(1000, 1050)  # 50 seeds no search used

@@ -8,7 +8,7 @@
 The server is ``python -m fizzlightning serve --config CONFIG`` on 127.0.0.1 and a free port, started as a user
 starts it; the load starts once ``/health`` says ok and one request was answered. Each request holds 1 to
 ``--numbers`` random numbers from 1..100. "wrong answers" counts served answers that differ from what the same
-checkpoint answers in-process (loaded with ``fizzlightning.checkpoints`` and the model class): faults of the
+checkpoint answers in-process (loaded with ``fizzlightning.runs.checkpoints`` and the model class): faults of the
 serving path (batching, splitting, encoding), not of the model, whose own score on 1..100 is printed below the
 table. Clients and server share this machine's cores. Exits 1 unless errors and wrong answers are both 0.
 Everything it writes (the fit, the server's logs) is in a temporary directory that is removed at the end.
@@ -32,11 +32,13 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+import launch
 import torch
 
-from fizzlightning import extras, launch
-from fizzlightning import fizzbuzz as game
-from fizzlightning.checkpoints import load_checkpoint, rebuild_model
+from fizzlightning import extras
+from fizzlightning.errors import MissingExtra
+from fizzlightning.lessons import fizzbuzz as game
+from fizzlightning.runs.checkpoints import load_checkpoint, rebuild_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference import fizz_buzz_encode  # noqa: E402  the lessons' if/else: the one copy of the oracle
@@ -145,7 +147,7 @@ def main() -> int:
     try:
         extras.require("benchmarks/serve.py")
         extras.require("serve")
-    except extras.MissingExtra as error:
+    except MissingExtra as error:
         print(f"fizzlightning: error: {error}", file=sys.stderr)
         return 2
     import httpx

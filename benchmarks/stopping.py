@@ -20,9 +20,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from fizzlightning import fizzbuzz
-from fizzlightning.batches import TensorBatches
-from fizzlightning.nets import FizzBuzzMLP
+from fizzlightning.data.batches import TensorBatches
+from fizzlightning.lessons import fizzbuzz
+from fizzlightning.lessons.nets import FizzBuzzMLP
 
 NUM_DIGITS, PROBE, VAL_FRACTION = 12, range(101, 201), 0.05
 STUDY_SEEDS = 3000  # from here on: neither the search's (200-207), nor 0-9, nor the seed study's (1000-1049)

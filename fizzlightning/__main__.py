@@ -1,5 +1,5 @@
 """``python -m fizzlightning``: the same as the ``fizzlightning`` command."""
 
-from fizzlightning.app import main
+from fizzlightning.commands.main import main
 
 main()

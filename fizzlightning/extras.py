@@ -7,7 +7,7 @@ import importlib.util
 from collections.abc import Iterator
 from typing import Any
 
-from fizzlightning.checks import ConfigError
+from fizzlightning.errors import MissingExtra
 
 # what needs it -> (the module it imports, the extra that installs it)
 NEEDS = {
@@ -21,10 +21,6 @@ NEEDS = {
     "benchmarks/search.py": ("optuna", "search"),
     "benchmarks/serve.py": ("httpx", "serve"),
 }
-
-
-class MissingExtra(ConfigError):
-    """An optional package that a setting or command needs is not installed."""
 
 
 def require(what: str) -> None:

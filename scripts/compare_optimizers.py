@@ -21,8 +21,8 @@ from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from fizzlightning import runs
-from fizzlightning.app import main as fizzlightning
+from fizzlightning.commands.main import main as fizzlightning
+from fizzlightning.runs import layout
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "lightning_configs"
@@ -38,7 +38,7 @@ def fit(name: str, root: Path, epochs: int | None) -> Path:
     if epochs is not None:
         args += ["--trainer.max_epochs", str(epochs)]
     fizzlightning(args)
-    return runs.newest_finished_run(root / runs.LOG_ROOT / f"curve_{name}")
+    return layout.newest_finished_run(root / layout.LOG_ROOT / f"curve_{name}")
 
 
 def scalars(run: Path, tag: str) -> list[float]:
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\nMSE on all points after the last epoch (the noise variance, 0.01, is the floor), best first:")
     for rank, label in enumerate(sorted(final, key=final.get), 1):
         print(f"  {rank}. {label:<9} {final[label]:.4f}   (last epoch's mean training loss {last_epoch[label]:.4f})")
-    print(f"Dashboards: tensorboard --logdir {args.root / runs.LOG_ROOT}  (the four curve_* runs overlay)")
+    print(f"Dashboards: tensorboard --logdir {args.root / layout.LOG_ROOT}  (the four curve_* runs overlay)")
     if can_plot:
         plot(step_losses, args.figure)
         print(f"Figure: {args.figure}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from browser import chromium_page, show_hparams, show_images, show_scalars, tensorboard_server
 
-from fizzlightning import launch
+from benchmarks import launch
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fizzlightning.app import main
+from fizzlightning.commands.main import main
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sybil import Example
 
-from fizzlightning import launch
+from benchmarks import launch
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ("lightning_configs", "benchmarks", "scripts", "tests", "pyproject.toml")  # what a clone has beside docs

@@ -14,8 +14,8 @@ import lightning as L
 import pytest
 import torch
 
-from fizzlightning import launch
-from fizzlightning.app import main
+from benchmarks import launch
+from fizzlightning.commands.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "lightning_configs"
@@ -36,7 +36,7 @@ trainer:
   accelerator: cpu
   devices: 1
 model:
-  class_path: fizzlightning.classifier.FizzBuzzClassifier
+  class_path: fizzlightning.models.classifier.FizzBuzzClassifier
   init_args:
     hidden: [8]
     board_every_n_epochs: 0
@@ -58,7 +58,7 @@ trainer:
   accelerator: cpu
   devices: 1
 model:
-  class_path: fizzlightning.regressor.Regressor
+  class_path: fizzlightning.models.regressor.Regressor
   init_args:
     hidden: 8
 data:
@@ -83,7 +83,7 @@ trainer:
   accelerator: cpu
   devices: 1
 model:
-  class_path: fizzlightning.classifier.FizzBuzzClassifier
+  class_path: fizzlightning.models.classifier.FizzBuzzClassifier
   init_args:
     hidden: [16]
     board_every_n_epochs: 0

@@ -13,8 +13,9 @@ import pytest
 import torch
 
 import fizzlightning
-from fizzlightning import FizzBuzzClassifier, launch
-from fizzlightning.checkpoints import rebuild_model
+from benchmarks import launch
+from fizzlightning import FizzBuzzClassifier
+from fizzlightning.runs.checkpoints import rebuild_model
 
 from .helpers import CONFIGS, FIZZBUZZ, assert_bit_identical, runs, state_dict, write
 
@@ -80,10 +81,10 @@ validated, tested, predicted = trainer.validate(model, data), trainer.test(model
 }
 
 MODELS = {
-    "fizzbuzz": "fizzlightning.classifier.FizzBuzzClassifier",
-    "regressor": "fizzlightning.regressor.Regressor",
-    "curve": "fizzlightning.regressor.Regressor",
-    "gan": "fizzlightning.gan.GAN",
+    "fizzbuzz": "fizzlightning.models.classifier.FizzBuzzClassifier",
+    "regressor": "fizzlightning.models.regressor.Regressor",
+    "curve": "fizzlightning.models.regressor.Regressor",
+    "gan": "fizzlightning.models.gan.GAN",
 }
 
 
@@ -146,7 +147,7 @@ def test_the_public_names_are_the_modules_classes_and_load_on_first_use():
         fizzlightning.Nothing  # noqa: B018
     script = (
         "import sys, fizzlightning; assert 'torch' not in sys.modules; "
-        "import fizzlightning.nets, fizzlightning.fizzbuzz; assert 'lightning' not in sys.modules"
+        "import fizzlightning.lessons.nets, fizzlightning.lessons.fizzbuzz; assert 'lightning' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", script], check=True, env=launch.environment())
 
@@ -175,7 +176,7 @@ def test_the_optimizer_flags_users_type_reach_the_model_without_a_warning(cli, t
 
 
 def test_short_and_long_class_paths_build_the_same_run_and_checkpoint(cli, tmp_path, capfd):
-    short = FIZZBUZZ.replace("fizzlightning.classifier.FizzBuzzClassifier", "fizzlightning.FizzBuzzClassifier")
+    short = FIZZBUZZ.replace("fizzlightning.models.classifier.FizzBuzzClassifier", "fizzlightning.FizzBuzzClassifier")
     short = short.replace("fizzlightning.data.FizzBuzzDataModule", "fizzlightning.FizzBuzzDataModule")
     configs = {"short": write(tmp_path, "short.yaml", short), "long": write(tmp_path, "long.yaml", FIZZBUZZ)}
     best = {}
@@ -184,7 +185,7 @@ def test_short_and_long_class_paths_build_the_same_run_and_checkpoint(cli, tmp_p
         (run,) = runs(tmp_path, config)
         best[name] = run / "checkpoints" / "best.ckpt"
         saved = torch.load(best[name], weights_only=True)
-        assert saved["hyper_parameters"]["_class_path"] == "fizzlightning.classifier.FizzBuzzClassifier"
+        assert saved["hyper_parameters"]["_class_path"] == "fizzlightning.models.classifier.FizzBuzzClassifier"
         assert isinstance(rebuild_model(saved, best[name]), FizzBuzzClassifier)  # what serve and export build
     assert_bit_identical(state_dict(best["short"]), state_dict(best["long"]))
     capfd.readouterr()
@@ -195,7 +196,7 @@ def test_short_and_long_class_paths_build_the_same_run_and_checkpoint(cli, tmp_p
 
 # Written by `fizzlightning fit` of tests.helpers.FIZZBUZZ (SGD lr 0.1, 2 epochs) before the models took their
 # optimizer as an argument: the configs' optimizer then went to LightningCLI's own configure_optimizers.
-EARLIER = Path(__file__).parent / "data" / "fizzbuzz-0.2.0-last.ckpt"
+EARLIER = Path(__file__).parent / "fixtures" / "fizzbuzz-0.2.0-last.ckpt"
 
 
 @pytest.mark.filterwarnings("ignore:The dirpath has changed")  # Lightning's, for any checkpoint resumed in a new run

@@ -1,0 +1,70 @@
+"""Config mistakes found in what the user typed, and the one line a parse error becomes."""
+
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from fizzlightning.errors import ConfigError, require
+
+
+def check_learning_rate(optimizer: Any) -> None:
+    """The config's optimizer (``class_path``, ``init_args``), if any, has a finite learning rate > 0."""
+    if optimizer is not None and "lr" in optimizer.init_args:
+        lr = optimizer.init_args.lr
+        ok = isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0
+        require(ok, "optimizer.init_args.lr", lr, "a finite learning rate > 0")
+
+
+def check_top_level_optimizer(argv: list[str], config_files: list[str]) -> None:
+    """No ``model.init_args.optimizer`` or ``lr_scheduler``, as Lightning's docs write dependency injection: the CLI
+    links the top-level ``optimizer``/``lr_scheduler`` into those arguments, and would replace them without a word."""
+    import yaml
+
+    models = [(yaml.safe_load(Path(path).read_text()) or {}).get("model") for path in config_files]
+    for key in ("optimizer", "lr_scheduler"):
+        typed = any(re.match(rf"--model\.(init_args\.)?{key}([.=]|$)", arg) for arg in argv)
+        written = any(isinstance(m, dict) and key in (m.get("init_args") or {}) for m in models)
+        if typed or written:
+            raise ConfigError(
+                f"model.init_args.{key} is not allowed: the {key} is set at the top level (`{key}:` in a config, "
+                f"--{key} NAME --{key}.ARG VALUE on the command line), and the CLI hands it to the model."
+            )
+
+
+def _chain(error: BaseException | None) -> Iterator[BaseException]:
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def config_error_in(error: BaseException) -> ConfigError | None:
+    """The ``ConfigError`` behind ``error``: jsonargparse wraps what a class's ``__init__`` raises in its own errors."""
+    return next((link for link in _chain(error) if isinstance(link, ConfigError)), None)
+
+
+def argument_message(error: BaseException, command: str) -> str:
+    """One paragraph from jsonargparse's nested parse error: the setting's dotted name, then the innermost complaint.
+
+    jsonargparse nests one error per level (``Parser key "data"`` -> the class it tried -> ``Parser key
+    "num_digits"`` -> ``Expected a <class 'int'>``) and adds usage and the union's type list around it.
+    """
+    keys: list[str] = []
+    class_path = None
+    for link in _chain(error):
+        text = str(link)
+        key = re.match(r'Parser key "([^"]+)"', text)
+        if key and key[1] not in keys:
+            keys.append(key[1])
+        class_path = class_path or re.search(r"given class_path '([\w.]+)'", text)
+        innermost = text
+    detail = re.sub(r"^Parser key \"[^\"]+\":\s*", "", innermost)
+    detail = re.sub(r"Expected an? <class '([\w.]+)'>", r"expected \1", detail)
+    detail = re.sub(r"expected float\. Got value: (-?(nan|inf))", r"expected a finite number. Got value: \1", detail)
+    detail = " ".join(detail.replace('"<unicode string>", ', "").split())  # one paragraph
+    message = f"{'.'.join(keys)}: {detail}" if keys else detail
+    if class_path and "not accepted" in detail:
+        group = keys[0] if keys else "model"
+        message += f" (`{command} --{group}.help {class_path[1]}` lists the accepted options)"
+    return f"{message.rstrip('.')}. See `{command} --help`."

@@ -1,0 +1,206 @@
+"""``FizzLightningCLI``: LightningCLI with fizzlightning's run rule, loggers and checkpoints wired into its hooks.
+
+LightningCLI parses the config, then calls these hooks in order; each hands its work to a small module:
+
+- ``_parse_ckpt_path``: ``layout.plan``, the run this command works in, the checkpoint it loads, its seed;
+- ``before_instantiate_classes``: ``extras`` (optional packages) and ``loggers.place`` (logs go into the run);
+- ``instantiate_trainer``: the trainer's callbacks and plugins, ``checkpoints`` checks, the saved config;
+- ``fit``, ``test``, ``predict``: the Trainer, then ``finish`` (fit's files and summary) or the model's report.
+"""
+
+import os
+import shlex
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.utilities.seed import seed_everything
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, LRSchedulerTypeTuple
+from lightning.pytorch.utilities import rank_zero_only
+
+from fizzlightning import errors, extras, files
+from fizzlightning.callbacks.dashboards import Hyperparameters, progress_bars
+from fizzlightning.callbacks.predictions import PredictionWriter
+from fizzlightning.commands import finish
+from fizzlightning.commands.checks import check_learning_rate, check_top_level_optimizer
+from fizzlightning.commands.failures import RankWatch
+from fizzlightning.runs import checkpoints, layout, loggers, ranks
+from fizzlightning.runs.run_checkpoint import RunCheckpoint
+
+LINKED = ("num_digits", "d_in", "d_out", "art_components", "n_ideas")  # the data decides the network's widths
+
+
+class FizzLightningCLI(LightningCLI):
+    def __init__(self, args: list[str], typed: list[str] | None = None) -> None:
+        self.argv = list(args if typed is None else typed)  # as the user typed them, for the commands we print
+        self._plan_error: errors.CheckpointError | None = None
+        super().__init__(
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            save_config_callback=None,  # instantiate_trainer saves it, without a callback's per-step cost
+            auto_configure_optimizers=False,  # the models build their own (add_arguments_to_parser)
+            # defaults, not overrides: whatever the user sets wins
+            trainer_defaults={"enable_model_summary": False, "logger": loggers.DEFAULT},
+            args=args,
+            parser_kwargs={
+                "prog": "fizzlightning",  # also under python -m, and in the shell completion script
+                "description": "Train, test, play and serve the PyTorch lessons' networks: see README.md.",
+            },
+        )
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        # Options fizzlightning cannot honour are not offered: checkpoints always load with weights_only=True,
+        # and predict always collects what it writes.
+        return {
+            name: skipped | {"weights_only"} | ({"return_predictions"} if name == "predict" else set())
+            for name, skipped in LightningCLI.subcommands().items()
+        }
+
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        if subcommand == "test":
+            parser.set_defaults(verbose=False)  # test prints its own report; --verbose true adds Lightning's table
+        return parser
+
+    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        # Parse errors are raised, so that main() prints them as one paragraph instead of usage + error.
+        return super().init_parser(**kwargs, exit_on_error=False)
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument("--experiment", type=str | None, default=None, help=layout.EXPERIMENT_HELP)
+        # Linked on instantiation, so that the datamodule is built (and has checked them) before the model.
+        for name in LINKED:  # jsonargparse skips a link whose datamodule lacks the attribute
+            parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
+        # The optimizer is the model's argument (LightningCLI's dependency injection), set by the top-level
+        # optimizer and lr_scheduler that configs and --optimizer Adam --optimizer.lr 0.001 have always used.
+        parser.add_optimizer_args((torch.optim.Optimizer,), link_to="model.init_args.optimizer")
+        parser.add_lr_scheduler_args(LRSchedulerTypeTuple, link_to="model.init_args.lr_scheduler")
+
+    @property
+    def _config(self) -> Any:
+        return self.config[self.config.subcommand]
+
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI would replace the config's model arguments by the checkpoint's hyperparameters, which
+        # hides a checkpoint of another network: here the config decides, and instantiate_trainer checks.
+        config, subcommand = self._config, self.config.subcommand
+        files = [str(c) for c in config.get("config") or []]
+        name = layout.experiment_name(config.get("experiment"), files, config.model.class_path)
+        # recorded in the run's saved config: passed back as --config from anywhere, it finds its runs
+        config.trainer.default_root_dir = os.path.abspath(config.trainer.default_root_dir or os.getcwd())
+        experiment = layout.experiment_dir(Path(config.trainer.default_root_dir), name)
+        self.args = layout.command_args(self.argv, subcommand)  # what test after fit, or a resume, repeats
+        try:
+            self.plan = layout.plan(
+                subcommand,
+                experiment,
+                config.get("ckpt_path"),
+                config.seed_everything,
+                f"fizzlightning fit {self.args}",
+                name_run=ranks.agreed_run_name,
+                draw_seed=ranks.agreed_seed,
+            )
+        except errors.CheckpointError as error:
+            # raised once the model and data have checked the config: a config mistake is the first thing to fix
+            self._plan_error = error
+            seed = config.seed_everything if type(config.seed_everything) is int else 0
+            self.plan = layout.Plan(experiment, experiment / "none", None, seed)
+        config["ckpt_path"], config["experiment"] = self.plan.ckpt_path, experiment.name
+
+    def _set_seed(self) -> None:
+        # The seed makes the validation split and the shuffle order, so a run has exactly one (layout.plan).
+        self._config["seed_everything"] = seed_everything(self.plan.seed, workers=True, verbose=False)
+
+    def before_instantiate_classes(self) -> None:
+        config = self._config
+        extras.check_config(config)
+        check_learning_rate(config.get("optimizer"))
+        check_top_level_optimizer(self.argv, [str(path) for path in config.get("config") or []])
+        for key in ("optimizer", "lr_scheduler"):
+            if config.get(key) is None:  # none in the config: the model's default, not the None the link passed on
+                config.model.init_args.pop(key, None)
+        # predict writes a CSV file, not another set of logs; every other command logs into its run
+        fitting = self.config.subcommand == "fit" and self._plan_error is None
+        if fitting and rank_zero_only.rank == 0:  # before anything is built or written
+            files.check_writable(self.plan.run_dir)
+            layout.remove_stale_temporaries(self.plan.run_dir)
+        predicting = self.config.subcommand == "predict"
+        config.trainer.logger = False if predicting else loggers.place(config.trainer.logger, self.plan.run_dir)
+
+    def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        if self._plan_error is not None:
+            raise self._plan_error
+        subcommand, run_dir, config = self.subcommand, self.plan.run_dir, self.config_init[self.subcommand]
+        checkpoints.check_start(self.plan.ckpt_path, subcommand, self.model, config["trainer"])
+        resume = f"fizzlightning fit {self.args} --ckpt_path last" if subcommand == "fit" else None
+        self.watch = RankWatch(resume, shlex.join(["fizzlightning", *self.argv]), run_dir)
+        own = config["trainer"].get("callbacks") or []
+        callbacks = [*(own if isinstance(own, list) else [own]), Hyperparameters(), self.watch]
+        callbacks = progress_bars(callbacks, config["trainer"].get("enable_progress_bar"))
+        if subcommand == "fit":
+            self.checkpoint = RunCheckpoint(layout.checkpoint_dir(run_dir), self.model.monitor, self.model.mode)
+            callbacks.append(self.checkpoint)
+        else:  # only fit writes checkpoints; Lightning's default one would warn that a loaded one's dirpath moved
+            kwargs["enable_checkpointing"] = False
+        if subcommand == "predict":
+            self.writer = PredictionWriter(run_dir / "predictions.csv")
+            callbacks.append(self.writer)
+        kwargs["callbacks"] = callbacks
+        kwargs["plugins"] = [*(config["trainer"].get("plugins") or []), checkpoints.AtomicCheckpointIO()]
+        trainer = super().instantiate_trainer(**kwargs)
+        if trainer.is_global_zero:
+            # One file per command (fit-config.yaml, then fit-config-2.yaml, ...): none replaces another.
+            text = self._parser(subcommand).dump(self._config, skip_none=False)
+            with self.watch.reported():  # a full disk here is one line, like any other file of the run
+                files.atomic_write(layout.command_config(run_dir, subcommand), lambda tmp: tmp.write_text(text))
+        return trainer
+
+    def _run(self, trainer_fn, *args: Any, **kwargs: Any) -> None:
+        """A Trainer method, with a lost DDP process or a failed write reported as one line with what to do next."""
+        with self.watch.reported():
+            trainer_fn(*args, **kwargs, weights_only=True)
+
+    # ---- subcommands ----------------------------------------------------------------------------------------------
+
+    def fit(self, model, datamodule=None, ckpt_path=None, **kwargs: Any) -> None:
+        start = time.perf_counter()
+        try:
+            self._run(self.trainer.fit, model, datamodule=datamodule, ckpt_path=ckpt_path)
+        except (SystemExit, KeyboardInterrupt):  # a second Ctrl-C: Lightning exits mid-epoch, or it hit teardown
+            if self.checkpoint.signal_received is None:
+                raise
+            RunCheckpoint.ignore_signals()
+            print(f"\nStopped at once; last.ckpt holds the last finished epoch. Resume with: {self.watch.resume}")
+            raise SystemExit(128 + signal.SIGINT) from None
+        outcome = finish.outcome(
+            self.trainer, self.checkpoint, time.perf_counter() - start, self._config["seed_everything"]
+        )
+        if outcome.stopped_by is not None:
+            RunCheckpoint.ignore_signals()
+        if self.trainer.is_global_zero:
+            if outcome.finished:
+                model.load_state_dict(checkpoints.load_checkpoint(outcome.best_checkpoint)["state_dict"])
+                with self.watch.reported():  # a resume trains nothing more and writes the files again
+                    finish.write_run_files(outcome, self.plan.run_dir, model)
+            where = loggers.describe(self.trainer.loggers, self.plan.run_dir)
+            print(finish.summary(outcome, self.plan.run_dir, self.args, where), flush=True)
+        if outcome.stopped_by is not None:
+            raise SystemExit(128 + outcome.stopped_by)
+
+    def validate(self, model, datamodule=None, ckpt_path=None, verbose: bool = True, **kwargs: Any) -> None:
+        self._run(self.trainer.validate, model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=verbose)
+
+    def test(self, model, datamodule=None, ckpt_path=None, verbose: bool = False, **kwargs: Any) -> None:
+        self._run(self.trainer.test, model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=verbose)
+        if self.trainer.is_global_zero:
+            print(f"\nCheckpoint: {ckpt_path}\n{model.test_report()}", flush=True)
+
+    def predict(self, model, datamodule=None, ckpt_path=None, **kwargs: Any) -> None:
+        self._run(self.trainer.predict, model, datamodule=datamodule, ckpt_path=ckpt_path)
+        if self.trainer.is_global_zero:
+            shown = model.format_predictions(self.writer.predictions)
+            print(f"\nCheckpoint: {ckpt_path}\n{shown}\nWritten to {self.writer.path}", flush=True)

@@ -1,0 +1,125 @@
+"""``fizzlightning --help``, the error for a missing command, and ``--print_completion``: all seven commands.
+
+They come from a light argparse parser of this module, never from LightningCLI's, which takes seconds to build
+(it walks every class a config may name, W&B's settings included) and made a 1.2 MB completion script. The
+help needs no import beyond argparse; the completion script (the ``completion`` extra, shtab) knows what a user
+types at the top level of each command:
+
+- ``fit``, ``validate``, ``test``, ``predict``: ``--config`` and ``--ckpt_path`` (files), ``--seed_everything``,
+  ``--experiment``, ``--print_config``, ``--trainer.NAME`` for each parameter of ``lightning.Trainer``, and
+  ``--model``, ``--data``, ``--optimizer``, ``--lr_scheduler`` (their ``.init_args`` are left to ``--help``);
+- ``serve``, ``export``: the options of their own parsers, as ``serve.py`` and ``export.py`` build them;
+- ``configs``: ``--copy DIR``.
+"""
+
+import argparse
+import importlib
+import inspect
+
+from fizzlightning.errors import ConfigError, OneLineParser
+
+PROG = "fizzlightning"
+ABOUT = "Train, test, play and serve the PyTorch lessons' networks: see README.md."
+COMMANDS = {
+    "fit": "train a network from a config; --ckpt_path resumes a run",
+    "validate": "score a run's checkpoint on the validation set",
+    "test": "score the checkpoint fit chose on the test set, list its mistakes",
+    "predict": "run a checkpoint on the predict set (FizzBuzz: play the game)",
+    "serve": "serve a trained checkpoint at POST /predict (the serve extra)",
+    "export": "write a run's network as model.onnx, model.pt2 or model.pt",
+    "configs": "list the shipped configs; --copy DIR copies them out to edit",
+}
+LIGHTNING = ("fit", "validate", "test", "predict")  # LightningCLI's; the others are fizzlightning's own
+OWN = {"serve": "fizzlightning.deploy.serve", "export": "fizzlightning.deploy.export"}
+GROUPS = ("model", "data", "optimizer", "lr_scheduler")  # a class name, a config file or .init_args.NAME VALUE
+
+
+def configs_parser() -> argparse.ArgumentParser:
+    """``fizzlightning configs [--copy DIR]``: a mistake is one line, exit 2; ``--help`` its usage, exit 0."""
+    about = COMMANDS["configs"]
+    parser = OneLineParser(prog=f"{PROG} configs", description=f"{about[0].upper()}{about[1:]}.", allow_abbrev=False)
+    parser.add_argument("--copy", metavar="DIR", help="a new directory to copy the shipped configs into")
+    return parser
+
+
+def top_parser(
+    own: dict[str, argparse.ArgumentParser] | None = None, shells: list[str] | None = None
+) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The ``fizzlightning`` parser with a subparser per command, and the subparsers: ``own`` gives a command
+    the options of its own parser (``parents``), ``shells`` the choices of ``--print_completion``."""
+    own = own or {}
+    listing = "\n".join(f"  {name:<10}{about}" for name, about in COMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        usage="%(prog)s [-h] [-V [-v]] [--print_completion SHELL] COMMAND ...",
+        description=f"{ABOUT}\n\ncommands:\n{listing}\n\n`{PROG} COMMAND --help` lists the options of each command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument("-V", "--version", action="store_true", help="print the version (--verbose: its packages')")
+    parser.add_argument("-v", "--verbose", action="store_true", help="with --version: torch's, Lightning's, ...")
+    about = "print the shell completion script: shtab-bash or shtab-zsh (the completion extra)"
+    parser.add_argument("--print_completion", metavar="SHELL", choices=shells, help=about)
+    # --help lists the commands in the description, one line each; shtab would leave out a suppressed subparsers
+    # action, so the completion parser's (the one given shells) is not suppressed
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", help=None if shells else argparse.SUPPRESS)
+    subparsers = {}
+    for name, about in COMMANDS.items():
+        parents = [own[name]] if name in own else []
+        description = own[name].description if name in own else about
+        subparsers[name] = commands.add_parser(
+            name, help=about, description=description, parents=parents, add_help=not parents
+        )
+    return parser, subparsers
+
+
+def help_text() -> str:
+    """``fizzlightning --help``: the seven commands, a line each."""
+    return top_parser()[0].format_help()
+
+
+def no_command(argv: list[str]) -> str:
+    """The one-line error for ``fizzlightning`` without a command (or with an unknown one)."""
+    names = ", ".join(COMMANDS)
+    given = f"{argv[0]!r} is not a command" if argv and not argv[0].startswith("-") else "expected a command"
+    return f"{given}: {names}. `{PROG} --help` says what each does, `{PROG} COMMAND --help` lists its options."
+
+
+def completion_parser() -> argparse.ArgumentParser:
+    """``top_parser`` with each command's options, file and directory completion marked for shtab."""
+    import lightning
+    import shtab
+
+    own = {name: importlib.import_module(module).build_parser() for name, module in OWN.items()}
+    own["configs"] = configs_parser()
+    for action in (action for command in own.values() for action in command._actions):
+        if {"--config", "--ckpt_path"} & set(action.option_strings):
+            action.complete = shtab.FILE
+        elif "--copy" in action.option_strings:
+            action.complete = shtab.DIRECTORY
+    parser, subparsers = top_parser(own, shells())
+    trainer = list(inspect.signature(lightning.Trainer.__init__).parameters)[1:]  # after self
+    for name in LIGHTNING:
+        sub = subparsers[name]
+        sub.add_argument("-c", "--config", metavar="CONFIG").complete = shtab.FILE
+        sub.add_argument("--ckpt_path", metavar="PATH").complete = shtab.FILE
+        sub.add_argument("--print_config", nargs="?", const=True, metavar="FLAGS")
+        for option in ("seed_everything", "experiment", *(f"trainer.{parameter}" for parameter in trainer), *GROUPS):
+            sub.add_argument(f"--{option}")
+    return parser
+
+
+def shells() -> list[str]:
+    import shtab
+
+    return [f"shtab-{shell}" for shell in shtab.SUPPORTED_SHELLS]
+
+
+def script(shell: str | None) -> str:
+    """``fizzlightning --print_completion SHELL``: the completion script; a wrong SHELL is a ``ConfigError``."""
+    import shtab
+
+    if shell not in shells():
+        given = f"= {shell!r} is not allowed" if shell else "needs a shell"
+        raise ConfigError(f"--print_completion {given}: expected one of {', '.join(shells())}.")
+    return shtab.complete(completion_parser(), shell=shell.removeprefix("shtab-"))

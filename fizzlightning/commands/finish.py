@@ -1,0 +1,89 @@
+"""What ``fit`` does when training ends: the run's files for other programs, ``fit.json``, the summary it prints.
+
+Plain functions of plain values; the CLI gathers the values from the trainer and its ``RunCheckpoint``.
+"""
+
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from torch import nn
+
+from fizzlightning.deploy import export
+from fizzlightning.errors import WriteError
+from fizzlightning.files import atomic_write
+from fizzlightning.runs.layout import FINISHED
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    epochs: int
+    global_step: int
+    seconds: float  # training, from the start of trainer.fit to its end
+    best_checkpoint: Path | None  # best.ckpt, or last.ckpt when no validation ran; None if no epoch finished
+    monitor: str | None  # the metric best.ckpt was chosen on; None when no validation ran
+    best_score: float | None
+    seed: int
+    stopped_by: int | None  # the signal that stopped the run, if one did
+
+    @property
+    def finished(self) -> bool:
+        """The run ended by its own rules, with a checkpoint to use: ``fit.json`` and the exports are written."""
+        return self.stopped_by is None and self.best_checkpoint is not None
+
+
+def outcome(trainer, checkpoint, seconds: float, seed: int) -> FitOutcome:
+    """The values a ``fit`` leaves, read off the trainer and its ``RunCheckpoint``."""
+    chosen = checkpoint.best_model_path or checkpoint.last_model_path  # no validation: the last epoch
+    score = checkpoint.best_model_score if checkpoint.best_model_path else None
+    return FitOutcome(
+        epochs=trainer.current_epoch,
+        global_step=trainer.global_step,
+        seconds=seconds,
+        best_checkpoint=Path(chosen) if chosen else None,
+        monitor=checkpoint.monitor if checkpoint.best_model_path else None,
+        best_score=None if score is None else float(score),
+        seed=seed,
+        stopped_by=checkpoint.signal_received,
+    )
+
+
+def write_run_files(outcome: FitOutcome, run_dir: Path, model: nn.Module) -> None:
+    """``model.pt`` (the network's state_dict) and ``model.pt2`` (``model.export_net()``, checked) from the chosen
+    checkpoint's weights, then ``fit.json``: the last file written, so that a run with one has everything.
+
+    A network ``torch.export`` cannot take is said in one line and left out: the run's checkpoints and
+    ``fit.json`` matter more than the program, and ``fizzlightning export`` can try again.
+    """
+    export.export_state_dict(model.net, run_dir / export.FILES["pt"])
+    try:
+        export.export_program(*model.export_net(), run_dir / export.FILES["pt2"])
+    except WriteError:
+        raise
+    except Exception as error:  # torch.export refuses some code; a model may have no export_net
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        print(f"fizzlightning: {export.FILES['pt2']} was not written: {reason}", file=sys.stderr, flush=True)
+    record = {**asdict(outcome), "best_checkpoint": str(outcome.best_checkpoint), "seconds": round(outcome.seconds, 3)}
+    del record["stopped_by"]
+    atomic_write(run_dir / FINISHED, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
+
+
+def summary(outcome: FitOutcome, run_dir: Path, config_args: str, dashboards: list[str]) -> str:
+    """What ``fit`` prints at the end: short, plain, and saying what to run next."""
+    lines = [f"\nTrained {outcome.epochs} epochs ({outcome.global_step} steps) in {outcome.seconds:.1f} s."]
+    if outcome.best_checkpoint is None:
+        lines.append("No epoch finished, so no checkpoint was written.")
+    elif outcome.monitor is not None and outcome.best_score is not None:
+        lines.append(f"Best {outcome.monitor} = {outcome.best_score:.4f}: {outcome.best_checkpoint}")
+    else:
+        lines.append(f"No validation ran, so the last epoch is the run's checkpoint: {outcome.best_checkpoint}")
+    if outcome.stopped_by is not None:
+        lines.append(f"Interrupted. Resume with: fizzlightning fit {config_args} --ckpt_path last")
+    elif outcome.finished:
+        lines.append(
+            f"Exported network: {run_dir / export.FILES['pt2']} (torch.export), {export.FILES['pt']} (state_dict)"
+        )
+        lines.extend(dashboards)
+        lines.append(f"Next: fizzlightning test {config_args}")
+    return "\n".join(lines)

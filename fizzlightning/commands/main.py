@@ -1,0 +1,201 @@
+"""The ``fizzlightning`` command: what happens before and around LightningCLI, and how every failure ends.
+
+``--version``, ``--help``, ``--print_completion``, ``configs``, ``serve`` and ``export`` are answered here without
+building a Trainer (``--version`` and ``--help`` without importing torch; the help and the completion script come
+from ``completion``'s light parser). ``fit``, ``validate``, ``test`` and ``predict`` go to ``cli.FizzLightningCLI``.
+A known failure ends as one line on stderr: exit 2 for a mistake the user can fix first (config, checkpoint,
+missing extra), 1 for a run that had to stop (divergence, a full disk, a lost process). A closed stdout (``| head``)
+ends quietly, exit 1.
+"""
+
+import importlib
+import os
+import sys
+from importlib import metadata, resources
+from pathlib import Path
+from typing import NoReturn
+
+from fizzlightning.commands import completion
+from fizzlightning.errors import ConfigError, RunError
+
+SUBCOMMANDS = completion.LIGHTNING
+OWN = completion.OWN
+
+
+def shipped_configs() -> Path:
+    """The configs that ship inside the package (``lightning_configs/`` of the repository)."""
+    return Path(str(resources.files("fizzlightning") / "configs"))
+
+
+def version(verbose: bool) -> str:
+    lines = [f"fizzlightning {metadata.version('fizzlightning')}"]
+    if verbose:  # from the installed metadata: importing torch would take seconds
+        lines += [f"{name} {metadata.version(name)}" for name in ("torch", "lightning", "torchmetrics", "jsonargparse")]
+        lines.append(f"python {sys.version.split()[0]}")
+    return "\n".join(lines)
+
+
+def configs(argv: list[str]) -> str:
+    """``fizzlightning configs``: the shipped configs; ``--copy DIR`` copies them out for editing."""
+    import shutil
+
+    source = shipped_configs()
+    options = completion.configs_parser().parse_args(argv)  # --help: its usage, exit 0
+    if options.copy is not None:
+        target = Path(options.copy)
+        if target.exists():
+            raise ConfigError(f"{target} already exists: copy the configs into a new directory, never over edits.")
+        shutil.copytree(source, target)
+        return f"Copied the shipped configs to {target}/: fizzlightning fit --config {target / 'fizzbuzz.yaml'}"
+    lines = ["Shipped configs (use a name as --config NAME, or copy them with fizzlightning configs --copy DIR):"]
+    for path in sorted(source.rglob("*.yaml")):
+        first = path.read_text().splitlines()[0].lstrip("# ")
+        lines.append(f"  {str(path.relative_to(source).with_suffix('')):<26} {first[:80]}{'...' * (len(first) > 80)}")
+    return "\n".join(lines)
+
+
+def resolve_configs(argv: list[str]) -> list[str]:
+    """``--config NAME`` with no such file means the shipped config of that name; every config must be YAML."""
+    import yaml
+
+    resolved = list(argv)
+    for index, arg in enumerate(argv):
+        key, _, value = arg.partition("=")
+        if key in ("-c", "--config") and (value or index + 1 < len(argv)):
+            position = index if value else index + 1
+            path = Path(value or argv[index + 1])
+            shipped = shipped_configs() / path.with_suffix(".yaml")
+            if not path.exists() and path.suffix == "" and shipped.is_file():
+                path = shipped
+                resolved[position] = f"{key}={path}" if value else str(path)
+            if not path.is_file():
+                raise ConfigError(
+                    f"--config = {str(path)!r} is not allowed: expected an existing YAML file (no such file)."
+                )
+            try:
+                yaml.safe_load(path.read_text())
+            except yaml.YAMLError as error:
+                mark = getattr(error, "problem_mark", None)
+                where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+                problem = getattr(error, "problem", None) or error
+                raise ConfigError(f"--config {path} is not valid YAML: {problem}{where}.") from None
+    return resolved
+
+
+def require_config(argv: list[str], subcommand: str) -> None:
+    """A command without ``--config`` (nor a model on the command line) gets told which config to pass."""
+    if any(a in ("-c", "--config") or a.startswith(("--config=", "--model", "-h", "--help")) for a in argv):
+        return
+    if "--ckpt_path" in argv or any(a.startswith("--ckpt_path=") for a in argv):
+        from fizzlightning.runs import layout
+
+        given = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--ckpt_path"), None)
+        given = given or next((a.split("=", 1)[1] for a in argv if a.startswith("--ckpt_path=")), "")
+        if given == "last":
+            found = layout.newest_last_checkpoint(list((Path.cwd() / layout.LOG_ROOT).glob("*")))
+        elif given == "best":
+            newest = layout.newest_finished_run(*(Path.cwd() / layout.LOG_ROOT).glob("*"))
+            found = Path(layout.read_fit(newest)["best_checkpoint"]) if newest else None
+        else:
+            found = Path(given) if given else None
+        run = layout.run_of(found) if found else None
+        saved = run / layout.FIT_CONFIG if run else None
+        hint = f" Its run's config is {saved}: --config {saved}" if saved and saved.is_file() else ""
+        raise ConfigError(
+            f"fizzlightning {subcommand} --ckpt_path {given} needs the config the run was trained with (--config)."
+            + (hint or " Pass the config you ran fit with.")
+        )
+    raise ConfigError(
+        f"fizzlightning {subcommand} needs a config: --config lightning_configs/fizzbuzz.yaml, or a shipped config "
+        "by name (--config fizzbuzz; `fizzlightning configs` lists them)."
+    )
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(f"fizzlightning: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the ``fizzlightning`` console script and of ``python -m fizzlightning``.
+
+    Output into a pipe that closed early (``fizzlightning configs | head -1``) ends the command quietly, as the
+    Python docs' note on SIGPIPE says: stdout goes to devnull, so that the interpreter's own flush at exit
+    cannot fail too, and the exit status is 1.
+    """
+    argv = sys.argv[1:] if args is None else list(args)
+    try:
+        try:
+            _command(argv)
+        finally:  # also after SystemExit (--help): what is still buffered fails here, not at interpreter exit
+            sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(1) from None
+
+
+def _command(argv: list[str]) -> None:
+    if argv[:1] in (["--version"], ["-V"]):
+        print(version(verbose="--verbose" in argv or "-v" in argv))
+        return
+    subcommand = next((a for a in argv if a in (*SUBCOMMANDS, *OWN, "configs")), None)
+    try:
+        if any(arg.startswith("--print_completion") for arg in argv):
+            print(_completion(argv))
+            return
+        if subcommand is None:
+            if "-h" in argv or "--help" in argv:
+                print(completion.help_text(), end="")
+                return
+            raise ConfigError(completion.no_command(argv))
+        if subcommand == "configs":
+            print(configs(argv[argv.index("configs") + 1 :]))
+            return
+        if subcommand in SUBCOMMANDS:
+            require_config(argv[argv.index(subcommand) + 1 :], subcommand)
+        resolved = resolve_configs(argv)
+        if subcommand in OWN:  # serve and export: commands of their own, outside LightningCLI
+            module = importlib.import_module(OWN[subcommand])
+            module.main(resolved[resolved.index(subcommand) + 1 :], argv[argv.index(subcommand) + 1 :])
+            return
+        _run_cli(resolved, argv)
+    except ConfigError as error:
+        _fail(str(error), 2)
+    except RunError as error:
+        _fail(str(error), 1)
+    except KeyboardInterrupt:  # Ctrl-C outside training, where RunCheckpoint is not listening
+        _fail("interrupted.", 130)
+
+
+def _completion(argv: list[str]) -> str:
+    """``--print_completion SHELL`` (or ``=SHELL``), anywhere on the line: the script for the whole command."""
+    from fizzlightning import extras
+
+    extras.require("--print_completion")
+    index = next(i for i, arg in enumerate(argv) if arg.startswith("--print_completion"))
+    _, equals, shell = argv[index].partition("=")
+    if not equals:
+        shell = argv[index + 1] if index + 1 < len(argv) else None
+    return completion.script(shell)
+
+
+def _run_cli(argv: list[str], typed: list[str]) -> None:
+    """LightningCLI, with its errors turned into ``ConfigError``/``RunError`` lines (see ``failures``)."""
+    import torch
+
+    from fizzlightning.commands import failures
+    from fizzlightning.commands.cli import FizzLightningCLI
+    from fizzlightning.runs import ranks
+
+    ranks.forget_decisions()
+    failures.quiet_lightning()
+    if "OMP_NUM_THREADS" not in os.environ:
+        # The lessons' networks are so small that splitting an op over CPU threads costs more than the op:
+        # on a busy 2-core machine a FizzBuzz step took 10x longer with 2 threads than with 1.
+        torch.set_num_threads(1)
+    with failures.as_one_line(argv):
+        FizzLightningCLI(args=argv, typed=typed)
+    if torch.distributed.is_initialized():
+        # Lightning leaves the process group up; one torn down at interpreter exit instead sometimes aborted
+        # a torchrun worker (SIGABRT, "terminate called without an active exception"), seen 1 run in 12.
+        torch.distributed.destroy_process_group()

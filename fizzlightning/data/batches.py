@@ -1,0 +1,121 @@
+"""Loaders without a DataLoader: mini-batches sliced from tensors on the device, or drawn there each epoch.
+
+The whole data set of every lesson is a few MB at most, so it lives on the training device.
+"""
+
+import math
+from collections.abc import Iterator
+
+import torch
+
+from fizzlightning.lessons.artist import artist_works
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's draws (shuffle order, fresh samples): a rerun or a resumed run sees the same ones."""
+    return seed * 100_003 + epoch
+
+
+class EpochBatches:
+    """A loader without a DataLoader: Lightning calls ``loader.sampler.set_epoch(epoch)`` before each training
+    epoch, and looks for a batch sampler. Subclasses draw each epoch's batches from ``self.epoch``."""
+
+    batch_sampler = None
+    epoch = 0
+
+    @property
+    def sampler(self) -> "EpochBatches":
+        return self
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+
+class TensorBatches(EpochBatches):
+    """Iterates over mini-batches of ``tensors`` (all sharing their first dimension) without a DataLoader.
+
+    Per-sample collation would cost more than the FizzBuzz forward pass, so batches are index
+    slices of tensors that already live on the training device. The shuffle order of each epoch
+    comes from a generator seeded by ``(seed, epoch)``: a rerun or a resumed run sees the same
+    batches. Under DDP each of ``world_size`` ranks takes every ``world_size``-th sample of the
+    epoch's order, padded like ``DistributedSampler`` so that all ranks run the same number of steps.
+    With ``even=False`` (validation, test, predict) each rank takes a contiguous, unpadded part
+    instead: every sample is scored exactly once, and the ranks' results concatenated in rank order
+    are in input order. A rank left without samples gets one empty batch, so that its outputs still
+    have a shape to gather. ``passes`` repeats the data within one epoch (the regressor's full
+    batch, once per step).
+    """
+
+    def __init__(
+        self,
+        *tensors: torch.Tensor,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        passes: int = 1,
+        even: bool = True,
+    ) -> None:
+        self.tensors = tensors
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.passes = passes
+        self.even = even
+        n = len(tensors[0])
+        self._per_rank = math.ceil(n / world_size) if even else len(range(n)[rank::world_size])
+
+    def __len__(self) -> int:
+        return self.passes * max(1, math.ceil(self._per_rank / self.batch_size))
+
+    def _indices(self) -> torch.Tensor:
+        """This rank's sample indices for the current epoch, in order."""
+        n = len(self.tensors[0])
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
+            order = torch.randperm(n, generator=generator)
+        else:
+            order = torch.arange(n)
+        if not self.even:
+            return torch.tensor_split(order, self.world_size)[self.rank].to(self.tensors[0].device)
+        padded = self._per_rank * self.world_size
+        order = torch.cat([order, order[: padded - n]])
+        return order[self.rank :: self.world_size].to(self.tensors[0].device)  # (per_rank,)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        # A generator: the order is drawn at the first ``next()``, after Lightning has set the epoch.
+        for _ in range(self.passes):
+            if not self.shuffle and self.world_size == 1:
+                for start in range(0, len(self.tensors[0]), self.batch_size):
+                    yield tuple(t[start : start + self.batch_size] for t in self.tensors)  # views, no copy
+            else:
+                indices = self._indices()
+                for start in range(0, max(len(indices), 1), self.batch_size):
+                    yield tuple(t[indices[start : start + self.batch_size]] for t in self.tensors)
+
+
+class ArtistBatches(EpochBatches):
+    """``steps`` batches per epoch of fresh artist paintings and generator ideas, drawn on the training device.
+
+    The draws come from a generator seeded by (seed, epoch, rank): a rerun or a resumed run sees the same
+    paintings, and DDP ranks see different ones.
+    """
+
+    def __init__(self, points: torch.Tensor, batch_size: int, n_ideas: int, steps: int, seed: int, rank: int) -> None:
+        self.points, self.batch_size, self.n_ideas, self.steps = points, batch_size, n_ideas, steps
+        self.seed, self.rank = seed, rank
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch) * 1_009 + self.rank)
+        n = self.steps * self.batch_size
+        a = (1 + torch.rand(n, generator=generator)).to(self.points.device)  # one host-to-device copy an epoch
+        ideas = torch.randn(n, self.n_ideas, generator=generator).to(self.points.device)
+        paintings = artist_works(a, self.points)  # (n, art_components)
+        for start in range(0, n, self.batch_size):
+            yield paintings[start : start + self.batch_size], ideas[start : start + self.batch_size]

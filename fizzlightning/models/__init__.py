@@ -1,0 +1,12 @@
+"""The LightningModules: thin wrappers around the lessons' networks, each with its test report and pictures.
+
+Importing this package registers the shipped models (``base.MODELS``); a model of your own registers when its
+module is imported, as LightningCLI does for a config's ``model.class_path``.
+"""
+
+from fizzlightning.models.base import TrainingModule
+from fizzlightning.models.classifier import FizzBuzzClassifier
+from fizzlightning.models.gan import GAN
+from fizzlightning.models.regressor import Regressor
+
+__all__ = ["GAN", "FizzBuzzClassifier", "Regressor", "TrainingModule"]

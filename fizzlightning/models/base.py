@@ -1,0 +1,199 @@
+"""The model contract: what every fizzlightning LightningModule provides, and what the base does for it.
+
+A model subclasses ``TrainingModule`` and provides:
+
+- ``training_step`` returning the step's loss, under automatic or manual optimisation. The base records it
+  (no ``self.log`` per step), logs the epoch's ``train/loss`` and stops a diverged run;
+- ``monitor`` and ``mode``: the validation metric ``best.ckpt`` is chosen on; ``hp_metrics``: the HPARAMS
+  tab's metrics and the logged metrics they mirror;
+- ``predict_step`` returning one row per sample, and ``prediction_table`` naming its columns: ``predict``
+  writes the table to a CSV file; ``format_predictions`` is what it prints;
+- ``test_report``: what ``test`` prints (the default lists every ``test/`` metric);
+- ``export_net``: the plain network that ``model.pt`` and ``model.pt2`` hold, and a fixed batch of its inputs;
+- ``optimizer`` and ``lr_scheduler`` ``__init__`` arguments passed to ``super().__init__`` and left out of
+  ``save_hyperparameters`` (``ignore=INJECTED``); ``parameter_groups`` if the optimizer needs groups.
+"""
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import nn
+
+from fizzlightning.errors import DivergedError
+
+# LightningCLI's dependency injection: functions that build the optimizer and scheduler once the parameters
+# exist. They stay out of the hyperparameters, which a checkpoint holds as plain values (weights_only=True).
+INJECTED = ["optimizer", "lr_scheduler"]
+
+# Every TrainingModule subclass, by class path, once its module is imported: the models that checkpoints
+# rebuild, serve serves and export exports. A checkpoint does not get to name what is imported and built.
+MODELS: dict[str, type["TrainingModule"]] = {}
+
+
+def class_path(obj: object) -> str:
+    """``fizzlightning.models.classifier.FizzBuzzClassifier``: an object's class as a config names it."""
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def model_class(path: str | None) -> type["TrainingModule"] | None:
+    """The model class a checkpoint's ``_class_path`` names (also as 0.2.0 spelled it), if it is one of ``MODELS``."""
+    import fizzlightning.models  # noqa: F401  the shipped models register on import
+
+    return MODELS.get(fizzlightning.current_path(path)) if path else None
+
+
+class TrainingModule(L.LightningModule):
+    """Base of the fizzlightning LightningModules.
+
+    Training losses go into a per-epoch buffer on the device instead of ``self.log`` at every step:
+    the step stays free of host syncs, and one look at the buffer at the end of the epoch both
+    logs the epoch's loss and stops a diverged run before a non-finite model can be checkpointed.
+    """
+
+    monitor = "val/loss"  # what best.ckpt is chosen on
+    mode = "min"
+    hp_metrics = {"hp/val_loss": "val/loss"}  # HPARAMS tab metric -> the logged metric it mirrors
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        MODELS[f"{cls.__module__}.{cls.__qualname__}"] = cls
+
+    def __init__(self, optimizer: OptimizerCallable, lr_scheduler: LRSchedulerCallable | None) -> None:
+        super().__init__()
+        self.optimizer, self.lr_scheduler = optimizer, lr_scheduler
+
+    # ---- the optimizer the model owns ------------------------------------------------------------------------------
+
+    def parameter_groups(self) -> Any:
+        """What ``optimizer`` is called with: every parameter, or the model's parameter groups."""
+        return self.parameters()
+
+    def configure_optimizers(self) -> Any:
+        # What LightningCLI's own configure_optimizers returned, so that a config's --lr_scheduler runs as before.
+        optimizer = self.optimizer(self.parameter_groups())
+        if self.lr_scheduler is None:
+            return optimizer
+        scheduler = self.lr_scheduler(optimizer)
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):  # it steps on a metric
+            # the CLI's ReduceLROnPlateau names its metric; torch's, built in a script, steps on the model's
+            monitor = getattr(scheduler, "monitor", self.monitor)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": monitor}}
+        return [optimizer], [scheduler]
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # One spelling of the class whoever built it (a config may say fizzlightning.FizzBuzzClassifier, a script
+        # records none): what checkpoints.rebuild_model, serve and export read.
+        checkpoint.setdefault("hyper_parameters", {})["_class_path"] = class_path(self)
+
+    def new_callbacks(self, *callbacks: L.Callback) -> list[L.Callback]:
+        """For ``configure_callbacks``: those whose type the trainer does not hold yet. A second ``validate`` or
+        ``test`` of one Trainer would otherwise replace the first call's, with a note each time."""
+        held = {type(callback) for callback in self.trainer.callbacks}
+        return [callback for callback in callbacks if type(callback) not in held]
+
+    # ---- what test and predict print and write -----------------------------------------------------------------
+
+    def test_report(self) -> str:
+        """What ``fizzlightning test`` prints under the checkpoint line: every ``test/`` metric.
+
+        Called on rank 0 after ``trainer.test``. Metrics are already reduced over all ranks (torchmetrics
+        and ``sync_dist``); a model that reports per-sample results gathers them with ``gather_rows``.
+        """
+        metrics = self.trainer.callback_metrics
+        return "\n".join(
+            f"{key} = {float(value):.6g}" for key, value in sorted(metrics.items()) if key.startswith("test/")
+        )
+
+    def prediction_table(self, predictions: torch.Tensor) -> tuple[list[str], list[list[Any]]]:
+        """``predict``'s CSV file: a header and one row per ``predict_step`` row (every batch and rank, in order)."""
+        columns = [f"output_{i}" for i in range(predictions.shape[1])]
+        return ["sample", *columns], [[i, *row] for i, row in enumerate(predictions.tolist())]
+
+    def format_predictions(self, predictions: torch.Tensor) -> str:
+        """What ``predict`` prints above the file's path: a short account, never a tensor's repr."""
+        header, rows = self.prediction_table(predictions)
+        shown = [", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) for row in rows[:3]]
+        more = [f"... {len(rows) - 3} more rows"] if len(rows) > 3 else []
+        return "\n".join([f"{len(rows)} predictions: {', '.join(header)}", *shown, *more])
+
+    def export_net(self) -> tuple[nn.Module, torch.Tensor]:
+        """The plain ``torch.nn`` network a run exports, and a fixed batch of its inputs on which the exported
+        program must give the checkpoint's outputs. Models whose ``net`` takes (batch, ``d_in``) inherit this."""
+        if "d_in" not in self.hparams:
+            raise NotImplementedError(f"{type(self).__name__} does not say what to export: it has no export_net")
+        inputs = torch.randn(64, self.hparams.d_in, generator=torch.Generator().manual_seed(0))
+        return self.net, inputs
+
+    # ---- every rank's rows -----------------------------------------------------------------------------------------
+
+    def gather_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """Every rank's ``rows`` concatenated in rank order (evaluation shards are contiguous, so that is input order).
+
+        Ranks may hold different numbers of rows (an evaluation set is split without padding, so that each
+        sample counts once); Lightning's ``all_gather`` needs equal shapes, so rows are padded for the transfer.
+        """
+        if self.trainer.world_size == 1:
+            return rows
+        rows = rows.to(self.device)  # NCCL gathers device tensors only
+        counts = self.all_gather(torch.tensor(len(rows), device=self.device))  # (world_size,)
+        padded = torch.zeros((int(counts.max()), *rows.shape[1:]), dtype=rows.dtype, device=self.device)
+        padded[: len(rows)] = rows
+        gathered = self.all_gather(padded)  # (world_size, max_count, ...)
+        return torch.cat([gathered[rank, :count] for rank, count in enumerate(counts.tolist())])
+
+    def gather_fields(self, fields: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``gather_rows`` for named per-sample fields of shape (n,) or (n, k): one transfer, the names kept."""
+        columns = {name: field.reshape(len(field), -1) for name, field in fields.items()}
+        gathered = self.gather_rows(torch.cat(list(columns.values()), dim=1))
+        parts = gathered.split([column.shape[1] for column in columns.values()], dim=1)
+        return {name: part.reshape(-1, *fields[name].shape[1:]) for name, part in zip(fields, parts)}
+
+    # ---- the loss of every step --------------------------------------------------------------------------------------
+
+    def on_train_epoch_start(self) -> None:
+        self._step_losses = torch.full((self.trainer.num_training_batches,), math.nan, device=self.device)
+        # Each step's learning rate, for the divergence message: by the epoch's last on_train_batch_end,
+        # Lightning has already stepped epoch-interval schedulers to the next epoch's rate.
+        self._step_lrs = [math.nan] * self.trainer.num_training_batches
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        self._step_lrs[batch_idx] = self.trainer.optimizers[0].param_groups[0]["lr"]
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        # Lightning hands over what training_step returned: {"loss": ...} under either kind of optimisation.
+        loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
+        if not isinstance(loss, torch.Tensor):
+            raise TypeError(
+                f"{type(self).__name__}.training_step returned no loss tensor; a fizzlightning model returns the "
+                "step's loss (a scalar tensor), which the base records for train/loss and the divergence stop."
+            )
+        self._step_losses[batch_idx] = loss.detach()
+        if batch_idx + 1 == self.trainer.num_training_batches:
+            self._finish_epoch_losses(batch_idx + 1)
+
+    def _finish_epoch_losses(self, num_steps: int) -> None:
+        losses = self._step_losses[:num_steps]
+        bad = (~torch.isfinite(losses)).nonzero()  # the one host sync of the epoch
+        # every rank stops if any diverged: a rank that raised alone would leave the others waiting
+        if self.trainer.strategy.reduce_boolean_decision(len(bad) > 0, all=False):
+            if len(bad) == 0:
+                raise DivergedError("Training diverged on another process. No checkpoint of it was written.")
+            first_index = int(bad[0])
+            first_step = self.global_step - num_steps + first_index
+            raise DivergedError(
+                f"Training diverged: the loss became {losses[first_index].item()} at step {first_step} "
+                f"(epoch {self.current_epoch}) with learning rate {self._step_lrs[first_index]:g}. No checkpoint of "
+                "the diverged model was written. Lower the learning rate (--optimizer.init_args.lr) and fit again."
+            )
+        # Reduced here, on every rank at once. With sync_dist=True Lightning reduces when the value is first read,
+        # and a progress bar reads it on rank 0 alone: the other ranks never joined that collective.
+        mean = self.trainer.strategy.reduce(losses.mean(), reduce_op="mean")
+        self.log("train/loss", mean, on_step=False, on_epoch=True)
+        self.log_step_losses(losses)
+
+    def log_step_losses(self, losses: torch.Tensor) -> None:
+        """Hook for models whose dashboards want every step's loss; called once per epoch with (steps,)."""

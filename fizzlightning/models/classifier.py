@@ -1,0 +1,158 @@
+"""The FizzBuzz classifier: a thin LightningModule around ``FizzBuzzMLP``, its test report and its game."""
+
+from collections.abc import Iterable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from fizzlightning.callbacks.dashboards import last_epoch, log_image, loggers
+from fizzlightning.errors import require
+from fizzlightning.lessons import fizzbuzz
+from fizzlightning.lessons.nets import FizzBuzzMLP
+from fizzlightning.lessons.pictures import render_board
+from fizzlightning.models.base import INJECTED, TrainingModule
+
+
+def recipe_adamw(params: Iterable) -> torch.optim.AdamW:
+    """lightning_configs/fizzbuzz.yaml's optimizer: AdamW with the recipe search's lr (unrounded) and weight decay."""
+    return torch.optim.AdamW(params, lr=0.004148012235518274, weight_decay=0.1)
+
+
+def _accuracy() -> MulticlassAccuracy:
+    # micro: the plain fraction of numbers played right, which is what "accuracy on 1..100" means
+    return MulticlassAccuracy(num_classes=len(fizzbuzz.CLASSES), average="micro")
+
+
+class FizzBuzzClassifier(TrainingModule):
+    """Plays FizzBuzz from the binary encoding of a number; trained with cross-entropy.
+
+    Args:
+        num_digits: Input width in bits; linked to ``data.num_digits`` by the CLI, so they always agree.
+        hidden: Widths of the hidden ReLU layers, e.g. ``[100]`` (lessons 001-003) or ``[100, 60]`` (lesson 000).
+        board_every_n_epochs: Draw the 1..100 board on the dashboards every this many epochs, and after the last
+            (0: only for ``test``).
+        optimizer: Builds the optimizer from the parameters: the default recipe's AdamW (``recipe_adamw``), or the
+            config's ``optimizer`` (``--optimizer``), or a script's ``functools.partial(torch.optim.SGD, lr=0.05)``.
+        lr_scheduler: Builds a learning-rate scheduler from the optimizer (``--lr_scheduler``); none by default.
+    """
+
+    monitor = "val/acc"
+    mode = "max"
+    hp_metrics = {"hp/val_acc": "val/acc", "hp/test_acc": "test/acc"}
+
+    def __init__(
+        self,
+        num_digits: int = 10,
+        hidden: list[int] = [100],
+        board_every_n_epochs: int = 1,
+        optimizer: OptimizerCallable = recipe_adamw,
+        lr_scheduler: LRSchedulerCallable | None = None,
+    ) -> None:
+        super().__init__(optimizer, lr_scheduler)
+        require(len(hidden) > 0 and all(w > 0 for w in hidden), "model.hidden", hidden, "a list of positive widths")
+        require(board_every_n_epochs >= 0, "model.board_every_n_epochs", board_every_n_epochs, "an integer >= 0")
+        self.save_hyperparameters(ignore=INJECTED)
+        self.net = FizzBuzzMLP(num_digits, hidden)
+        self.val_acc = _accuracy()
+        self.val_loss = MeanMetric()  # over every held-out number, however DDP splits them
+        self.test_acc = _accuracy()
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        # Pictures are callbacks, never module hooks: they only read the model, so a config can add more
+        # (``trainer.callbacks``) and the module keeps to training and scoring.
+        return self.new_callbacks(BoardImage(self.hparams.board_every_n_epochs))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # (batch, 4) logits
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return F.cross_entropy(self.net(x), y)  # the net directly: one module call less per step
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        logits = self(x)
+        self.val_acc(logits, y)
+        self.val_loss(F.cross_entropy(logits, y, reduction="none"))
+        self.log("val/loss", self.val_loss)
+        self.log("val/acc", self.val_acc, prog_bar=True)
+
+    def on_test_epoch_start(self) -> None:
+        self._test_rows: list[torch.Tensor] = []
+
+    def test_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        x, y, numbers = batch
+        predicted = self(x).argmax(dim=1)
+        self.test_acc(predicted, y)
+        self.log("test/acc", self.test_acc)
+        self._test_rows.append(torch.stack([numbers, predicted, y], dim=1))  # (batch, 3)
+
+    def on_test_epoch_end(self) -> None:
+        # every rank holds a contiguous part of 1..100: the report needs all of it, each number once
+        self.test_results = self.gather_rows(torch.cat(self._test_rows)).tolist()  # [(number, predicted, truth)]
+
+    def test_report(self) -> str:
+        accuracy = float(self.trainer.callback_metrics["test/acc"])
+        mistakes = [row for row in self.test_results if row[1] != row[2]]
+        total = len(self.test_results)
+        lines = [f"Score on 1..100: {total - len(mistakes)}/{total}  (torchmetrics accuracy {accuracy:.4f})"]
+        if mistakes:
+            lines.append("Wrong answers (number: predicted, truth):")
+            for number, predicted, truth in mistakes:
+                lines.append(
+                    f"  {number:>3}: {fizzbuzz.decode(number, predicted):<8}  {fizzbuzz.decode(number, truth)}"
+                )
+        else:
+            lines.append("No mistakes: a perfect game.")
+        return "\n".join(lines)
+
+    def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, numbers = batch
+        return torch.stack([numbers, self(x).argmax(dim=1)], dim=1)  # (batch, 2): number, predicted class
+
+    def export_net(self) -> tuple[torch.nn.Module, torch.Tensor]:
+        numbers = torch.arange(1, fizzbuzz.max_number(self.hparams.num_digits) + 1)  # every number the bits encode
+        return self.net, fizzbuzz.binary_encode(numbers, self.hparams.num_digits)
+
+    def prediction_table(self, predictions: torch.Tensor) -> tuple[list[str], list[list]]:
+        return ["number", "answer"], [[n, fizzbuzz.decode(n, label)] for n, label in predictions.tolist()]
+
+    def format_predictions(self, predictions: torch.Tensor) -> str:
+        words = [answer for _, answer in self.prediction_table(predictions)[1]]
+        return "\n".join(" ".join(words[i : i + 10]) for i in range(0, len(words), 10))
+
+
+class BoardImage(L.Callback):
+    """``board/1-100`` after every ``every_n_epochs``-th validation, and ``board/1-100 test`` after a test.
+
+    The board is monitoring only: the checkpoint is chosen on validation, never on 1..100.
+
+    Args:
+        every_n_epochs: Draw the board every this many epochs, and after the last (0: only for ``test``).
+    """
+
+    def __init__(self, every_n_epochs: int = 1) -> None:
+        self.every_n_epochs = every_n_epochs
+        self.truth = fizzbuzz.fizzbuzz_labels(torch.arange(1, 101)).numpy()
+
+    def _log(self, trainer: L.Trainer, pl_module: L.LightningModule, tag: str) -> None:
+        if not loggers(trainer):
+            return
+        x = fizzbuzz.binary_encode(torch.arange(1, 101, device=pl_module.device), pl_module.hparams.num_digits)
+        with torch.no_grad():
+            predicted = pl_module(x).argmax(dim=1).cpu().numpy()
+        log_image(trainer, tag, render_board(predicted, self.truth), trainer.global_step)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        every = self.every_n_epochs
+        if trainer.sanity_checking or trainer.state.fn != "fit" or not every:
+            return
+        if trainer.current_epoch % every == 0 or last_epoch(trainer):
+            self._log(trainer, pl_module, "board/1-100")
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._log(trainer, pl_module, "board/1-100 test")

@@ -1,0 +1,201 @@
+"""Checkpoints on disk: safe loading, rebuilding a model, and the checks that a checkpoint fits the command.
+
+Every checkpoint is loaded with ``torch.load(..., weights_only=True)``, so a checkpoint cannot run code, and
+written through ``files.atomic_write``, so a file is either whole or absent.
+"""
+
+import re
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.plugins import TorchCheckpointIO
+from torch import nn
+
+from fizzlightning.errors import CheckpointError
+from fizzlightning.files import atomic_write, torch_bytes
+from fizzlightning.models.base import MODELS, class_path, model_class
+
+FORMAT = 2  # what fizzlightning keeps in a checkpoint beside Lightning's keys; a resume needs the same format
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a Lightning checkpoint with ``weights_only=True``, turning every failure into a clear message."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint {path} does not exist{' (it is a directory)' if path.is_dir() else ''}.")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a damaged file fails anywhere in the unpickler: KeyError, RuntimeError, ...
+        unsafe = re.search(r"GLOBAL ([\w.]+)", str(error))
+        if unsafe:
+            raise CheckpointError(
+                f"Refused to load {path}: it asks to import the Python object {unsafe[1]}, and unpickling it could "
+                "run arbitrary code. fizzlightning loads checkpoints with weights_only=True, which allows only "
+                "tensors and plain values; a checkpoint written by fizzlightning holds nothing else."
+            ) from None
+        reason = re.split(r"(?<=\.)\s", str(error).strip())[0]  # torch's first sentence; the rest is advice
+        raise CheckpointError(
+            f"Cannot read {path}: it is not a PyTorch checkpoint, or it is truncated or corrupted "
+            f"({type(error).__name__}: {reason})."
+        ) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        held = (
+            f"a dict with keys {sorted(checkpoint)[:8]}" if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        )
+        raise CheckpointError(
+            f"{path} is not a Lightning checkpoint: it holds {held}, expected a dict with a 'state_dict' "
+            "(an exported model.pt is for plain torch, not for --ckpt_path)."
+        )
+    return checkpoint
+
+
+def describe(class_path: str | None, hparams: dict[str, Any]) -> str:
+    """``FizzBuzzClassifier(num_digits=12, hidden=[1024], ...)``: a model's class and ``__init__`` arguments."""
+    args = ", ".join(f"{key}={value!r}" for key, value in hparams.items() if not key.startswith("_"))
+    return f"{class_path.rsplit('.', 1)[-1]}({args})" if class_path else f"a model with hyperparameters ({args})"
+
+
+def rebuild_model(checkpoint: dict[str, Any], path: str | Path) -> nn.Module:
+    """The checkpoint's model, built from its class and ``__init__`` arguments, with its weights, in eval mode.
+
+    Only fizzlightning's own models: a checkpoint does not get to name what is imported and built.
+    """
+    hparams = checkpoint.get("hyper_parameters") or {}
+    held = hparams.get("_class_path")
+    built = model_class(held)
+    if built is None:
+        known = ", ".join(sorted(model.__name__ for model in MODELS.values()))
+        raise CheckpointError(f"{path} holds {describe(held, hparams)}; fizzlightning rebuilds only {known}.")
+    try:
+        model = built(**{k: v for k, v in hparams.items() if k[0] != "_"})
+        model.load_state_dict(checkpoint["state_dict"])
+    except (TypeError, RuntimeError) as error:
+        reason = str(error).strip().splitlines()[0]
+        raise CheckpointError(f"Cannot rebuild {describe(held, hparams)} from {path}: {reason}") from None
+    return model.eval()
+
+
+def check_checkpoint_fits(checkpoint: dict[str, Any], model: nn.Module, path: str | Path) -> None:
+    """Refuse a checkpoint of another model than the config builds, saying what each one is.
+
+    Each side is described from what Lightning saves: the class path and ``__init__`` arguments
+    (``hyper_parameters``); the parameter shapes decide when the class is the same.
+    """
+    held_params = checkpoint.get("hyper_parameters") or {}
+    held_class = held_params.get("_class_path")
+    wanted = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    held = {k: tuple(v.shape) for k, v in checkpoint["state_dict"].items()}
+    if (held_class is None or model_class(held_class) is type(model)) and wanted == held:
+        return
+    if held_class is None and not held_params:
+        what = f"a model with parameters {list(held)[:6]}"
+    else:
+        what = describe(held_class, held_params)
+    raise CheckpointError(
+        f"{path} holds {what}, but the config builds {describe(class_path(model), dict(model.hparams))}. "
+        "Pass the config it was trained with, or run fit with this one."
+    )
+
+
+def check_config_model(checkpoint: dict[str, Any], config_class: str | None, path: str | Path, config: str) -> None:
+    """For the commands that rebuild the checkpoint's model without building the config's (serve, export):
+    refuse a checkpoint of another model class than the config names."""
+    hparams = checkpoint.get("hyper_parameters") or {}
+    held = hparams.get("_class_path")
+    if config_class and config_class.rsplit(".", 1)[-1] != (held or "").rsplit(".", 1)[-1]:
+        raise CheckpointError(
+            f"{path} holds {describe(held, hparams)}, but --config {config} builds {config_class}. "
+            "Pass the config it was trained with."
+        )
+
+
+def run_record(trainer: L.Trainer) -> dict[str, Any]:
+    """What fizzlightning adds to each checkpoint it writes (key ``fizzlightning``), for the resume checks."""
+    return {"format": FORMAT, "optimizers": [class_path(optimizer) for optimizer in trainer.optimizers]}
+
+
+def epochs_done(checkpoint: dict[str, Any]) -> int:
+    """Training epochs a checkpoint has finished: Lightning saves ``epoch`` as the index of the epoch it ended."""
+    return checkpoint["epoch"] + 1
+
+
+def check_resume(
+    checkpoint: dict[str, Any], path: str | Path, max_epochs: int | None, optimizers: list[torch.optim.Optimizer]
+) -> None:
+    """Refuse a resume that could not continue the checkpoint's run, with one line saying what to change.
+
+    ``optimizers``: what the config builds, which a resume would replace by the checkpoint's state.
+    """
+    record = checkpoint.get("fizzlightning")
+    written = (record or {}).get("format", 1)
+    if written != FORMAT:
+        # no record: fizzlightning 0.1 wrote none, nor does a Trainer without RunCheckpoint (a script's)
+        who = "your own Trainer or an older fizzlightning" if record is None else "an older fizzlightning"
+        raise CheckpointError(
+            f"{path} was written by {who if written < FORMAT else 'a newer fizzlightning'} (checkpoint format "
+            f"{written}; this version resumes format {FORMAT}). test and predict can still score it with --ckpt_path; "
+            "to train, start a new run: fit without --ckpt_path."
+        )
+    done = epochs_done(checkpoint)
+    if max_epochs is not None and max_epochs != -1 and max_epochs < done:
+        raise CheckpointError(
+            f"{path} has already trained {done} epochs, more than --trainer.max_epochs {max_epochs}. "
+            f"Pass --trainer.max_epochs {done} or more to train on, or start a new run without --ckpt_path."
+        )
+    held = record.get("optimizers", [])
+    built = [class_path(optimizer) for optimizer in optimizers]
+    if held and built and held != built:
+        names = lambda paths: ", ".join(p.rsplit(".", 1)[-1] for p in paths)  # noqa: E731
+        raise CheckpointError(
+            f"{path} was trained with {names(held)}, but the config sets {names(built)}. Resume with the optimizer "
+            "it was trained with, or start a new run: fit without --ckpt_path."
+        )
+    for held_state, optimizer in zip(checkpoint.get("optimizer_states", []), optimizers):
+        _check_settings(held_state["param_groups"], optimizer.param_groups, path)
+
+
+def check_start(ckpt_path: str | None, subcommand: str, model: L.LightningModule, trainer_config: Any) -> None:
+    """Before anything runs: a checkpoint that does not fit the command."""
+    if ckpt_path is None:
+        return
+    checkpoint = load_checkpoint(ckpt_path)
+    check_checkpoint_fits(checkpoint, model, ckpt_path)
+    if subcommand == "fit":
+        check_resume(checkpoint, ckpt_path, trainer_config.get("max_epochs"), built_optimizers(model))
+
+
+def built_optimizers(model: L.LightningModule) -> list[torch.optim.Optimizer]:
+    """The optimizers the model builds (its own, or the config's, which the CLI passed to it), for ``check_resume``."""
+    built = model.configure_optimizers()
+    built = built.get("optimizer") if isinstance(built, dict) else built
+    return list(built[0]) if isinstance(built, tuple) else list(built) if isinstance(built, list) else [built]
+
+
+def _check_settings(held_groups: list[dict], groups: list[dict], path: str | Path) -> None:
+    # A resume restores the checkpoint's optimizer settings: a different one in the config would be ignored.
+    # A scheduler keeps the configured lr as initial_lr and moves lr, on either side: from its construction on.
+    for held, group in zip(held_groups, groups):
+        for key, value in group.items():
+            if key in ("params", "initial_lr"):
+                continue
+            was = held.get("initial_lr", held.get(key)) if key == "lr" else held.get(key)
+            value = group.get("initial_lr", value) if key == "lr" else value
+            if key in held and was != value and not (isinstance(value, tuple) and list(value) == was):
+                raise CheckpointError(
+                    f"{path} was trained with optimizer {key} = {was!r}, but the config sets {value!r}: a resume "
+                    "continues the checkpoint's settings. Resume with the settings it was trained with, or start a "
+                    "new run: fit without --ckpt_path."
+                )
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint I/O with all-or-nothing writes and ``weights_only=True`` loads."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any = None) -> None:
+        data = torch_bytes(checkpoint)
+        atomic_write(Path(path), lambda tmp: tmp.write_bytes(data))
+
+    def load_checkpoint(self, path, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        return super().load_checkpoint(path, map_location=map_location, weights_only=True)

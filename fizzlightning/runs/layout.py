@@ -1,0 +1,245 @@
+"""Which run a command works in: one rule for every command, as pure functions of the files on disk.
+
+Layout: ``<root>/lightning_logs/<experiment>/<run>/`` holds one run: its logs, ``checkpoints/best.ckpt`` and
+``checkpoints/last.ckpt``, the exported network, ``fit-config.yaml`` and, once ``fit`` has finished,
+``fit.json``. The experiment is named by the ``experiment`` setting, else by the last ``--config`` file; a
+run by its start time and process id, so two runs of one config never share a directory.
+
+The rule (``find_start``, used by ``plan`` and by ``serve``):
+
+- ``fit`` starts a new run; ``fit --ckpt_path last`` resumes the newest ``last.ckpt`` of the experiment in its
+  own run;
+- ``test``, ``validate``, ``predict``, ``serve`` and ``export`` use the newest finished run's chosen checkpoint, in
+  that run; ``--ckpt_path best`` says the same, ``--ckpt_path last`` takes the newest ``last.ckpt`` and its run;
+- an explicit ``--ckpt_path`` is used as given, in a new run.
+
+Every command that starts from a run's checkpoint uses that run's seed, so validation scores the numbers the
+run held out and a resume replays the run's shuffle order.
+"""
+
+import json
+import os
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fizzlightning.errors import CheckpointError, ConfigError
+
+LOG_ROOT = Path("lightning_logs")
+EXPERIMENT_HELP = (
+    "The folder under lightning_logs/ that holds this config's runs (default: the --config file's name). A run's "
+    "saved fit-config.yaml records it, so passing that file back works on the same runs."
+)
+FINISHED = "fit.json"
+FIT_CONFIG = "fit-config.yaml"
+UNSUPPORTED = ("hpc", "registry")  # Lightning's other special --ckpt_path names: fizzlightning writes neither
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where a command starts: the checkpoint it loads, the existing run it writes into, that run's seed."""
+
+    ckpt_path: str | None = None
+    run_name: str | None = None  # None: a new run directory
+    seed: int | None = None  # the seed the checkpoint's run was fit with, when known
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a command needs to know before anything is built: where it writes and what it loads."""
+
+    experiment: Path
+    run_dir: Path
+    ckpt_path: str | None
+    seed: int
+
+
+def experiment_name(explicit: str | None, config_files: list[str], model_class_path: str) -> str:
+    """The ``experiment`` setting (a run's saved config records it), else the last config file's name, else the
+    model's class name."""
+    if explicit:
+        return explicit
+    return Path(config_files[-1]).stem if config_files else model_class_path.rsplit(".", 1)[-1].lower()
+
+
+def experiment_dir(root: Path, name: str) -> Path:
+    return root / LOG_ROOT / name
+
+
+def new_run_name(experiment: Path) -> str:
+    """A sortable name no run of this experiment has yet: start time and process id.
+
+    The process id keeps commands started at once apart; the counter keeps apart commands that one
+    process (a notebook, a test) runs within the same second.
+    """
+    base = name = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    count = 0
+    while (experiment / name).exists():
+        count += 1
+        name = f"{base}-{count}"
+    return name
+
+
+def checkpoint_dir(run_dir: Path) -> Path:
+    return run_dir / "checkpoints"
+
+
+def run_of(checkpoint: Path) -> Path | None:
+    """The run directory a checkpoint belongs to (``<run>/checkpoints/x.ckpt``), or None for a loose file."""
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
+
+
+def command_config(run_dir: Path, subcommand: str) -> Path:
+    """Where a command saves its config: ``fit-config.yaml`` for the run's first fit, ``fit-config-2.yaml`` for
+    its resume, ``test-config.yaml`` then ``test-config-2.yaml``: no command's record replaces another's."""
+    path, count = run_dir / f"{subcommand}-config.yaml", 1
+    while path.exists():
+        count += 1
+        path = run_dir / f"{subcommand}-config-{count}.yaml"
+    return path
+
+
+def _runs(experiment: Path) -> list[Path]:
+    return [p for p in experiment.iterdir() if p.is_dir()] if experiment.is_dir() else []
+
+
+def newest_finished_run(*experiments: Path) -> Path | None:
+    """The run of these experiments whose ``fit`` finished last, or None."""
+    finished = [run for experiment in experiments for run in _runs(experiment) if (run / FINISHED).is_file()]
+    return max(finished, key=lambda run: ((run / FINISHED).stat().st_mtime, run.name), default=None)
+
+
+def finished_runs(root: Path) -> list[Path]:
+    """Every finished run under ``root``'s ``lightning_logs``, of every experiment, oldest first."""
+    return sorted(path.parent for path in (root / LOG_ROOT).glob(f"*/*/{FINISHED}"))
+
+
+def newest_last_checkpoint(experiments: list[Path]) -> Path | None:
+    """The most recently written ``last.ckpt`` of any run of these experiments, finished or interrupted."""
+    lasts = [checkpoint_dir(run) / "last.ckpt" for experiment in experiments for run in _runs(experiment)]
+    return max((p for p in lasts if p.is_file()), key=lambda p: p.stat().st_mtime, default=None)
+
+
+def read_fit(run_dir: Path) -> dict[str, Any]:
+    """What ``fit`` recorded when it finished (see ``finish.py``)."""
+    return json.loads((run_dir / FINISHED).read_text())
+
+
+def run_seed(checkpoint: Path) -> int | None:
+    """The seed of the run a checkpoint belongs to (``<run>/checkpoints/x.ckpt``), from its saved fit config."""
+    run = run_of(checkpoint)
+    config = run / FIT_CONFIG if run else None
+    if config is None or not config.is_file():
+        return None
+    seed = yaml.safe_load(config.read_text()).get("seed_everything")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+def find_start(subcommand: str, experiment: Path, ckpt_path: str | None, fit_command: str) -> Start:
+    """Resolve ``--ckpt_path`` (or its absence) for ``subcommand`` into the checkpoint and run to use.
+
+    Lightning's own names work for every command: ``last`` is the newest ``last.ckpt`` of the experiment, in its
+    run (for ``fit``, a resume); ``best`` is the newest finished run's chosen checkpoint, what the commands after
+    ``fit`` use by default.
+    """
+    if ckpt_path in UNSUPPORTED or (ckpt_path or "").startswith("registry:"):
+        raise CheckpointError(
+            f"--ckpt_path {ckpt_path}: fizzlightning does not keep Lightning's {ckpt_path.split(':')[0]} checkpoints. "
+            "Pass best, last or the path of a .ckpt file."
+        )
+    if ckpt_path == "last":
+        last = newest_last_checkpoint([experiment])
+        if last is None:
+            then = (
+                "Run fit without --ckpt_path to start a new run."
+                if subcommand == "fit"
+                else f"Train first: `{fit_command}`."
+            )
+            raise CheckpointError(f"--ckpt_path last: no last.ckpt under {experiment}/*/checkpoints/. {then}")
+        return Start(str(last), run_of(last).name, run_seed(last))
+    if subcommand == "fit" and ckpt_path == "best":
+        raise CheckpointError(
+            "fit --ckpt_path best: fit resumes a run from its last epoch (--ckpt_path last), or starts a new run from "
+            "a checkpoint you name by path (--ckpt_path PATH)."
+        )
+    if subcommand != "fit" and ckpt_path in (None, "best"):
+        run = newest_finished_run(experiment)
+        if run is None:
+            raise CheckpointError(
+                f"No trained checkpoint to {subcommand}: found no finished run under {experiment}/ "
+                f"(looked for */{FINISHED}). Train one first with `{fit_command}`, or pass --ckpt_path PATH."
+            )
+        best = Path(read_fit(run)["best_checkpoint"])
+        return Start(str(best), run.name, run_seed(best))
+    if ckpt_path is None:
+        return Start()
+    return Start(ckpt_path, None, run_seed(Path(ckpt_path)))
+
+
+def start_of_config(
+    command: str, config_path: Path, ckpt_path: str | None, typed_config: str
+) -> tuple[str, str | None]:
+    """For commands that take a config without building it (``serve``, ``export``): the checkpoint by the same
+    rule (``find_start``), and the config's model class, if it names one."""
+    config = yaml.safe_load(config_path.read_text()) or {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"--config {config_path} must be a mapping of settings, not a YAML {type(config).__name__}.")
+    trainer, model = config.get("trainer") or {}, config.get("model") or {}
+    model_class = model.get("class_path") if isinstance(model, dict) else model
+    model_class = model_class if isinstance(model_class, str) else None
+    root = Path((trainer.get("default_root_dir") if isinstance(trainer, dict) else None) or Path.cwd())
+    name = experiment_name(config.get("experiment"), [str(config_path)], str(model_class or ""))
+    fit = f"fizzlightning fit --config {typed_config}"
+    return find_start(command, experiment_dir(root, name), ckpt_path, fit).ckpt_path, model_class
+
+
+def plan(
+    subcommand: str,
+    experiment: Path,
+    ckpt_path: str | None,
+    seed: int | bool | None,
+    fit_command: str,
+    name_run: Callable[[Path], str] = new_run_name,
+    draw_seed: Callable[[], int] | None = None,
+) -> Plan:
+    """The run a command works in and the seed it uses: a checkpoint's run keeps its own seed; otherwise the
+    configured one, or ``draw_seed()`` for an unseeded run (``seed_everything: false``, ``true`` or null)."""
+    start = find_start(subcommand, experiment, ckpt_path, fit_command)
+    if start.seed is not None:
+        seed = start.seed
+    elif seed is None or isinstance(seed, bool):
+        seed = draw_seed()
+    return Plan(experiment, experiment / (start.run_name or name_run(experiment)), start.ckpt_path, seed)
+
+
+def command_args(argv: list[str], subcommand: str) -> str:
+    """A command's arguments less ``--ckpt_path``: what a resume, or ``test`` after ``fit``, must repeat."""
+    args = argv[argv.index(subcommand) + 1 :] if subcommand in argv else argv
+    kept = []
+    for previous, arg in zip([None, *args], args):
+        if not (arg == "--ckpt_path" or previous == "--ckpt_path" or arg.startswith("--ckpt_path=")):
+            kept.append(arg)
+    return shlex.join(kept)
+
+
+def remove_stale_temporaries(run_dir: Path) -> None:
+    """Delete the temporary files of writes that a killed process never finished (see ``files.atomic_write``)."""
+    for tmp in run_dir.rglob(".*.tmp"):
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

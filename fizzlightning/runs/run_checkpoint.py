@@ -1,0 +1,118 @@
+"""``RunCheckpoint``, the callback ``fit`` always has: best and last checkpoints, a clean stop on a signal."""
+
+import signal
+import sys
+import time
+from functools import cached_property
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_info
+
+from fizzlightning.runs.checkpoints import run_record
+
+LAST_EVERY_SECONDS = 1.0  # last.ckpt at most this often (and whenever the run stops): a write costs ~2 ms, an epoch ~30
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """What makes a run resumable: ``best.ckpt``, ``last.ckpt``, and a clean stop on a signal.
+
+    ``best.ckpt`` is the best epoch by the monitored validation metric; of epochs that tie, the later one,
+    which is the one a stopping rule (``stopping.StreakStopping``) ends on. ``last.ckpt`` is written after
+    the first epoch, then once ``LAST_EVERY_SECONDS`` have passed, and always at the epoch where the run stops:
+    a crash loses at most that much training, and a resume from an earlier epoch replays the same batches.
+
+    On Ctrl-C or SIGTERM the run finishes the current epoch, writes ``last.ckpt`` and stops: stopping at an
+    epoch end keeps the checkpoint resumable to the bit, so ``fit --ckpt_path last`` continues exactly where
+    an uninterrupted run would be. A second Ctrl-C stops at once; the previous ``last.ckpt`` is still whole
+    (checkpoints are written atomically).
+
+    One callback instead of three: Lightning calls every hook of every callback at every step, so each
+    callback costs per-step time whether it acts or not.
+    """
+
+    def __init__(self, dirpath: Path, monitor: str, mode: str) -> None:
+        super().__init__(dirpath, "best", monitor=monitor, mode=mode, save_last=True, enable_version_counter=False)
+        self.signal_received: int | None = None
+        self._run_over = False  # the run had stopped for its own reasons (early stopping) when last.ckpt was written
+        self._last_written: float | None = None  # when last.ckpt was last written (time.monotonic)
+        self._last_due = True
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        checkpoint["fizzlightning"] = run_record(trainer)
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "run_over": self._run_over}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        self._run_over = state_dict.get("run_over", False)
+
+    @cached_property
+    def state_key(self) -> str:
+        # Lightning formats it into a profiler label at every hook call; the parent rebuilds it each time.
+        return super().state_key
+
+    def on_train_batch_end(self, *args, **kwargs) -> None:
+        """Nothing: checkpoints are written at epoch ends only, and the parent's per-step checks cost time."""
+
+    def check_monitor_top_k(self, trainer: L.Trainer, current: torch.Tensor | None = None) -> bool:
+        # A tie goes to the later epoch: the one that kept the best score longer.
+        if current is not None and self.best_k_models:
+            tie = bool(torch.eq(current, self.best_k_models[self.kth_best_model_path]))
+            if trainer.strategy.reduce_boolean_decision(tie, all=True):
+                return True
+        return super().check_monitor_top_k(trainer, current)
+
+    def _save_topk_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict) -> None:
+        super()._save_topk_checkpoint(trainer, monitor_candidates)
+        # Lightning then writes last.ckpt exactly when this step saved a new best; here, when it is due.
+        self._last_global_step_saved = trainer.global_step if self._last_due else -1
+
+    def _save_last_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict) -> None:
+        super()._save_last_checkpoint(trainer, monitor_candidates)
+        self._last_written = time.monotonic()
+
+    @staticmethod
+    def ignore_signals() -> None:
+        """The run is stopping because of a signal: another Ctrl-C could only interrupt the exit itself, and would
+        print a traceback from whatever cleanup it landed in."""
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
+
+    def _handle_signal(self, signum: int, frame) -> None:
+        if self.signal_received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal_received = signum
+        print(
+            f"\n{signal.Signals(signum).name} received: stopping at the end of this epoch and saving last.ckpt "
+            "(Ctrl-C again to stop now).",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        self.signal_received = None
+        # Resuming a last.ckpt written in the epoch where early stopping fired (a signal arrived in the same
+        # epoch): Lightning does not save should_stop, and the resumed run would train an epoch too many.
+        trainer.should_stop = trainer.should_stop or self._run_over
+        # Replaces Lightning's own handlers for the run; its teardown restores the originals.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle_signal)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning runs checkpoint callbacks after the others, so a stopping rule has decided by now.
+        self._run_over = trainer.should_stop
+        # every rank must agree to stop, or the others would wait for it at the next collective
+        signalled = trainer.strategy.reduce_boolean_decision(self.signal_received is not None, all=False)
+        ending = signalled or trainer.should_stop or trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
+        waited = self._last_written is None or time.monotonic() - self._last_written >= LAST_EVERY_SECONDS
+        # the same decision on every rank: ranks whose clocks disagree would disagree on the collective save
+        self._last_due = trainer.strategy.reduce_boolean_decision(ending or waited, all=False)
+        super().on_train_epoch_end(trainer, pl_module)  # this epoch's checkpoints are written by now
+        if signalled:
+            trainer.should_stop = True
+            rank_zero_info(f"Stopped after epoch {trainer.current_epoch}.")

@@ -1,0 +1,17 @@
+"""The default recipe still learns the game: the checkpoint chosen on validation plays 1..100 perfectly."""
+
+import re
+
+import pytest
+
+from tests.helpers import CONFIGS
+
+
+@pytest.mark.slow
+def test_default_recipe_plays_a_perfect_game(cli, capsys):
+    args = ["--config", str(CONFIGS / "fizzbuzz.yaml")]
+    assert cli("fit", *args) == 0
+    capsys.readouterr()
+    assert cli("test", *args) == 0
+    score = re.search(r"Score on 1\.\.100: (\d+)/100", capsys.readouterr().out)
+    assert score and int(score[1]) == 100

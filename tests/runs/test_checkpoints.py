@@ -1,0 +1,77 @@
+"""Checkpoints are pickles: every one is loaded with weights_only=True, and one that would run code is refused."""
+
+import pickle
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from fizzlightning.runs.checkpoints import AtomicCheckpointIO
+from tests.helpers import FIZZBUZZ, runs, write
+
+
+class OpensAFile:
+    """Unpickling this calls ``open(path, "w")``: a harmless stand-in for arbitrary code."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def craft(path: Path, marker: Path) -> Path:
+    """A checkpoint with real weights and a payload that creates ``marker`` when unpickled."""
+    torch.save({"state_dict": {"net.0.weight": torch.zeros(8, 8)}, "payload": OpensAFile(marker)}, path)
+    return path
+
+
+def test_the_crafted_checkpoint_does_run_code_when_loaded_unsafely(tmp_path):
+    # Shows the payload works, so that the tests below would notice if it ran.
+    marker = tmp_path / "ran"
+    torch.load(craft(tmp_path / "evil.ckpt", marker), weights_only=False)
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("subcommand", ["fit", "test", "predict"])
+def test_a_checkpoint_that_would_run_code_is_refused(cli, tmp_path, capfd, subcommand):
+    config, marker = write(tmp_path, "fizzbuzz.yaml", FIZZBUZZ), tmp_path / "ran"
+    craft(tmp_path / "evil.ckpt", marker)
+    assert cli(subcommand, "--config", config, "--ckpt_path", "evil.ckpt") != 0
+    err = capfd.readouterr().err
+    assert "fizzlightning: error: Refused to load evil.ckpt: it asks to import the Python object io.open" in err
+    assert "could run arbitrary code" in err and "Traceback" not in err
+    assert not marker.exists()
+
+
+def test_resuming_from_a_planted_last_checkpoint_is_refused(cli, tmp_path, capfd):
+    config, marker = write(tmp_path, "fizzbuzz.yaml", FIZZBUZZ), tmp_path / "ran"
+    assert cli("fit", "--config", config) == 0
+    (run,) = runs(tmp_path, config)
+    craft(run / "checkpoints" / "last.ckpt", marker)
+    assert cli("fit", "--config", config, "--ckpt_path", "last") != 0
+    assert "Refused to load" in capfd.readouterr().err
+    assert not marker.exists()
+
+
+def test_lightnings_own_load_is_weights_only_even_when_asked_otherwise(tmp_path):
+    marker = tmp_path / "ran"
+    with pytest.raises(pickle.UnpicklingError):
+        AtomicCheckpointIO().load_checkpoint(craft(tmp_path / "evil.ckpt", marker), weights_only=False)
+    assert not marker.exists()
+
+
+USED: list[object] = []
+
+
+class RecordCheckpointIO(L.Callback):
+    def on_fit_start(self, trainer, pl_module) -> None:
+        USED.append(trainer.strategy.checkpoint_io)
+
+
+def test_the_cli_trainer_saves_and_loads_through_atomic_checkpoint_io(cli, tmp_path):
+    USED.clear()
+    config = write(tmp_path, "fizzbuzz.yaml", FIZZBUZZ)
+    assert cli("fit", "--config", config, f"--trainer.callbacks+={__name__}.RecordCheckpointIO") == 0
+    assert len(USED) == 1 and isinstance(USED[0], AtomicCheckpointIO)

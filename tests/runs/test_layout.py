@@ -1,0 +1,120 @@
+"""Run directories and checkpoint resolution: pure functions of the files on disk."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from fizzlightning import errors
+from fizzlightning.runs import layout
+
+
+def make_run(experiment: Path, name: str, seed: int | None = 0, finished: bool = True, last: bool = True) -> Path:
+    run = experiment / name
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "best.ckpt").write_bytes(b"")
+    if last:
+        (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+    if seed is not None:
+        (run / layout.FIT_CONFIG).write_text(f"seed_everything: {seed}\n")
+    if finished:
+        (run / layout.FINISHED).write_text(json.dumps({"best_checkpoint": str(run / "checkpoints" / "best.ckpt")}))
+    return run
+
+
+def test_experiment_is_named_by_the_setting_else_the_last_config_file_else_the_model(tmp_path):
+    assert layout.experiment_name("mine", ["a.yaml", "dir/b.yaml"], "x.Y") == "mine"  # a saved fit-config.yaml's
+    assert layout.experiment_name(None, ["a.yaml", "dir/b.yaml"], "x.Y") == "b"
+    assert layout.experiment_name(None, [], "fizzlightning.models.gan.GAN") == "gan"
+    assert layout.experiment_dir(tmp_path, "b") == tmp_path / "lightning_logs" / "b"
+
+
+def test_test_uses_the_newest_finished_run_with_its_seed(tmp_path):
+    make_run(tmp_path, "20260101-000000-1", seed=5)
+    newest = make_run(tmp_path, "20260102-000000-1", seed=7)
+    make_run(tmp_path, "20260103-000000-1", seed=9, finished=False)  # interrupted: not scored
+    start = layout.find_start("test", tmp_path, None, "fizzlightning fit --config c.yaml")
+    assert start == layout.Start(str(newest / "checkpoints" / "best.ckpt"), newest.name, 7)
+
+
+def test_fit_resumes_the_newest_last_checkpoint_in_its_own_run(tmp_path):
+    interrupted = make_run(tmp_path, "20260103-000000-1", seed=9, finished=False)
+    start = layout.find_start("fit", tmp_path, "last", "unused")
+    assert start == layout.Start(str(interrupted / "checkpoints" / "last.ckpt"), interrupted.name, 9)
+    assert layout.find_start("fit", tmp_path, None, "unused") == layout.Start()
+
+
+def test_an_explicit_checkpoint_keeps_its_runs_seed_in_a_new_run(tmp_path):
+    run = make_run(tmp_path, "r", seed=11)
+    start = layout.find_start("predict", tmp_path, str(run / "checkpoints" / "best.ckpt"), "unused")
+    assert start == layout.Start(str(run / "checkpoints" / "best.ckpt"), None, 11)
+    loose = tmp_path / "loose.ckpt"
+    assert layout.find_start("test", tmp_path, str(loose), "unused") == layout.Start(str(loose), None, None)
+
+
+@pytest.mark.parametrize("subcommand", ["test", "validate", "predict", "serve", "export"])
+def test_lightnings_best_and_last_work_for_every_command_after_fit(tmp_path, subcommand):
+    finished = make_run(tmp_path, "20260102-000000-1", seed=7)
+    interrupted = make_run(tmp_path, "20260103-000000-1", seed=9, finished=False)
+    os.utime(finished / "checkpoints" / "last.ckpt", (1, 1))
+    os.utime(interrupted / "checkpoints" / "last.ckpt", (2, 2))  # the newest last.ckpt: its run, its seed
+    best = layout.find_start(subcommand, tmp_path, "best", "unused")
+    assert best == layout.find_start(subcommand, tmp_path, None, "unused")
+    assert best == layout.Start(str(finished / "checkpoints" / "best.ckpt"), finished.name, 7)
+    last = layout.find_start(subcommand, tmp_path, "last", "unused")
+    assert last == layout.Start(str(interrupted / "checkpoints" / "last.ckpt"), interrupted.name, 9)
+
+
+@pytest.mark.parametrize(
+    "subcommand, ckpt_path, fragment",
+    [
+        ("fit", "best", "fit resumes a run from its last epoch (--ckpt_path last)"),
+        ("test", "hpc", "does not keep Lightning's hpc checkpoints. Pass best, last or the path"),
+        ("fit", "registry:model:latest", "does not keep Lightning's registry checkpoints"),
+    ],
+)
+def test_lightnings_other_names_are_one_line(tmp_path, subcommand, ckpt_path, fragment):
+    make_run(tmp_path, "r")
+    with pytest.raises(errors.CheckpointError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        layout.find_start(subcommand, tmp_path, ckpt_path, "unused")
+
+
+@pytest.mark.parametrize(
+    "subcommand, ckpt_path, fragment",
+    [
+        ("test", None, "No trained checkpoint to test"),
+        ("test", "best", "No trained checkpoint to test"),
+        ("fit", "last", "no last.ckpt"),
+        ("predict", "last", "no last.ckpt"),
+    ],
+)
+def test_nothing_to_start_from_says_where_it_looked(tmp_path, subcommand, ckpt_path, fragment):
+    make_run(tmp_path, "r", finished=False, last=False)
+    with pytest.raises(errors.CheckpointError, match=fragment) as error:
+        layout.find_start(subcommand, tmp_path, ckpt_path, "fizzlightning fit --config c.yaml")
+    assert str(tmp_path) in str(error.value)
+
+
+def test_plan_keeps_a_runs_seed_else_the_configured_one_else_draws_one(tmp_path):
+    def plan(subcommand, ckpt_path, seed):
+        return layout.plan(subcommand, tmp_path, ckpt_path, seed, "fit", name_run=lambda _: "new", draw_seed=lambda: 42)
+
+    assert plan("fit", None, 3) == layout.Plan(tmp_path, tmp_path / "new", None, 3)
+    for unseeded in (None, True, False):
+        assert plan("fit", None, unseeded).seed == 42
+    run = make_run(tmp_path, "20260101-000000-1", seed=5)
+    assert plan("test", None, 3) == layout.Plan(tmp_path, run, str(run / "checkpoints" / "best.ckpt"), 5)
+    assert plan("fit", "last", None) == layout.Plan(tmp_path, run, str(run / "checkpoints" / "last.ckpt"), 5)
+
+
+def test_command_args_drop_the_checkpoint_in_both_spellings():
+    argv = ["fit", "--config", "a b.yaml", "--ckpt_path", "last", "--ckpt_path=x", "--trainer.max_epochs", "3"]
+    assert layout.command_args(argv, "fit") == "--config 'a b.yaml' --trainer.max_epochs 3"
+
+
+def test_new_run_names_never_repeat_within_a_second(tmp_path, monkeypatch):
+    monkeypatch.setattr(layout.time, "strftime", lambda _: "20260101-000000")
+    first = layout.new_run_name(tmp_path)
+    (tmp_path / first).mkdir()
+    assert layout.new_run_name(tmp_path) == f"{first}-1"
