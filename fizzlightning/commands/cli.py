@@ -2,7 +2,8 @@
 
 LightningCLI parses the config, then calls these hooks in order; each hands its work to a small module:
 
-- ``_parse_ckpt_path``: ``layout.plan``, the run this command works in, the checkpoint it loads, its seed;
+- ``plan_run`` (LightningCLI's ``_parse_ckpt_path``: ``internals.CLIHooks``): ``layout.plan``, the run this
+  command works in, the checkpoint it loads, its seed;
 - ``before_instantiate_classes``: ``extras`` (optional packages) and ``loggers.place`` (logs go into the run);
 - ``instantiate_trainer``: the trainer's callbacks and plugins, ``checkpoints`` checks, the saved config;
 - ``fit``, ``test``, ``predict``: the Trainer, then ``finish`` (fit's files and summary) or the model's report.
@@ -27,13 +28,14 @@ from fizzlightning.callbacks.predictions import PredictionWriter
 from fizzlightning.commands import finish
 from fizzlightning.commands.checks import check_learning_rate, check_top_level_optimizer
 from fizzlightning.commands.failures import RankWatch
+from fizzlightning.internals import CLIHooks
 from fizzlightning.runs import checkpoints, layout, loggers, ranks
 from fizzlightning.runs.run_checkpoint import RunCheckpoint
 
 LINKED = ("num_digits", "d_in", "d_out", "art_components", "n_ideas")  # the data decides the network's widths
 
 
-class FizzLightningCLI(LightningCLI):
+class FizzLightningCLI(CLIHooks):
     def __init__(self, args: list[str], typed: list[str] | None = None) -> None:
         self.argv = list(args if typed is None else typed)  # as the user typed them, for the commands we print
         self._plan_error: errors.CheckpointError | None = None
@@ -60,8 +62,7 @@ class FizzLightningCLI(LightningCLI):
             for name, skipped in LightningCLI.subcommands().items()
         }
 
-    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
-        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+    def subcommand_parser_built(self, parser: LightningArgumentParser, subcommand: str) -> LightningArgumentParser:
         if subcommand == "test":
             parser.set_defaults(verbose=False)  # test prints its own report; --verbose true adds Lightning's table
         return parser
@@ -84,7 +85,7 @@ class FizzLightningCLI(LightningCLI):
     def _config(self) -> Any:
         return self.config[self.config.subcommand]
 
-    def _parse_ckpt_path(self) -> None:
+    def plan_run(self) -> None:
         # LightningCLI would replace the config's model arguments by the checkpoint's hyperparameters, which
         # hides a checkpoint of another network: here the config decides, and instantiate_trainer checks.
         config, subcommand = self._config, self.config.subcommand
@@ -111,7 +112,7 @@ class FizzLightningCLI(LightningCLI):
             self.plan = layout.Plan(experiment, experiment / "none", None, seed)
         config["ckpt_path"], config["experiment"] = self.plan.ckpt_path, experiment.name
 
-    def _set_seed(self) -> None:
+    def seed_run(self) -> None:
         # The seed makes the validation split and the shuffle order, so a run has exactly one (layout.plan).
         self._config["seed_everything"] = seed_everything(self.plan.seed, workers=True, verbose=False)
 
@@ -154,7 +155,7 @@ class FizzLightningCLI(LightningCLI):
         trainer = super().instantiate_trainer(**kwargs)
         if trainer.is_global_zero:
             # One file per command (fit-config.yaml, then fit-config-2.yaml, ...): none replaces another.
-            text = self._parser(subcommand).dump(self._config, skip_none=False)
+            text = self.subcommand_parser(subcommand).dump(self._config, skip_none=False)
             with self.watch.reported():  # a full disk here is one line, like any other file of the run
                 files.atomic_write(layout.command_config(run_dir, subcommand), lambda tmp: tmp.write_text(text))
         return trainer

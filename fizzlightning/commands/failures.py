@@ -25,6 +25,7 @@ from fizzlightning.commands.checks import argument_message, config_error_in
 from fizzlightning.commands.completion import LIGHTNING
 from fizzlightning.errors import ConfigError, RunError, WriteError
 from fizzlightning.files import disk_full, write_failure
+from fizzlightning.internals import launched_processes, stop_process_observer
 
 
 def quiet_lightning() -> None:
@@ -143,12 +144,10 @@ class RankWatch(L.Callback):
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if trainer.is_global_zero and trainer.progress_bar_callback is not None:
             print(file=sys.stderr, flush=True)  # end the bar's line: what follows starts a line of its own
-        procs = getattr(trainer.strategy.launcher, "procs", None)
+        procs = launched_processes(trainer)
         if trainer.world_size == 1 or not trainer.is_global_zero or not procs:
             return
-        for thread in threading.enumerate():
-            if thread.name == "child-process-observer":
-                thread._finished = True  # Lightning 2.6's _ChildProcessObserver: its loop ends at the next poll
+        stop_process_observer()
         gone = _gone(procs)
         deadline = time.monotonic() + GRACE
         while not gone and lost_peer(exception) and time.monotonic() < deadline:

@@ -20,17 +20,13 @@ import threading
 import time
 from typing import Any
 
+from fizzlightning.internals import without_worker_monitor
+
 POLL_SECONDS = 0.2
 # After a death, LitServe's wait for the HTTP process to finish its requests (``LitServer.uvicorn_graceful_timeout``,
 # 30 s, read when it shuts down): a request in flight to a dead worker never gets an answer, so 30 s of waiting
 # would only keep a supervisor from restarting the command. Ctrl-C and SIGTERM keep the 30 s.
 FLUSH_SECONDS = 1.0
-
-
-def _without_litserve_monitor(server: Any) -> None:
-    """The one private name used here. LitServer has no public switch for its worker monitor, whose shutdown on
-    a dead worker races the main thread (see the module's docstring); ``WorkerWatch`` does its job instead."""
-    server._monitor_workers = False
 
 
 def how_it_ended(exitcode: int) -> str:
@@ -70,7 +66,7 @@ class WorkerWatch:
         self.server, self.again = server, again  # again: the command to run to serve again
         self.death: str | None = None
         self.stopping = False
-        _without_litserve_monitor(server)
+        without_worker_monitor(server)
         self._quiet = _QuietStop(self)
         logging.getLogger("litserve.server").addFilter(self._quiet)
         self._thread = threading.Thread(target=self._watch, name="fizzlightning-worker-watch", daemon=True)

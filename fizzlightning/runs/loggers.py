@@ -18,13 +18,22 @@ from lightning.pytorch.core.saving import load_hparams_from_yaml
 from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
+from fizzlightning.internals import (
+    CSVWriterHooks,
+    csv_file_exists,
+    csv_open,
+    csv_writer,
+    mlflow_tracking_uri,
+    wandb_offline,
+)
+
 TENSORBOARD = "lightning.pytorch.loggers.TensorBoardLogger"
 # LightningCLI's default logger; CSVLogger, which requires a save_dir, inherits it when a config switches to it
 DEFAULT = {"class_path": TENSORBOARD, "init_args": {"save_dir": str(Path("lightning_logs"))}}
 CSV = "lightning.pytorch.loggers.CSVLogger"
 
 
-class _AppendingWriter(ExperimentWriter):
+class _AppendingWriter(CSVWriterHooks):
     """Lightning's CSV writer, appending to the run's ``metrics.csv`` instead of deleting it.
 
     Every command of a run (fit, its resume, test, validate) logs into the same ``csv/``; Lightning's writer
@@ -36,7 +45,7 @@ class _AppendingWriter(ExperimentWriter):
     def __init__(self, log_dir: str) -> None:
         super().__init__(log_dir)
         hparams = os.path.join(self.log_dir, self.NAME_HPARAMS_FILE)
-        if self._fs.isfile(hparams):  # fit's full settings, which a later test's fewer would replace
+        if csv_file_exists(self, hparams):  # fit's full settings, which a later test's fewer would replace
             self.hparams = load_hparams_from_yaml(hparams) or {}
 
     def log_hparams(self, params: dict[str, Any]) -> None:
@@ -45,9 +54,9 @@ class _AppendingWriter(ExperimentWriter):
         held = self.hparams
         super().log_hparams({k: v for k, v in params.items() if k not in held or str(held[k]) != str(v)})
 
-    def _check_log_dir_exists(self) -> None:  # Lightning 2.6's hook for what to do with an existing file
-        if self._fs.isfile(self.metrics_file_path):
-            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+    def existing_metrics(self) -> None:
+        if csv_file_exists(self, self.metrics_file_path):
+            with csv_open(self, self.metrics_file_path) as file:
                 self.metrics_keys = next(csv.reader(file), [])
 
 
@@ -57,10 +66,7 @@ class RunCSVLogger(pl_loggers.CSVLogger):
     @property
     @rank_zero_experiment  # as Lightning's: the other ranks get a writer that does nothing
     def experiment(self) -> ExperimentWriter:
-        if self._experiment is None:
-            self._fs.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = _AppendingWriter(log_dir=self.log_dir)
-        return self._experiment
+        return csv_writer(self, _AppendingWriter)
 
 
 def place(logger_config: Any, run_dir: Path) -> Any:
@@ -124,12 +130,12 @@ def describe(loggers: list[Logger], run_dir: Path) -> list[str]:
         elif isinstance(logger, pl_loggers.CSVLogger):
             lines.append(f"Metrics as CSV: {Path(logger.log_dir) / 'metrics.csv'}")
         elif isinstance(logger, MLFlowLogger):
-            uri = logger._tracking_uri
+            uri = mlflow_tracking_uri(logger)
             lines.append(
                 f"MLflow: mlflow ui --backend-store-uri {uri}" if uri.startswith("file:") else f"MLflow: {uri}"
             )
         elif isinstance(logger, WandbLogger):
-            offline = logger._offline
+            offline = wandb_offline(logger)
             where = logger.experiment.dir if offline else logger.experiment.url
             lines.append(f"W&B: wandb sync {Path(where).parent}" if offline else f"W&B: {where}")
         else:

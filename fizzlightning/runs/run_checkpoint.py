@@ -8,15 +8,15 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info
 
+from fizzlightning.internals import CheckpointHooks
 from fizzlightning.runs.checkpoints import run_record
 
 LAST_EVERY_SECONDS = 1.0  # last.ckpt at most this often (and whenever the run stops): a write costs ~2 ms, an epoch ~30
 
 
-class RunCheckpoint(ModelCheckpoint):
+class RunCheckpoint(CheckpointHooks):
     """What makes a run resumable: ``best.ckpt``, ``last.ckpt``, and a clean stop on a signal.
 
     ``best.ckpt`` is the best epoch by the monitored validation metric; of epochs that tie, the later one,
@@ -66,13 +66,10 @@ class RunCheckpoint(ModelCheckpoint):
                 return True
         return super().check_monitor_top_k(trainer, current)
 
-    def _save_topk_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict) -> None:
-        super()._save_topk_checkpoint(trainer, monitor_candidates)
-        # Lightning then writes last.ckpt exactly when this step saved a new best; here, when it is due.
-        self._last_global_step_saved = trainer.global_step if self._last_due else -1
+    def last_due(self, trainer: L.Trainer) -> bool:
+        return self._last_due  # decided in on_train_epoch_end, the same on every rank
 
-    def _save_last_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict) -> None:
-        super()._save_last_checkpoint(trainer, monitor_candidates)
+    def last_saved(self) -> None:
         self._last_written = time.monotonic()
 
     @staticmethod
