@@ -23,7 +23,7 @@ NEEDS = {
 }
 
 
-def require(what: str) -> None:
+def need(what: str) -> None:
     """Raise ``MissingExtra`` unless the package that ``what`` (a key of ``NEEDS``) needs is importable."""
     module, extra = NEEDS[what]
     if importlib.util.find_spec(module) is None:
@@ -46,4 +46,4 @@ def check_config(config: Any) -> None:
     """Every class in ``config`` (loggers, callbacks, anywhere) whose package is an extra must have it installed."""
     for name in _class_names(config):
         if name in NEEDS:
-            require(name)
+            need(name)

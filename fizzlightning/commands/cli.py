@@ -28,11 +28,10 @@ from fizzlightning.callbacks.predictions import PredictionWriter
 from fizzlightning.commands import finish
 from fizzlightning.commands.checks import check_learning_rate, check_top_level_optimizer
 from fizzlightning.commands.failures import RankWatch
+from fizzlightning.data.base import WIDTHS
 from fizzlightning.internals import CLIHooks
 from fizzlightning.runs import checkpoints, layout, loggers, ranks
 from fizzlightning.runs.run_checkpoint import RunCheckpoint
-
-LINKED = ("num_digits", "d_in", "d_out", "art_components", "n_ideas")  # the data decides the network's widths
 
 
 class FizzLightningCLI(CLIHooks):
@@ -74,7 +73,7 @@ class FizzLightningCLI(CLIHooks):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument("--experiment", type=str | None, default=None, help=layout.EXPERIMENT_HELP)
         # Linked on instantiation, so that the datamodule is built (and has checked them) before the model.
-        for name in LINKED:  # jsonargparse skips a link whose datamodule lacks the attribute
+        for name in WIDTHS:  # jsonargparse skips a link whose datamodule lacks the attribute
             parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
         # The optimizer is the model's argument (LightningCLI's dependency injection), set by the top-level
         # optimizer and lr_scheduler that configs and --optimizer Adam --optimizer.lr 0.001 have always used.
@@ -137,7 +136,7 @@ class FizzLightningCLI(CLIHooks):
             raise self._plan_error
         subcommand, run_dir, config = self.subcommand, self.plan.run_dir, self.config_init[self.subcommand]
         checkpoints.check_start(self.plan.ckpt_path, subcommand, self.model, config["trainer"])
-        resume = f"fizzlightning fit {self.args} --ckpt_path last" if subcommand == "fit" else None
+        resume = layout.resume_command(self.args) if subcommand == "fit" else None
         self.watch = RankWatch(resume, shlex.join(["fizzlightning", *self.argv]), run_dir)
         own = config["trainer"].get("callbacks") or []
         callbacks = [*(own if isinstance(own, list) else [own]), Hyperparameters(), self.watch]
@@ -187,7 +186,7 @@ class FizzLightningCLI(CLIHooks):
                 model.load_state_dict(checkpoints.load_checkpoint(outcome.best_checkpoint)["state_dict"])
                 with self.watch.reported():  # a resume trains nothing more and writes the files again
                     finish.write_run_files(outcome, self.plan.run_dir, model)
-            where = loggers.describe(self.trainer.loggers, self.plan.run_dir)
+            where = loggers.where_to_look(self.trainer.loggers, self.plan.run_dir)
             print(finish.summary(outcome, self.plan.run_dir, self.args, where), flush=True)
         if outcome.stopped_by is not None:
             raise SystemExit(128 + outcome.stopped_by)

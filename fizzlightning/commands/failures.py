@@ -37,8 +37,6 @@ def quiet_lightning() -> None:
     # a resumed run writes on into its own checkpoint directory, which is meant to be non-empty
     warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
-    # the GAN computes these from every rank's gathered paintings: each rank already holds the same value
-    warnings.filterwarnings("ignore", message=r".*self\.log\('(val|test)/(in_bounds|ks|rms|d_accuracy|d_score)'.*")
     # train/loss is reduced over the ranks before it is logged (base.py): the advice to sync it does not apply
     warnings.filterwarnings("ignore", message=r".*self\.log\('train/loss', \.\.\., sync_dist=True\).*")
     # predict's CSV writer needs no batch indices: evaluation shards are contiguous (predictions.py)

@@ -13,7 +13,7 @@ from torch import nn
 from fizzlightning.deploy import export
 from fizzlightning.errors import WriteError
 from fizzlightning.files import atomic_write
-from fizzlightning.runs.layout import FINISHED
+from fizzlightning.runs import layout
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def write_run_files(outcome: FitOutcome, run_dir: Path, model: nn.Module) -> Non
         print(f"fizzlightning: {export.FILES['pt2']} was not written: {reason}", file=sys.stderr, flush=True)
     record = {**asdict(outcome), "best_checkpoint": str(outcome.best_checkpoint), "seconds": round(outcome.seconds, 3)}
     del record["stopped_by"]
-    atomic_write(run_dir / FINISHED, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
+    atomic_write(run_dir / layout.FINISHED, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
 
 
 def summary(outcome: FitOutcome, run_dir: Path, config_args: str, dashboards: list[str]) -> str:
@@ -79,7 +79,7 @@ def summary(outcome: FitOutcome, run_dir: Path, config_args: str, dashboards: li
     else:
         lines.append(f"No validation ran, so the last epoch is the run's checkpoint: {outcome.best_checkpoint}")
     if outcome.stopped_by is not None:
-        lines.append(f"Interrupted. Resume with: fizzlightning fit {config_args} --ckpt_path last")
+        lines.append(f"Interrupted. Resume with: {layout.resume_command(config_args)}")
     elif outcome.finished:
         lines.append(
             f"Exported network: {run_dir / export.FILES['pt2']} (torch.export), {export.FILES['pt']} (state_dict)"

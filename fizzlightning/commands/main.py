@@ -86,11 +86,10 @@ def require_config(argv: list[str], subcommand: str) -> None:
     """A command without ``--config`` (nor a model on the command line) gets told which config to pass."""
     if any(a in ("-c", "--config") or a.startswith(("--config=", "--model", "-h", "--help")) for a in argv):
         return
-    if "--ckpt_path" in argv or any(a.startswith("--ckpt_path=") for a in argv):
-        from fizzlightning.runs import layout
+    from fizzlightning.runs import layout
 
-        given = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--ckpt_path"), None)
-        given = given or next((a.split("=", 1)[1] for a in argv if a.startswith("--ckpt_path=")), "")
+    given, _ = layout.split_ckpt_path(argv)
+    if given is not None:
         if given == "last":
             found = layout.newest_last_checkpoint(list((Path.cwd() / layout.LOG_ROOT).glob("*")))
         elif given == "best":
@@ -171,7 +170,7 @@ def _completion(argv: list[str]) -> str:
     """``--print_completion SHELL`` (or ``=SHELL``), anywhere on the line: the script for the whole command."""
     from fizzlightning import extras
 
-    extras.require("--print_completion")
+    extras.need("--print_completion")
     index = next(i for i, arg in enumerate(argv) if arg.startswith("--print_completion"))
     _, equals, shell = argv[index].partition("=")
     if not equals:

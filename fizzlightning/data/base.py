@@ -11,6 +11,10 @@ import torch
 from fizzlightning.data.batches import TensorBatches
 from fizzlightning.errors import require
 
+# The widths the data decides: a datamodule attribute of one of these names sets the model's argument of the
+# same name (``commands/cli.py`` links them), so the two cannot disagree. A new data set reuses these names.
+WIDTHS = ("num_digits", "d_in", "d_out", "art_components", "n_ideas")
+
 
 def _run_seed(seed: int | None) -> int:
     # The CLI's ``seed_everything`` has run before the datamodule is built, so its seed is torch's initial seed.

@@ -102,7 +102,7 @@ def main(args: list[str], typed: list[str]) -> None:
     parser = build_parser()
     options, typed_config = parser.parse_args(args), parser.parse_args(typed).config
     if options.format == "onnx":
-        extras.require("export --format onnx")
+        extras.need("export --format onnx")
     ckpt_path, model_class = layout.start_of_config("export", Path(options.config), options.ckpt_path, typed_config)
     checkpoint = load_checkpoint(ckpt_path)
     check_config_model(checkpoint, model_class, ckpt_path, typed_config)

@@ -42,9 +42,9 @@ from fizzlightning.lessons.fizzbuzz import binary_encode, decode, max_number
 from fizzlightning.models import GAN, FizzBuzzClassifier, Regressor
 from fizzlightning.models.base import TrainingModule
 from fizzlightning.runs import layout
-from fizzlightning.runs.checkpoints import check_config_model, describe, load_checkpoint, rebuild_model
+from fizzlightning.runs.checkpoints import check_config_model, describe_model, load_checkpoint, rebuild_model
 
-try:  # the optional extra `serve`: main() names it (extras.require) before anything here needs it
+try:  # the optional extra `serve`: main() names it (extras.need) before anything here needs it
     from litserve import LitAPI, LitServer
     from litserve.loops import BatchedLoop
 except ImportError:
@@ -310,7 +310,7 @@ def _stop_on_signals(watch: WorkerWatch) -> None:
 
 def main(args: list[str], typed: list[str]) -> None:
     """``fizzlightning serve``: every mistake is a ``ConfigError`` raised before any server starts."""
-    extras.require("serve")
+    extras.need("serve")
     options, typed_config = parse(args), parse(typed).config  # messages name the config as the user typed it
     ckpt_path, model_class = layout.start_of_config("serve", Path(options.config), options.ckpt_path, typed_config)
     checkpoint = load_checkpoint(ckpt_path)
@@ -321,7 +321,7 @@ def main(args: list[str], typed: list[str]) -> None:
     served = next((api for served, api in SERVED.items() if isinstance(model, served)), None)
     if served is None:
         raise CheckpointError(
-            f"{ckpt_path} holds {describe(held, hparams)}, which has no serving API: define "
+            f"{ckpt_path} holds {describe_model(held, hparams)}, which has no serving API: define "
             f"`class {type(model).__name__}API(ServedModel, serves={type(model).__name__})` (docs/development.md)."
         )
     _check_port(options.host, options.port)
@@ -329,7 +329,7 @@ def main(args: list[str], typed: list[str]) -> None:
     server = LitServer(api, accelerator="auto", devices=1, middlewares=[(RequestCheck, {"api": api})])
     url = f"http://{f'[{options.host}]' if ':' in options.host else options.host}:{options.port}{api.api_path}"
     batching = f"batches of up to {options.max_batch_size} requests, {options.batch_timeout} s to fill"
-    print(f"Serving {describe(held, hparams)} from {ckpt_path} at {url} ({batching}; Ctrl-C stops)", flush=True)
+    print(f"Serving {describe_model(held, hparams)} from {ckpt_path} at {url} ({batching}; Ctrl-C stops)", flush=True)
     watch = WorkerWatch(server, again=shlex.join(["fizzlightning", "serve", *typed]))
     _stop_on_signals(watch)
     try:

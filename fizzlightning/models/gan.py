@@ -4,6 +4,7 @@ The artist and the judge are ``artist.py``, the data ``data.ArtistDataModule``, 
 ``PaintingsImage``; ``lightning_configs/gan.yaml`` puts them together.
 """
 
+import warnings
 from typing import Any
 
 import lightning as L
@@ -101,6 +102,11 @@ class GAN(TrainingModule):
         self.manual_backward(d_loss + g_loss)  # one backward: DDP reduces every gradient once
         optimizer.step()
         return d_loss  # train/loss is D's loss, the lesson's printout
+
+    def setup(self, stage: str) -> None:
+        # _judge_all logs values every rank computes from the same gathered paintings: Lightning's advice to
+        # sync them (sync_dist=True) does not apply, and syncing would read them on rank 0 only (base.py)
+        warnings.filterwarnings("ignore", message=r".*self\.log\('(val|test)/(in_bounds|ks|rms|d_accuracy|d_score)'.*")
 
     def _score(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         ideas, real = batch

@@ -51,7 +51,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
-def describe(class_path: str | None, hparams: dict[str, Any]) -> str:
+def describe_model(class_path: str | None, hparams: dict[str, Any]) -> str:
     """``FizzBuzzClassifier(num_digits=12, hidden=[1024], ...)``: a model's class and ``__init__`` arguments."""
     args = ", ".join(f"{key}={value!r}" for key, value in hparams.items() if not key.startswith("_"))
     return f"{class_path.rsplit('.', 1)[-1]}({args})" if class_path else f"a model with hyperparameters ({args})"
@@ -67,13 +67,13 @@ def rebuild_model(checkpoint: dict[str, Any], path: str | Path) -> nn.Module:
     built = model_class(held)
     if built is None:
         known = ", ".join(sorted(model.__name__ for model in MODELS.values()))
-        raise CheckpointError(f"{path} holds {describe(held, hparams)}; fizzlightning rebuilds only {known}.")
+        raise CheckpointError(f"{path} holds {describe_model(held, hparams)}; fizzlightning rebuilds only {known}.")
     try:
         model = built(**{k: v for k, v in hparams.items() if k[0] != "_"})
         model.load_state_dict(checkpoint["state_dict"])
     except (TypeError, RuntimeError) as error:
         reason = str(error).strip().splitlines()[0]
-        raise CheckpointError(f"Cannot rebuild {describe(held, hparams)} from {path}: {reason}") from None
+        raise CheckpointError(f"Cannot rebuild {describe_model(held, hparams)} from {path}: {reason}") from None
     return model.eval()
 
 
@@ -92,9 +92,9 @@ def check_checkpoint_fits(checkpoint: dict[str, Any], model: nn.Module, path: st
     if held_class is None and not held_params:
         what = f"a model with parameters {list(held)[:6]}"
     else:
-        what = describe(held_class, held_params)
+        what = describe_model(held_class, held_params)
     raise CheckpointError(
-        f"{path} holds {what}, but the config builds {describe(class_path(model), dict(model.hparams))}. "
+        f"{path} holds {what}, but the config builds {describe_model(class_path(model), dict(model.hparams))}. "
         "Pass the config it was trained with, or run fit with this one."
     )
 
@@ -106,7 +106,7 @@ def check_config_model(checkpoint: dict[str, Any], config_class: str | None, pat
     held = hparams.get("_class_path")
     if config_class and config_class.rsplit(".", 1)[-1] != (held or "").rsplit(".", 1)[-1]:
         raise CheckpointError(
-            f"{path} holds {describe(held, hparams)}, but --config {config} builds {config_class}. "
+            f"{path} holds {describe_model(held, hparams)}, but --config {config} builds {config_class}. "
             "Pass the config it was trained with."
         )
 

@@ -217,14 +217,27 @@ def plan(
     return Plan(experiment, experiment / (start.run_name or name_run(experiment)), start.ckpt_path, seed)
 
 
+def split_ckpt_path(args: list[str]) -> tuple[str | None, list[str]]:
+    """``--ckpt_path X`` (or ``--ckpt_path=X``) as typed, if any, and the other arguments."""
+    given, kept = None, []
+    for previous, arg in zip([None, *args], args):
+        if previous == "--ckpt_path":
+            given = arg
+        elif arg.startswith("--ckpt_path="):
+            given = arg.split("=", 1)[1]
+        elif arg != "--ckpt_path":
+            kept.append(arg)
+    return (given if given is not None or "--ckpt_path" not in args else ""), kept
+
+
 def command_args(argv: list[str], subcommand: str) -> str:
     """A command's arguments less ``--ckpt_path``: what a resume, or ``test`` after ``fit``, must repeat."""
-    args = argv[argv.index(subcommand) + 1 :] if subcommand in argv else argv
-    kept = []
-    for previous, arg in zip([None, *args], args):
-        if not (arg == "--ckpt_path" or previous == "--ckpt_path" or arg.startswith("--ckpt_path=")):
-            kept.append(arg)
-    return shlex.join(kept)
+    return shlex.join(split_ckpt_path(argv[argv.index(subcommand) + 1 :] if subcommand in argv else argv)[1])
+
+
+def resume_command(args: str) -> str:
+    """The command that continues a fit run with ``args`` (``command_args``) from its last finished epoch."""
+    return f"fizzlightning fit {args} --ckpt_path last"
 
 
 def remove_stale_temporaries(run_dir: Path) -> None:

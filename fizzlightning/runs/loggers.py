@@ -119,7 +119,7 @@ def _placement(name: str, args: Any, run_dir: Path) -> dict[str, Any]:
     return {"save_dir": str(run_dir)} if "save_dir" in args else {}
 
 
-def describe(loggers: list[Logger], run_dir: Path) -> list[str]:
+def where_to_look(loggers: list[Logger], run_dir: Path) -> list[str]:
     """Where to look at this run's metrics, one line per logger."""
     if not loggers:
         return ["No logger: the metrics of this run were not saved (--trainer.logger false)."]
