@@ -27,7 +27,7 @@ from fizzlightning import extras
 from fizzlightning.errors import MissingExtra
 
 try:
-    extras.require("benchmarks/search.py")
+    extras.need("benchmarks/search.py")
 except MissingExtra as error:
     raise SystemExit(print(f"fizzlightning: error: {error}", file=sys.stderr) or 2) from None
 

@@ -145,8 +145,8 @@ def main() -> int:
     if args.quick:
         args.clients, args.requests = 4, 100
     try:
-        extras.require("benchmarks/serve.py")
-        extras.require("serve")
+        extras.need("benchmarks/serve.py")
+        extras.need("serve")
     except MissingExtra as error:
         print(f"fizzlightning: error: {error}", file=sys.stderr)
         return 2
