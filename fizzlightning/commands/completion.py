@@ -8,7 +8,7 @@ types at the top level of each command:
 - ``fit``, ``validate``, ``test``, ``predict``: ``--config`` and ``--ckpt_path`` (files), ``--seed_everything``,
   ``--experiment``, ``--print_config``, ``--trainer.NAME`` for each parameter of ``lightning.Trainer``, and
   ``--model``, ``--data``, ``--optimizer``, ``--lr_scheduler`` (their ``.init_args`` are left to ``--help``);
-- ``serve``, ``export``: the options of their own parsers, as ``serve.py`` and ``export.py`` build them;
+- ``serve``, ``export``: the options of their own parsers, as ``deploy/serve.py`` and ``deploy/export.py`` build them;
 - ``configs``: ``--copy DIR``.
 """
 

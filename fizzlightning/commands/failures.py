@@ -102,7 +102,7 @@ def _gone(procs: list) -> list[tuple[int, object]]:
 
 
 class RankWatch(L.Callback):
-    """Rank 0's account of a DDP run that lost a process, for ``cli.py`` to raise as one line.
+    """Rank 0's account of a DDP run that lost a process, for ``commands/cli.py`` to raise as one line.
 
     On any exception during a multi-process command, rank 0 finds which of the ranks it started has ended and
     how (Lightning's launcher keeps them as ``procs``), and ends the others at once: they are waiting in a

@@ -318,7 +318,7 @@ def main(args: list[str], typed: list[str]) -> None:
     model = rebuild_model(checkpoint, ckpt_path)  # refuses here what the inference worker could not serve
     hparams = checkpoint["hyper_parameters"]
     held = hparams["_class_path"]
-    served = next((api for served, api in SERVED.items() if isinstance(model, served)), None)
+    served = next((SERVED[cls] for cls in type(model).__mro__ if cls in SERVED), None)  # the nearest API
     if served is None:
         raise CheckpointError(
             f"{ckpt_path} holds {describe_model(held, hparams)}, which has no serving API: define "

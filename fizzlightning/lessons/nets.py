@@ -1,6 +1,6 @@
 """The lessons' networks as plain ``torch.nn`` modules: no Lightning, so exported weights load anywhere.
 
-The LightningModules (``classifier.py``, ``regressor.py``, ``gan.py``) wrap these as ``self.net``.
+The LightningModules (``models/classifier.py``, ``models/regressor.py``, ``models/gan.py``) wrap these as ``self.net``.
 """
 
 from typing import Literal

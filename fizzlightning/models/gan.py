@@ -1,6 +1,6 @@
 """Lesson 004's GAN: a thin LightningModule around ``Generator`` and ``Discriminator``, its test report.
 
-The artist and the judge are ``artist.py``, the data ``data.ArtistDataModule``, the picture
+The artist and the judge are ``lessons/artist.py``, the data ``data.ArtistDataModule``, the picture
 ``PaintingsImage``; ``lightning_configs/gan.yaml`` puts them together.
 """
 

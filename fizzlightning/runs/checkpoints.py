@@ -4,6 +4,7 @@ Every checkpoint is loaded with ``torch.load(..., weights_only=True)``, so a che
 written through ``files.atomic_write``, so a file is either whole or absent.
 """
 
+import importlib
 import re
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from torch import nn
 
-from fizzlightning.errors import CheckpointError
+from fizzlightning.errors import CheckpointError, ConfigError
 from fizzlightning.files import atomic_write, torch_bytes
 from fizzlightning.models.base import MODELS, class_path, model_class
 
@@ -104,6 +105,12 @@ def check_config_model(checkpoint: dict[str, Any], config_class: str | None, pat
     refuse a checkpoint of another model class than the config names."""
     hparams = checkpoint.get("hyper_parameters") or {}
     held = hparams.get("_class_path")
+    if config_class and "." in config_class:  # the user's own config: a model of their own joins MODELS, as in fit
+        module = config_class.rsplit(".", 1)[0]
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise ConfigError(f"--config {config} names {config_class}, which cannot be imported: {error}.") from None
     if config_class and config_class.rsplit(".", 1)[-1] != (held or "").rsplit(".", 1)[-1]:
         raise CheckpointError(
             f"{path} holds {describe_model(held, hparams)}, but --config {config} builds {config_class}. "

@@ -126,7 +126,7 @@ def newest_last_checkpoint(experiments: list[Path]) -> Path | None:
 
 
 def read_fit(run_dir: Path) -> dict[str, Any]:
-    """What ``fit`` recorded when it finished (see ``finish.py``)."""
+    """What ``fit`` recorded when it finished (see ``commands/finish.py``)."""
     return json.loads((run_dir / FINISHED).read_text())
 
 
