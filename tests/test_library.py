@@ -220,3 +220,43 @@ def test_a_resume_with_a_scheduler_that_moves_lr_from_the_start_is_not_refused(c
     assert cli("fit", "--config", config, *scheduler, "--ckpt_path", "last", "--trainer.max_epochs", "3") == 0
     (run,) = runs(tmp_path, config)
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 2
+
+
+# A config as 0.2.0 wrote it: every class under the flat module paths of that release.
+CONFIG_0_2_0 = FIZZBUZZ.replace("fizzlightning.models.classifier.", "fizzlightning.classifier.").replace(
+    "  devices: 1\n",
+    """  devices: 1
+  callbacks:
+    - class_path: fizzlightning.stopping.StreakStopping
+      init_args: {monitor: val/acc, threshold: 1.0, streak: 2}
+    - class_path: fizzlightning.dashboards.BoardImage
+""",
+)
+
+
+def test_a_config_with_the_0_2_0_module_paths_fits_tests_and_resumes(cli, tmp_path, capfd):
+    config = write(tmp_path, "old.yaml", CONFIG_0_2_0)
+    assert "fizzlightning.classifier.FizzBuzzClassifier" in CONFIG_0_2_0
+    assert cli("fit", "--config", config) == 0
+    (run,) = runs(tmp_path, config)
+    saved = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
+    assert saved["hyper_parameters"]["_class_path"] == "fizzlightning.models.classifier.FizzBuzzClassifier"
+    assert cli("test", "--config", config) == 0
+    assert "Score on 1..100:" in capfd.readouterr().out
+    assert cli("fit", "--config", config, "--ckpt_path", "last", "--trainer.max_epochs", "3") == 0
+
+
+def test_the_0_2_0_module_paths_import_the_same_objects():
+    script = (
+        "import sys; import fizzlightning.classifier as old; from fizzlightning.checks import ConfigError; "
+        "from fizzlightning.dashboards import BoardImage; import fizzlightning.models.classifier as new; "
+        "from fizzlightning.errors import ConfigError as now; "
+        "assert old.FizzBuzzClassifier is new.FizzBuzzClassifier and BoardImage is new.BoardImage; "
+        "assert ConfigError is now"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, env=launch.environment())
+    done = subprocess.run(
+        [sys.executable, "-c", "import fizzlightning.classifier as old; old.NoSuchName"],
+        capture_output=True, text=True, env=launch.environment(),
+    )  # fmt: skip
+    assert "has no attribute 'NoSuchName' (it moved: see CHANGELOG.md)" in done.stderr
