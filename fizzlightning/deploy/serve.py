@@ -37,7 +37,6 @@ import torch
 from fizzlightning import extras
 from fizzlightning.deploy.serving_worker import WorkerWatch
 from fizzlightning.errors import CheckpointError, ConfigError, OneLineParser, RunError, require
-from fizzlightning.lessons.artist import judge
 from fizzlightning.lessons.fizzbuzz import binary_encode, decode, max_number
 from fizzlightning.models import GAN, FizzBuzzClassifier, Regressor
 from fizzlightning.models.base import TrainingModule
@@ -190,8 +189,7 @@ class GANAPI(ServedModel, serves=GAN):
     key, width_key, example = "ideas", "n_ideas", '{"ideas": [[...n_ideas numbers], ...]}'
 
     def run(self, ideas: torch.Tensor) -> torch.Tensor:
-        paintings = self.model(ideas)
-        return torch.cat([paintings, torch.stack(judge(paintings, self.model.points), dim=1)], dim=1)
+        return self.model.predict_step((ideas,), 0)  # each painting and its verdict, as predict writes them
 
     def answer(self, ideas: torch.Tensor, outputs: torch.Tensor) -> dict[str, Any]:
         a, rms, inside = outputs[:, -3:].T

@@ -13,7 +13,7 @@ import lightning as L
 import pytest
 import torch
 
-from fizzlightning.runs import checkpoints
+from fizzlightning import files
 from tests.helpers import (
     DDP_CPU,
     INTERRUPTIBLE,
@@ -143,7 +143,7 @@ class FullDisk:
     def __init__(self, monkeypatch, errno_: int, after: int, name: str) -> None:
         self.calls, self.after, self.errno, self.name = 0, after, errno_, name
         self.replace = os.replace
-        monkeypatch.setattr(checkpoints.os, "replace", self)
+        monkeypatch.setattr(files.os, "replace", self)
 
     def __call__(self, source, target) -> None:
         if Path(target).name == self.name:

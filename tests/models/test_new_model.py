@@ -1,6 +1,6 @@
 """A model added the way docs/development.md says, in one module and a config, runs every command.
 
-The module and the config are the document's own blocks (those whose skip reason names ``toy.py`` and
+The module and the config are the document's own blocks (those after the comments that name ``toy.py`` and
 ``toy.yaml``), written to a fresh directory; nothing in the package lists the model.
 """
 
@@ -17,8 +17,9 @@ DOC = ROOT / "docs" / "development.md"
 
 
 def document_block(name: str) -> str:
-    """The fenced block right after ``<!-- skip: next "NAME: ..." -->`` in the document."""
-    pattern = rf'<!-- skip: next "{re.escape(name)}:[^"]*" -->\n```\w+\n(.*?)\n```'
+    """The fenced block right after the comment that names it in the document: ``<!-- skip: next "NAME: ..." -->``
+    for the Python block (Sybil would run it otherwise), ``<!-- NAME: ... -->`` for the YAML block."""
+    pattern = rf'<!-- (?:skip: next ")?{re.escape(name)}:[^>]*-->\n```\w+\n(.*?)\n```'
     (block,) = re.findall(pattern, DOC.read_text(), flags=re.S)
     return block + "\n"
 
