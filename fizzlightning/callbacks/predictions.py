@@ -1,35 +1,127 @@
-"""``predict``'s output file: every rank's rows, merged in input order, as a CSV table in the run directory."""
+"""``predict``'s output file: every rank's rows, merged in input order, as a CSV table in the run directory.
+
+The rows are written as each batch ends, into a hidden spool file beside the final one, so that a range of any
+size is played in the memory of a batch. The finished file is renamed into place (``files.atomic_write``): it is
+whole, or it is absent.
+"""
 
 import csv
+import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from fizzlightning.files import atomic_write
+from fizzlightning.errors import WriteError
+from fizzlightning.files import atomic_write, disk_full, write_failure
+
+KEPT_ROWS = 1010  # the first rows kept for what predict prints (``format_predictions``); the file has every row
+LAST_ROWS = 10  # and the last ones, past KEPT_ROWS: the end of the range
+SEND_BYTES = 2**20  # CSV text a rank sends to rank 0 at a time
 
 
 class PredictionWriter(BasePredictionWriter):
-    """Writes ``predict_step``'s rows as the model's ``prediction_table`` to ``path`` when predict ends.
+    """Writes ``predict_step``'s rows as the model's ``prediction_table`` to ``path``, a batch at a time.
 
-    Evaluation shards are contiguous (``TensorBatches(even=False)``), so the ranks' rows gathered in rank
-    order are the rows in input order: the file is the same for any number of processes.
+    Evaluation shards are contiguous (``TensorBatches(even=False)``): rank 0 writes the header and its own part;
+    when predict ends, every other rank sends its part in rank order, a chunk at a time, so the file is the
+    same for any number of processes. ``predictions`` then holds what predict prints: every row (gathered
+    in input order) up to ``KEPT_ROWS`` of them; past that, the first ``KEPT_ROWS - LAST_ROWS`` rows and the
+    last ``LAST_ROWS``. ``total`` counts the rows the file holds.
     """
 
     def __init__(self, path: Path) -> None:
-        super().__init__(write_interval="epoch")
+        super().__init__(write_interval="batch")
         self.path = path
+        self.predictions: torch.Tensor | None = None
+        self.total = 0
+        self._spool: Path | None = None
 
-    def write_on_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, predictions, batch_indices) -> None:
-        self.predictions = pl_module.gather_rows(torch.cat(predictions)).cpu()  # a collective: every rank calls it
+    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # the rows go to the file as they come, not into Lightning's list of every batch's outputs
+        trainer.predict_loop.return_predictions = False
+        self._spool = self.path.with_name(f".{self.path.name}.part{trainer.global_rank}.{os.getpid()}.tmp")
+        self._head_rows = self._tail_rows = None  # (rows, columns) each, once a batch has come
+        self._count = 0
+        self._wrote_header = trainer.global_rank != 0  # rank 0's part comes first: the header is its
+        self._reported(lambda: self.path.parent.mkdir(parents=True, exist_ok=True))
+        self._out = self._reported(lambda: self._spool.open("w", newline=""))
+        self._csv = csv.writer(self._out)
+
+    def write_on_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, prediction, batch_indices, batch, batch_idx, dl_idx
+    ) -> None:
+        rows = prediction.detach().cpu()  # (batch, columns)
+        header, table = pl_module.prediction_table(rows)
+
+        def write() -> None:
+            if not self._wrote_header:
+                self._csv.writerow(header)
+                self._wrote_header = True
+            self._csv.writerows(table)
+
+        self._reported(write)
+        self._count += len(rows)
+        if self._head_rows is None:
+            self._head_rows = rows[:KEPT_ROWS].clone()
+        elif len(self._head_rows) < KEPT_ROWS:
+            self._head_rows = torch.cat([self._head_rows, rows])[:KEPT_ROWS].clone()
+        last = rows if self._tail_rows is None else torch.cat([self._tail_rows, rows])
+        self._tail_rows = last[-LAST_ROWS:].clone()  # a copy: a view would keep the batch alive
+
+    def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._reported(self._out.close)
+        # collectives from here on: every rank calls each of them, in the same order
+        counts = pl_module.gather_rows(torch.tensor([[self._count]]))  # (world_size, 1)
+        self.total = int(counts.sum())
+        heads = pl_module.gather_rows(self._head_rows).cpu()
+        tails = pl_module.gather_rows(self._tail_rows).cpu()
+        if self.total <= KEPT_ROWS:  # each rank's part is all in its head
+            self.predictions = heads
+        else:
+            self.predictions = torch.cat([heads[: KEPT_ROWS - LAST_ROWS], tails[-LAST_ROWS:]])
+        for rank in range(1, trainer.world_size):
+            self._send_part(trainer, rank)
         if trainer.is_global_zero:
-            header, rows = pl_module.prediction_table(self.predictions)
+            spool = self._spool
+            atomic_write(self.path, lambda tmp: os.replace(spool, tmp))
+        self._remove_spool()
 
-            def write(tmp: Path) -> None:
-                with tmp.open("w", newline="") as out:
-                    writer = csv.writer(out)
-                    writer.writerow(header)
-                    writer.writerows(rows)
+    def _send_part(self, trainer: L.Trainer, rank: int) -> None:
+        """``rank``'s part of the file, appended to rank 0's in chunks: no rank holds more than a chunk of it.
+        A broadcast, not a file on a shared disk: the ranks of several machines have no disk in common."""
+        mine = trainer.global_rank == rank
+        size = self._spool.stat().st_size if mine else None
+        chunks = trainer.strategy.broadcast(-(-size // SEND_BYTES) if mine else None, src=rank)
+        source = self._spool.open("rb") if mine else None
+        target = self._reported(lambda: self._spool.open("ab")) if trainer.is_global_zero else None
+        try:
+            for _ in range(chunks):
+                chunk = trainer.strategy.broadcast(source.read(SEND_BYTES) if mine else None, src=rank)
+                if target is not None:
+                    self._reported(lambda data=chunk: target.write(data))
+        finally:
+            for file in (source, target):
+                if file is not None:
+                    file.close()
 
-            atomic_write(self.path, write)
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        out = getattr(self, "_out", None)
+        if out is not None:
+            out.close()
+        self._remove_spool()
+
+    def _remove_spool(self) -> None:
+        if self._spool is not None:
+            self._spool.unlink(missing_ok=True)
+
+    def _reported(self, action: Callable[[], Any]) -> Any:
+        """``action()``, with a failed write (a full disk) as ``files.atomic_write`` reports it: the final file
+        is never written, and the run's other files are intact."""
+        try:
+            return action()
+        except OSError as error:
+            raise WriteError(write_failure(self.path, error), full=disk_full(error)) from None

@@ -5,11 +5,86 @@ It copies tensors to the device once and shards batches over DDP ranks. An attri
 (``commands/cli.py``), so the two cannot disagree.
 """
 
+import os
+from pathlib import Path
+
 import lightning as L
 import torch
+from torch import nn
 
 from fizzlightning.data.batches import TensorBatches
-from fizzlightning.errors import require
+from fizzlightning.errors import ConfigError, require
+
+# The batch of every evaluation pass (validation, test, predict): fixed, so that the memory a pass takes does not
+# grow with the data. 4096 rows of the default recipe's 2048 hidden units are 32 MiB of activations.
+EVAL_BATCH_SIZE = 4096
+GiB = 2**30
+
+
+def available_memory() -> tuple[int, str]:
+    """Bytes this process may still allocate, and where that number comes from.
+
+    ``MemAvailable`` of ``/proc/meminfo`` (what the kernel can hand out without swapping), lowered to what is left
+    under a cgroup v2 ``memory.max`` (a container's limit); the physical memory where neither exists.
+    """
+    found = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append((int(line.split()[1]) * 1024, "MemAvailable in /proc/meminfo"))
+    except OSError:
+        pass
+    try:
+        cgroup = Path("/sys/fs/cgroup")
+        limit = (cgroup / "memory.max").read_text().strip()
+        if limit != "max":
+            used = int((cgroup / "memory.current").read_text())
+            found.append((int(limit) - used, "the cgroup's memory.max less its memory.current"))
+    except (OSError, ValueError):
+        pass
+    if not found:
+        found.append((os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "the physical memory"))
+    return min(found)
+
+
+def resident_memory() -> int:
+    """This process's resident memory now, in bytes (``/proc/self/statm``); 0 where it cannot be read."""
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def model_needs(model: nn.Module | None, batch_size: int, in_width: int) -> dict[str, int]:
+    """Bytes a fit of ``model`` holds besides the data: its float32 weights with their gradients and an
+    Adam-like optimizer's two moments (4 copies), and one batch's activations forward and backward
+    (every ``nn.Linear``'s input and output, twice: the values and their gradients)."""
+    if model is None:
+        return {}
+    parameters = sum(p.numel() for p in model.parameters())
+    widths = in_width + sum(2 * m.out_features for m in model.modules() if isinstance(m, nn.Linear))  # pre/post ReLU
+    return {
+        f"the model, its gradients and optimizer state (4 x {parameters:,} float32 parameters)": 16 * parameters,
+        f"a batch's activations ({batch_size} rows x {widths} values, forward and backward)": 8 * batch_size * widths,
+    }
+
+
+def check_memory(key: str, value: object, data: dict[str, int], model: dict[str, int], processes: int) -> None:
+    """A ``ConfigError`` before anything is built or trained, if what a run holds cannot fit in this machine's
+    memory: ``data`` and ``model`` (what each holds, in bytes), and this process's memory now (Python, torch,
+    Lightning), each ``processes`` times (DDP ranks on this machine each hold a copy of the data)."""
+    needs = {**data, **model, "this process before the data (Python, torch, Lightning)": resident_memory()}
+    total = processes * sum(needs.values())
+    available, source = available_memory()
+    if total <= available:
+        return
+    parts = "; ".join(f"{what} {size / GiB:.2f} GiB" for what, size in needs.items())
+    times = f"{processes} processes x " if processes > 1 else ""
+    raise ConfigError(
+        f"{key} = {value!r} is not allowed on this machine: a run would need about {total / GiB:.1f} GiB "
+        f"({times}{parts}), and {available / GiB:.1f} GiB is available ({source}). Use fewer digits."
+    )
+
 
 # The widths the data decides: a datamodule attribute of one of these names sets the model's argument of the
 # same name (``commands/cli.py`` links them), so the two cannot disagree. A new data set reuses these names.
@@ -45,11 +120,12 @@ class InMemoryDataModule(L.LightningDataModule):
         batch_size: int | None = None,
         passes: int = 1,
         even: bool = True,
+        transform=None,
     ) -> TensorBatches:
         """Batches of ``tensors``, copied to the training device once and kept there under ``cache_key``.
 
         ``even``: every rank runs the same number of steps (training); otherwise every sample is seen
-        exactly once (evaluation), see ``TensorBatches``.
+        exactly once (evaluation), see ``TensorBatches``. ``transform`` makes each batch from its slices.
         """
         device, rank, world_size = torch.device("cpu"), 0, 1
         if self.trainer is not None:
@@ -66,4 +142,5 @@ class InMemoryDataModule(L.LightningDataModule):
             world_size=world_size,
             passes=passes,
             even=even,
+            transform=transform,
         )

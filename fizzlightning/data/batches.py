@@ -1,10 +1,12 @@
 """Loaders without a DataLoader: mini-batches sliced from tensors on the device, or drawn there each epoch.
 
-The whole data set of every lesson is a few MB at most, so it lives on the training device.
+The training data of every lesson lives on the training device (FizzBuzz's largest allowed range is under
+2 GiB). Evaluation passes may hold less, the numbers alone, and encode each batch as it is sliced: what one
+pass allocates is then bounded by its batch size, whatever the size of the data.
 """
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -43,7 +45,8 @@ class TensorBatches(EpochBatches):
     instead: every sample is scored exactly once, and the ranks' results concatenated in rank order
     are in input order. A rank left without samples gets one empty batch, so that its outputs still
     have a shape to gather. ``passes`` repeats the data within one epoch (the regressor's full
-    batch, once per step).
+    batch, once per step). ``transform``, if given, maps each batch's slices to the batch the step gets
+    (e.g. numbers to their encoding), so that only the batch's part is ever made.
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class TensorBatches(EpochBatches):
         world_size: int = 1,
         passes: int = 1,
         even: bool = True,
+        transform: Callable[..., tuple[torch.Tensor, ...]] | None = None,
     ) -> None:
         self.tensors = tensors
         self.batch_size = batch_size
@@ -65,6 +69,7 @@ class TensorBatches(EpochBatches):
         self.world_size = world_size
         self.passes = passes
         self.even = even
+        self.transform = transform
         n = len(tensors[0])
         self._per_rank = math.ceil(n / world_size) if even else len(range(n)[rank::world_size])
 
@@ -85,16 +90,29 @@ class TensorBatches(EpochBatches):
         order = torch.cat([order, order[: padded - n]])
         return order[self.rank :: self.world_size].to(self.tensors[0].device)  # (per_rank,)
 
+    def _shard(self) -> range:
+        """This rank's contiguous part of the samples when evaluating (``even=False``): ``tensor_split``'s parts."""
+        n, size, rest = len(self.tensors[0]), *divmod(len(self.tensors[0]), self.world_size)
+        start = self.rank * size + min(self.rank, rest)
+        return range(min(start, n), min(start + size + (self.rank < rest), n))
+
+    def _slices(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        if not self.shuffle and (self.world_size == 1 or not self.even):
+            # views of one contiguous range, no index tensor: an evaluation pass allocates one batch at a time
+            part = self._shard() if not self.even else range(len(self.tensors[0]))
+            for start in range(part.start, max(part.stop, part.start + 1), self.batch_size):
+                stop = min(start + self.batch_size, part.stop)
+                yield tuple(t[start:stop] for t in self.tensors)  # an empty part: one empty batch
+            return
+        indices = self._indices()
+        for start in range(0, max(len(indices), 1), self.batch_size):
+            yield tuple(t[indices[start : start + self.batch_size]] for t in self.tensors)
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         # A generator: the order is drawn at the first ``next()``, after Lightning has set the epoch.
         for _ in range(self.passes):
-            if not self.shuffle and self.world_size == 1:
-                for start in range(0, len(self.tensors[0]), self.batch_size):
-                    yield tuple(t[start : start + self.batch_size] for t in self.tensors)  # views, no copy
-            else:
-                indices = self._indices()
-                for start in range(0, max(len(indices), 1), self.batch_size):
-                    yield tuple(t[indices[start : start + self.batch_size]] for t in self.tensors)
+            for batch in self._slices():
+                yield batch if self.transform is None else self.transform(*batch)
 
 
 class ArtistBatches(EpochBatches):

@@ -2,16 +2,23 @@
 
 import torch
 
-from fizzlightning.data.base import InMemoryDataModule
+from fizzlightning.data.base import EVAL_BATCH_SIZE, InMemoryDataModule, check_memory, model_needs
 from fizzlightning.data.batches import TensorBatches
 from fizzlightning.errors import require
 from fizzlightning.lessons import fizzbuzz
 
 MAX_DATA_BYTES = 2 * 2**30  # the encoded FizzBuzz range must fit comfortably in memory
+ENCODE_CHUNK = 2**16  # numbers encoded at a time: the int64 bits of a whole range would be 8 x its float32 bits
 
 
 def _fizzbuzz_bytes(num_digits: int) -> int:
     return 2**num_digits * (num_digits * 4 + 16)  # float bits + int64 number + int64 label per sample
+
+
+def _fit_bytes(num_digits: int) -> int:
+    # what fit holds per number: the training bits, label and number (_fizzbuzz_bytes), and each epoch's shuffle
+    # order with its copy for the ranks (2 x int64); the validation numbers are encoded a batch at a time
+    return _fizzbuzz_bytes(num_digits) + 2**num_digits * 16
 
 
 MAX_NUM_DIGITS = max(n for n in range(1, 64) if _fizzbuzz_bytes(n) <= MAX_DATA_BYTES)
@@ -72,28 +79,66 @@ class FizzBuzzDataModule(InMemoryDataModule):
         self.save_hyperparameters()
 
     def encoded(self, numbers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return fizzbuzz.binary_encode(numbers, self.num_digits), fizzbuzz.fizzbuzz_labels(numbers)
+        """The bits (len, num_digits) and labels (len,) of ``numbers``, made a chunk at a time: the temporaries
+        of one chunk, never of the whole range, are all that is allocated besides the result."""
+        x = torch.empty(len(numbers), self.num_digits, device=numbers.device)
+        y = torch.empty(len(numbers), dtype=torch.int64, device=numbers.device)
+        for start in range(0, len(numbers), ENCODE_CHUNK):
+            chunk = numbers[start : start + ENCODE_CHUNK]
+            x[start : start + ENCODE_CHUNK] = fizzbuzz.binary_encode(chunk, self.num_digits)
+            y[start : start + ENCODE_CHUNK] = fizzbuzz.fizzbuzz_labels(chunk)
+        return x, y
+
+    def _check_memory(self) -> None:
+        """Before the data is made: the whole fit must fit in this machine's memory (``base.check_memory``)."""
+        trainer = self.trainer
+        model = trainer.lightning_module if trainer is not None else None
+        processes = max(1, trainer.world_size // trainer.num_nodes) if trainer is not None else 1
+        batch = max(self.batch_size, EVAL_BATCH_SIZE)
+        data = {
+            f"the data (2**{self.num_digits} numbers x {_fit_bytes(self.num_digits) >> self.num_digits} bytes: "
+            "bits, label, number, shuffle order)": _fit_bytes(self.num_digits),
+        }
+        check_memory("data.num_digits", self.num_digits, data, model_needs(model, batch, self.num_digits), processes)
 
     def setup(self, stage: str) -> None:
-        numbers = torch.arange(fizzbuzz.FIRST_TRAIN_NUMBER, fizzbuzz.max_number(self.num_digits) + 1)
-        order = torch.randperm(len(numbers), generator=torch.Generator().manual_seed(self.seed))
-        num_val = round(len(numbers) * self.val_fraction)
-        self.val_numbers, self.train_numbers = numbers[order[:num_val]].sort().values, numbers[order[num_val:]]
+        if stage in ("fit", "validate"):  # test and predict need neither split
+            if stage == "fit":
+                self._check_memory()
+            numbers = torch.arange(fizzbuzz.FIRST_TRAIN_NUMBER, fizzbuzz.max_number(self.num_digits) + 1)
+            order = torch.randperm(len(numbers), generator=torch.Generator().manual_seed(self.seed))
+            num_val = round(len(numbers) * self.val_fraction)
+            self.val_numbers, self.train_numbers = numbers[order[:num_val]].sort().values, numbers[order[num_val:]]
+            del numbers, order  # (2**num_digits,) each: not held past the split
         self.test_numbers = torch.arange(1, 101)
         first, last = self.predict_range
         self.predict_numbers = torch.arange(first, last + 1)
 
     def train_dataloader(self) -> TensorBatches:
+        # training is the one pass that holds its encoding: the steps slice it, at no cost per step
         return self._batches("train", self.encoded(self.train_numbers), shuffle=True)
 
+    # Evaluation holds the numbers alone and encodes each batch as it is sliced (``TensorBatches.transform``).
+
+    def _scored(self, numbers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encoded(numbers)  # (batch, num_digits), (batch,)
+
+    def _tested(self, numbers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return (*self.encoded(numbers), numbers)
+
+    def _played(self, numbers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return fizzbuzz.binary_encode(numbers, self.num_digits), numbers
+
     def val_dataloader(self) -> TensorBatches:
-        x, y = self.encoded(self.val_numbers)
-        return self._batches("val", (x, y), shuffle=False, batch_size=len(self.val_numbers), even=False)
+        return self._eval_batches("val", self.val_numbers, self._scored)
 
     def test_dataloader(self) -> TensorBatches:
-        x, y = self.encoded(self.test_numbers)
-        return self._batches("test", (x, y, self.test_numbers), shuffle=False, batch_size=100, even=False)
+        return self._eval_batches("test", self.test_numbers, self._tested)
 
     def predict_dataloader(self) -> TensorBatches:
-        x, _ = self.encoded(self.predict_numbers)
-        return self._batches("predict", (x, self.predict_numbers), shuffle=False, batch_size=4096, even=False)
+        return self._eval_batches("predict", self.predict_numbers, self._played)
+
+    def _eval_batches(self, cache_key: str, numbers: torch.Tensor, transform) -> TensorBatches:
+        return self._batches(
+            cache_key, (numbers,), shuffle=False, batch_size=EVAL_BATCH_SIZE, even=False, transform=transform
+        )

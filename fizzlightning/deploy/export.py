@@ -9,8 +9,8 @@
 ``fizzlightning export --config CONFIG [--ckpt_path PATH] [--format onnx|pt2|pt]`` writes any of them for the
 checkpoint the run rule picks (``layout.find_start``, as ``test`` and ``serve``), into that checkpoint's run.
 
-Each program is checked against the checkpoint's network on the model's fixed batch (``export_net``) before
-it is kept: the outputs must agree to ``TOLERANCE``.
+Each program is checked against the checkpoint's network on the model's fixed inputs (``export_net``, a
+bounded set) before it is kept, ``CHECK_BATCH`` rows at a time: the outputs must agree to ``TOLERANCE``.
 """
 
 import copy
@@ -29,6 +29,7 @@ from fizzlightning.runs import layout
 from fizzlightning.runs.checkpoints import check_config_model, load_checkpoint, rebuild_model
 
 TOLERANCE = 1e-6
+CHECK_BATCH = 1024  # rows per forward pass of a check: its memory does not grow with the inputs
 FILES = {"pt": "model.pt", "pt2": "model.pt2", "onnx": "model.onnx"}
 
 
@@ -36,9 +37,22 @@ def _plain(net: nn.Module) -> nn.Module:
     return copy.deepcopy(net).cpu().eval()
 
 
-def _check(name: str, expected: torch.Tensor, got: torch.Tensor, scale: float = 1.0) -> float:
-    """The largest difference of ``got`` from ``expected``; a ``RunError`` if it is over ``TOLERANCE * scale``."""
-    difference = float((expected - got).abs().max())
+def _batched_difference(name: str, net: nn.Module, run, inputs: torch.Tensor, relative: bool = False) -> float:
+    """The largest difference of ``run`` (the exported program) from ``net`` over ``inputs``, ``CHECK_BATCH`` rows at
+    a time; a ``RunError`` if it is over ``TOLERANCE`` (``relative``: times the largest output, see ``export_onnx``).
+    """
+    differences, scale = [], 1.0
+    with torch.no_grad():
+        for start in range(0, len(inputs), CHECK_BATCH):
+            batch = inputs[start : start + CHECK_BATCH]
+            expected, got = net(batch), run(batch)
+            differences.append((expected - got).abs().max())  # a scalar per batch; torch's max keeps a NaN
+            if relative:
+                scale = max(scale, float(expected.abs().max()))
+    return _check_difference(name, float(torch.stack(differences).max()), scale)
+
+
+def _check_difference(name: str, difference: float, scale: float) -> float:
     if not difference <= TOLERANCE * scale:
         bound = f"{TOLERANCE * scale:g}" + (f" = {TOLERANCE} x the largest output" if scale != 1.0 else "")
         raise RunError(f"The exported {name} differs from the checkpoint's network by {difference:g} (> {bound}).")
@@ -55,8 +69,7 @@ def export_program(net: nn.Module, inputs: torch.Tensor, out: Path) -> float:
     net = _plain(net)
     batch = torch.export.Dim("batch")
     program = torch.export.export(net, (inputs[:2],), dynamic_shapes=({0: batch},))
-    with torch.no_grad():
-        difference = _check("program", net(inputs), program.module()(inputs))
+    difference = _batched_difference("program", net, program.module(), inputs)
     buffer = io.BytesIO()  # torch.export.save wants a name ending in .pt2, or a buffer
     torch.export.save(program, buffer)
     atomic_write(out, lambda tmp: tmp.write_bytes(buffer.getvalue()))
@@ -80,10 +93,12 @@ def export_onnx(net: nn.Module, inputs: torch.Tensor, out: Path) -> float:
         program = torch.onnx.export(net, (inputs[:2],), dynamic_shapes=({0: batch},), dynamo=True, verbose=False)
     model = program.model_proto.SerializeToString()
     session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
-    (got,) = session.run(None, {session.get_inputs()[0].name: inputs.numpy()})
-    with torch.no_grad():
-        expected = net(inputs)
-    difference = _check("ONNX model", expected, torch.from_numpy(got), scale=max(1.0, float(expected.abs().max())))
+    name = session.get_inputs()[0].name
+
+    def run(batch: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(session.run(None, {name: batch.numpy()})[0])
+
+    difference = _batched_difference("ONNX model", net, run, inputs, relative=True)
     atomic_write(out, lambda tmp: tmp.write_bytes(model))
     return difference
 

@@ -113,12 +113,17 @@ class TrainingModule(L.LightningModule):
         columns = [f"output_{i}" for i in range(predictions.shape[1])]
         return ["sample", *columns], [[i, *row] for i, row in enumerate(predictions.tolist())]
 
-    def format_predictions(self, predictions: torch.Tensor) -> str:
-        """What ``predict`` prints above the file's path: a short account, never a tensor's repr."""
+    def format_predictions(self, predictions: torch.Tensor, total: int | None = None) -> str:
+        """What ``predict`` prints above the file's path: a short account, never a tensor's repr.
+
+        ``predictions`` may be the first and last rows only of a long run (``PredictionWriter`` keeps those);
+        ``total`` is how many rows the file holds (default: as many as ``predictions``).
+        """
         header, rows = self.prediction_table(predictions)
+        total = len(rows) if total is None else total
         shown = [", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) for row in rows[:3]]
-        more = [f"... {len(rows) - 3} more rows"] if len(rows) > 3 else []
-        return "\n".join([f"{len(rows)} predictions: {', '.join(header)}", *shown, *more])
+        more = [f"... {total - 3} more rows"] if total > 3 else []
+        return "\n".join([f"{total} predictions: {', '.join(header)}", *shown, *more])
 
     def export_net(self) -> tuple[nn.Module, torch.Tensor]:
         """The plain ``torch.nn`` network a run exports, and a fixed batch of its inputs on which the exported

@@ -22,6 +22,27 @@ def recipe_adamw(params: Iterable) -> torch.optim.AdamW:
     return torch.optim.AdamW(params, lr=0.004148012235518274, weight_decay=0.1)
 
 
+# The numbers an exported program is checked on (export_net): the game, the largest numbers the bits encode, and a
+# seeded sample of those between. A fixed count: the check costs the same at every num_digits.
+EXPORT_LARGEST = 100
+EXPORT_SAMPLE = 4096
+SHOWN_IN_FULL = 1000  # predict prints the whole game up to this many numbers, a summary past it
+
+
+def export_numbers(num_digits: int) -> torch.Tensor:
+    """1..100, the ``EXPORT_LARGEST`` largest numbers and ``EXPORT_SAMPLE`` seeded others, sorted and distinct;
+    every number the bits encode when they are fewer."""
+    largest = fizzbuzz.max_number(num_digits)
+    between = largest - 100 - EXPORT_LARGEST  # 101 .. largest - EXPORT_LARGEST
+    if between <= EXPORT_SAMPLE:
+        return torch.arange(1, largest + 1)
+    generator = torch.Generator().manual_seed(0)
+    # drawn with replacement: randperm(between) would be (2**num_digits,); a repeat only makes the set smaller
+    sample = 101 + torch.randint(between, (EXPORT_SAMPLE,), generator=generator)
+    ends = torch.cat([torch.arange(1, 101), torch.arange(largest - EXPORT_LARGEST + 1, largest + 1)])
+    return torch.cat([ends, sample]).unique()  # sorted
+
+
 def _accuracy() -> MulticlassAccuracy:
     # micro: the plain fraction of numbers played right, which is what "accuracy on 1..100" means
     return MulticlassAccuracy(num_classes=len(fizzbuzz.CLASSES), average="micro")
@@ -115,15 +136,36 @@ class FizzBuzzClassifier(TrainingModule):
         return torch.stack([numbers, self(x).argmax(dim=1)], dim=1)  # (batch, 2): number, predicted class
 
     def export_net(self) -> tuple[torch.nn.Module, torch.Tensor]:
-        numbers = torch.arange(1, fizzbuzz.max_number(self.hparams.num_digits) + 1)  # every number the bits encode
-        return self.net, fizzbuzz.binary_encode(numbers, self.hparams.num_digits)
+        # (at most 100 + EXPORT_LARGEST + EXPORT_SAMPLE, num_digits): bounded, so the check is at every size
+        return self.net, fizzbuzz.binary_encode(export_numbers(self.hparams.num_digits), self.hparams.num_digits)
 
     def prediction_table(self, predictions: torch.Tensor) -> tuple[list[str], list[list]]:
         return ["number", "answer"], [[n, fizzbuzz.decode(n, label)] for n, label in predictions.tolist()]
 
-    def format_predictions(self, predictions: torch.Tensor) -> str:
-        words = [answer for _, answer in self.prediction_table(predictions)[1]]
-        return "\n".join(" ".join(words[i : i + 10]) for i in range(0, len(words), 10))
+    def format_predictions(self, predictions: torch.Tensor, total: int | None = None) -> str:
+        """The game, ten numbers a line, up to ``SHOWN_IN_FULL`` numbers; past that its first ten lines and its
+        last, and how many numbers the file holds. ``predictions`` (number, class) rows are in input order, and may
+        skip the middle of a long range (``PredictionWriter`` keeps its first and last rows for this)."""
+        rows = self.prediction_table(predictions)[1]
+        if not rows:
+            return "No numbers played."
+        first, last = rows[0][0], rows[-1][0]
+        count = last - first + 1 if total is None else total  # predict plays a range of consecutive numbers
+        if count <= SHOWN_IN_FULL and len(rows) == count:
+            return _lines([answer for _, answer in rows])
+        head, tail = [answer for _, answer in rows[:100]], [answer for _, answer in rows[-10:]]
+        return "\n".join(
+            [
+                _lines(head),
+                "...",
+                _lines(tail),
+                f"{count} numbers, {first}..{last}: the first 100 and the last 10 shown, every one in the file",
+            ]
+        )
+
+
+def _lines(words: list[str]) -> str:
+    return "\n".join(" ".join(words[i : i + 10]) for i in range(0, len(words), 10))
 
 
 class BoardImage(L.Callback):

@@ -172,12 +172,16 @@ class GAN(TrainingModule):
         header = ["painting", *(f"y({x:.2f})" for x in self.points.tolist()), *Judgement._fields]
         return header, [[i, *row] for i, row in enumerate(predictions.tolist())]
 
-    def format_predictions(self, predictions: torch.Tensor) -> str:
+    def format_predictions(self, predictions: torch.Tensor, total: int | None = None) -> str:
         lines = [f"y at x = {', '.join(f'{x:.2f}' for x in self.points.tolist())}"]
         for painting in predictions.tolist():
             *y, a, rms, inside = painting
             where = "within the bounds" if inside else "outside the bounds"
             lines.append(f"a = {a:.3f}, {where}, RMS off the parabola {rms:.3f}: {', '.join(f'{v:.2f}' for v in y)}")
+        if total is not None and total > len(predictions):  # the writer kept the first and last paintings only
+            lines.append(
+                f"{total} paintings in all: the first and last {len(predictions)} shown, every one in the file"
+            )
         return "\n".join(lines)
 
 
