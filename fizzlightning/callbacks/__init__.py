@@ -1,1 +1,1 @@
-"""callbacks"""
+"""Lightning callbacks any model can use: the dashboards, the stopping rule, predict's CSV file."""

@@ -1,1 +1,1 @@
-"""deploy"""
+"""A trained run outside training: ``fizzlightning export`` and ``fizzlightning serve``."""
