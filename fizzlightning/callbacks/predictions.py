@@ -46,6 +46,8 @@ class PredictionWriter(BasePredictionWriter):
         self._spool = self.path.with_name(f".{self.path.name}.part{trainer.global_rank}.{os.getpid()}.tmp")
         self._head_rows = self._tail_rows = None  # (rows, columns) each, once a batch has come
         self._count = 0
+        # this rank's part starts here in input order (evaluation shards are contiguous)
+        self._first = getattr(trainer.predict_dataloaders, "first_index", 0)
         self._wrote_header = trainer.global_rank != 0  # rank 0's part comes first: the header is its
         self._reported(lambda: self.path.parent.mkdir(parents=True, exist_ok=True))
         self._out = self._reported(lambda: self._spool.open("w", newline=""))
@@ -55,7 +57,7 @@ class PredictionWriter(BasePredictionWriter):
         self, trainer: L.Trainer, pl_module: L.LightningModule, prediction, batch_indices, batch, batch_idx, dl_idx
     ) -> None:
         rows = prediction.detach().cpu()  # (batch, columns)
-        header, table = pl_module.prediction_table(rows)
+        header, table = pl_module.prediction_table(rows, first=self._first + self._count)
 
         def write() -> None:
             if not self._wrote_header:

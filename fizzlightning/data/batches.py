@@ -90,6 +90,11 @@ class TensorBatches(EpochBatches):
         order = torch.cat([order, order[: padded - n]])
         return order[self.rank :: self.world_size].to(self.tensors[0].device)  # (per_rank,)
 
+    @property
+    def first_index(self) -> int:
+        """Where this rank's part starts in input order, when evaluating (``even=False``, unshuffled); else 0."""
+        return self._shard().start if not self.even and not self.shuffle else 0
+
     def _shard(self) -> range:
         """This rank's contiguous part of the samples when evaluating (``even=False``): ``tensor_split``'s parts."""
         n, size, rest = len(self.tensors[0]), *divmod(len(self.tensors[0]), self.world_size)

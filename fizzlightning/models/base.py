@@ -108,10 +108,13 @@ class TrainingModule(L.LightningModule):
             f"{key} = {float(value):.6g}" for key, value in sorted(metrics.items()) if key.startswith("test/")
         )
 
-    def prediction_table(self, predictions: torch.Tensor) -> tuple[list[str], list[list[Any]]]:
-        """``predict``'s CSV file: a header and one row per ``predict_step`` row (every batch and rank, in order)."""
+    def prediction_table(self, predictions: torch.Tensor, first: int = 0) -> tuple[list[str], list[list[Any]]]:
+        """``predict``'s CSV file, a batch at a time: a header and one row per ``predict_step`` row.
+
+        ``first`` is the input index of the batch's first row (``PredictionWriter`` passes it: batches come
+        one at a time, and under DDP each rank holds a contiguous part of the input)."""
         columns = [f"output_{i}" for i in range(predictions.shape[1])]
-        return ["sample", *columns], [[i, *row] for i, row in enumerate(predictions.tolist())]
+        return ["sample", *columns], [[i, *row] for i, row in enumerate(predictions.tolist(), start=first)]
 
     def format_predictions(self, predictions: torch.Tensor, total: int | None = None) -> str:
         """What ``predict`` prints above the file's path: a short account, never a tensor's repr.

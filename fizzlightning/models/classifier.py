@@ -139,7 +139,8 @@ class FizzBuzzClassifier(TrainingModule):
         # (at most 100 + EXPORT_LARGEST + EXPORT_SAMPLE, num_digits): bounded, so the check is at every size
         return self.net, fizzbuzz.binary_encode(export_numbers(self.hparams.num_digits), self.hparams.num_digits)
 
-    def prediction_table(self, predictions: torch.Tensor) -> tuple[list[str], list[list]]:
+    def prediction_table(self, predictions: torch.Tensor, first: int = 0) -> tuple[list[str], list[list]]:
+        # each row carries its number: where the batch starts does not matter
         return ["number", "answer"], [[n, fizzbuzz.decode(n, label)] for n, label in predictions.tolist()]
 
     def format_predictions(self, predictions: torch.Tensor, total: int | None = None) -> str:

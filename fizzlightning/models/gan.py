@@ -168,9 +168,9 @@ class GAN(TrainingModule):
         ideas = torch.randn(1000, self.hparams.n_ideas, generator=torch.Generator().manual_seed(0))
         return self.net["generator"], ideas  # the painter; D only served to train it
 
-    def prediction_table(self, predictions: torch.Tensor) -> tuple[list[str], list[list]]:
+    def prediction_table(self, predictions: torch.Tensor, first: int = 0) -> tuple[list[str], list[list]]:
         header = ["painting", *(f"y({x:.2f})" for x in self.points.tolist()), *Judgement._fields]
-        return header, [[i, *row] for i, row in enumerate(predictions.tolist())]
+        return header, [[i, *row] for i, row in enumerate(predictions.tolist(), start=first)]
 
     def format_predictions(self, predictions: torch.Tensor, total: int | None = None) -> str:
         lines = [f"y at x = {', '.join(f'{x:.2f}' for x in self.points.tolist())}"]

@@ -17,6 +17,7 @@ import yaml
 
 from fizzlightning.commands.main import main
 from tests.helpers import (
+    CONFIGS,
     DDP_CPU,
     FIZZBUZZ,
     assert_bit_identical,
@@ -142,3 +143,21 @@ def test_an_unseeded_ddp_fit_uses_rank_0s_seed_on_every_rank(tmp_path):
     assert_bit_identical(
         state_dict(unseeded / "checkpoints" / "last.ckpt"), state_dict(seeded / "checkpoints" / "last.ckpt")
     )
+
+
+@pytest.mark.parametrize("config", ["curve.yaml", "regressor.yaml"])  # rows numbered, and rows beside their inputs
+def test_predictions_csv_has_the_same_rows_for_any_number_of_processes(tmp_path, config):
+    fizzlightning(tmp_path, "fit", "--config", str(CONFIGS / config), "--trainer.max_epochs", "1")
+
+    def predictions(*args: str) -> str:
+        out = fizzlightning(tmp_path, "predict", "--config", str(CONFIGS / config), *args)
+        return Path(re.search(r"Written to (\S+)", out)[1]).read_text()
+
+    def rows(text: str) -> list[list[str]]:
+        return [line.split(",") for line in text.splitlines()]
+
+    alone, split = rows(predictions()), rows(predictions(*DDP_CPU, "--trainer.devices", "3"))  # 3 divides neither
+    assert [row[0] for row in split] == [row[0] for row in alone]  # the header, then each row's sample or x, in order
+    # the outputs: the same up to float32 rounding (another batch size takes another path through the matmul)
+    outputs = [[float(v) for row in table[1:] for v in row[1:]] for table in (split, alone)]
+    assert outputs[0] == pytest.approx(outputs[1], rel=1e-5, abs=1e-6)
