@@ -16,6 +16,7 @@ The folders are the layers, each importing only from those below it (``tests/tes
 """
 
 import importlib
+import importlib.machinery
 import sys
 import types
 from importlib import metadata
@@ -63,7 +64,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see (``X as X``: a re-export); 
 def __getattr__(name: str) -> Any:
     if name in _MOVED:  # ``import fizzlightning.classifier`` finds it in sys.modules, which sets no attribute
         return sys.modules[f"{__name__}.{name}"]
-    if name not in _EXPORTS:  # submodules (``from fizzlightning import nets``) are found by the import system
+    if name not in _EXPORTS:  # submodules (``from fizzlightning import lessons``) are found by the import system
         raise AttributeError(f"module 'fizzlightning' has no attribute {name!r}")
     value = getattr(importlib.import_module(_EXPORTS[name]), name)
     globals()[name] = value  # the next lookup is a plain attribute
@@ -106,12 +107,13 @@ _MOVED = {
 
 
 def current_path(path: str) -> str:
-    """A dotted name as 0.2.0 wrote it (``fizzlightning.classifier.FizzBuzzClassifier``), in today's layout."""
+    """A class's dotted name as 0.2.0 wrote it (``fizzlightning.classifier.FizzBuzzClassifier``), in today's
+    layout; any other name as it is."""
     module, _, name = path.rpartition(".")
     old = module.removeprefix(f"{__name__}.")
     if module.startswith(f"{__name__}.") and old in _MOVED:
         value = getattr(importlib.import_module(module), name, None)
-        if value is not None:
+        if isinstance(value, type):
             return f"{value.__module__}.{value.__qualname__}"
     return path
 
@@ -120,13 +122,15 @@ def _moved_module(old: str) -> types.ModuleType:
     """``fizzlightning.<old>``: a module whose names are looked up, on first use, in the modules they moved to."""
     homes = [f"{__name__}.{home}" for home in _MOVED[old]]
     module = types.ModuleType(f"{__name__}.{old}", f"0.2.0's module; its names are in {', '.join(homes)}.")
+    module.__spec__ = importlib.machinery.ModuleSpec(module.__name__, None)  # find_spec and -m read it
+    missing = object()
 
     def lookup(name: str) -> Any:
         if name.startswith("__"):  # inspect and pickle probe every module's __file__ and the like: no imports
             raise AttributeError(name)
         for home in homes:
-            value = getattr(importlib.import_module(home), name, None)
-            if value is not None:
+            value = getattr(importlib.import_module(home), name, missing)
+            if value is not missing:
                 return value
         raise AttributeError(f"module {module.__name__!r} has no attribute {name!r} (it moved: see CHANGELOG.md)")
 

@@ -47,14 +47,6 @@ def available_memory() -> tuple[int, str]:
     return min(found)
 
 
-def resident_memory() -> int:
-    """This process's resident memory now, in bytes (``/proc/self/statm``); 0 where it cannot be read."""
-    try:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
 def model_needs(model: nn.Module | None, batch_size: int, in_width: int) -> dict[str, int]:
     """Bytes a fit of ``model`` holds besides the data: its float32 weights with their gradients and an
     Adam-like optimizer's two moments (4 copies), and one batch's activations forward and backward
@@ -70,10 +62,11 @@ def model_needs(model: nn.Module | None, batch_size: int, in_width: int) -> dict
 
 
 def check_memory(key: str, value: object, data: dict[str, int], model: dict[str, int], processes: int) -> None:
-    """A ``ConfigError`` before anything is built or trained, if what a run holds cannot fit in this machine's
-    memory: ``data`` and ``model`` (what each holds, in bytes), and this process's memory now (Python, torch,
-    Lightning), each ``processes`` times (DDP ranks on this machine each hold a copy of the data)."""
-    needs = {**data, **model, "this process before the data (Python, torch, Lightning)": resident_memory()}
+    """A ``ConfigError`` before anything is built or trained, if what a run will add to this machine's memory
+    does not fit in what is available: ``data`` and ``model`` (what each holds, in bytes), ``processes`` times
+    (DDP ranks on this machine each hold a copy). The processes' own memory (Python, torch, Lightning) is in use
+    already, so the available memory has counted it."""
+    needs = {**data, **model}
     total = processes * sum(needs.values())
     available, source = available_memory()
     if total <= available:

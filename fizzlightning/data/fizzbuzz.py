@@ -4,7 +4,7 @@ import torch
 
 from fizzlightning.data.base import EVAL_BATCH_SIZE, InMemoryDataModule, check_memory, model_needs
 from fizzlightning.data.batches import TensorBatches
-from fizzlightning.errors import require
+from fizzlightning.errors import ConfigError, require
 from fizzlightning.lessons import fizzbuzz
 
 MAX_DATA_BYTES = 2 * 2**30  # the encoded FizzBuzz range must fit comfortably in memory
@@ -99,7 +99,19 @@ class FizzBuzzDataModule(InMemoryDataModule):
             f"the data (2**{self.num_digits} numbers x {_fit_bytes(self.num_digits) >> self.num_digits} bytes: "
             "bits, label, number, shuffle order)": _fit_bytes(self.num_digits),
         }
-        check_memory("data.num_digits", self.num_digits, data, model_needs(model, batch, self.num_digits), processes)
+        try:
+            check_memory(
+                "data.num_digits", self.num_digits, data, model_needs(model, batch, self.num_digits), processes
+            )
+            verdict = None
+        except ConfigError as error:
+            verdict = str(error)
+        if trainer is not None and trainer.world_size > 1:
+            # rank 0's reading decides for every rank: ranks that read the memory at different moments could
+            # disagree, and one that stopped alone would leave the others waiting
+            verdict = trainer.strategy.broadcast(verdict, src=0)
+        if verdict is not None:
+            raise ConfigError(verdict)
 
     def setup(self, stage: str) -> None:
         if stage in ("fit", "validate"):  # test and predict need neither split

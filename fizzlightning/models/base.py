@@ -43,7 +43,7 @@ def model_class(path: str | None) -> type["TrainingModule"] | None:
     """The model class a checkpoint's ``_class_path`` names (also as 0.2.0 spelled it), if it is one of ``MODELS``."""
     import fizzlightning.models  # noqa: F401  the shipped models register on import
 
-    return MODELS.get(fizzlightning.current_path(path)) if path else None
+    return MODELS.get(fizzlightning.current_path(path)) if isinstance(path, str) and path else None
 
 
 class TrainingModule(L.LightningModule):
