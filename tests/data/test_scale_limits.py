@@ -84,7 +84,9 @@ def test_the_data_bytes_the_limit_counts_are_what_fit_holds():
 
 
 def test_a_fit_that_cannot_fit_in_memory_is_refused_before_any_data_is_made(monkeypatch):
-    monkeypatch.setattr(base, "available_memory", lambda: (3 * 2**29, "a test's 1.5 GiB"))  # injected: no real shortage here
+    monkeypatch.setattr(
+        base, "available_memory", lambda: (3 * 2**29, "a test's 1.5 GiB")
+    )  # injected: no real shortage here
     data = FizzBuzzDataModule(num_digits=24, seed=0)
     with pytest.raises(ConfigError) as error:
         data.setup("fit")
