@@ -100,7 +100,7 @@ def fit_row(bits: int, processes: int, root: Path) -> Row:
 def table(rows: list[Row]) -> list[str]:
     lines = [
         "| bits | numbers | processes | steps | epoch's steps, s | validation, s | fit.json training, s "
-        "| whole fit, s | outside the steps, s (share) | peak memory, GB |",
+        "| whole fit, s | outside the steps, s (share) | peak memory, GiB |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -130,7 +130,7 @@ def draw(rows: list[Row], picture: Path) -> None:
     times.set(xscale="log", yscale="log", xlabel="numbers (2**bits - 1)", ylabel="seconds", title="time, one epoch")
     times.legend()
     memory.plot(numbers, [r.peak_gb for r in single], "o-", label="peak resident memory")
-    memory.set(xscale="log", yscale="log", xlabel="numbers (2**bits - 1)", ylabel="GB", title="memory")
+    memory.set(xscale="log", yscale="log", xlabel="numbers (2**bits - 1)", ylabel="GiB", title="memory")
     memory.legend()
     for axes in (times, memory):
         axes.grid(True, which="both", alpha=0.3)
@@ -164,7 +164,7 @@ def main() -> None:
             rows.append(fit_row(sizes[-1], 2, Path(tmp)))
     print("\n".join(table(rows)))
     for name, finished in others:
-        print(f"{name}: {finished.seconds:.1f} s whole process, peak memory {finished.peak_rss_mb / 1024:.2f} GB")
+        print(f"{name}: {finished.seconds:.1f} s whole process, peak memory {finished.peak_rss_mb / 1024:.2f} GiB")
     picture = options.picture or (None if options.quick else PICTURE)
     if picture is not None:
         draw(rows, picture)

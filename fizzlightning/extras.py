@@ -19,6 +19,7 @@ NEEDS = {
     "export --format onnx": ("onnxruntime", "onnx"),
     "--print_completion": ("shtab", "completion"),
     "benchmarks/search.py": ("optuna", "search"),
+    "benchmarks/small_data.py --search": ("optuna", "search"),
     "benchmarks/serve.py": ("httpx", "serve"),
 }
 

@@ -3,7 +3,7 @@
     pip install -e '.[dev]' && apt-get install chromium
     python scripts/screenshots.py        # fit + test lightning_configs/fizzbuzz.yaml, then docs/tensorboard_*.png
 
-The browser steps are the ones ``tests/test_tensorboard.py`` checks (``scripts/browser.py``).
+The browser steps are the ones ``tests/callbacks/test_tensorboard.py`` checks (``scripts/browser.py``).
 """
 
 import tempfile

@@ -55,7 +55,7 @@ class FizzLightningCLI(CLIHooks):
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
         # Options fizzlightning cannot honour are not offered: checkpoints always load with weights_only=True,
-        # and predict always collects what it writes.
+        # and predict streams its rows into predictions.csv instead of returning them (PredictionWriter).
         return {
             name: skipped | {"weights_only"} | ({"return_predictions"} if name == "predict" else set())
             for name, skipped in LightningCLI.subcommands().items()

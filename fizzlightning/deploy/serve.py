@@ -133,7 +133,7 @@ class ServedModel(LitAPI):
     def setup(self, device: str) -> None:
         # Ctrl-C signals the whole process group: the server stops this process by SIGTERM, without a traceback
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        torch.set_num_threads(1)  # these networks are too small to gain from threads (see app._run_cli)
+        torch.set_num_threads(1)  # these networks are too small to gain from threads (see commands/main.py)
         self.target = torch.device(device)
         self.model = rebuild_model(load_checkpoint(self.ckpt_path), self.ckpt_path).to(self.target)
 

@@ -138,7 +138,7 @@ def test_an_exception_on_one_rank_only_is_named_by_both(tmp_path):
 class FullDisk:
     """Makes ``os.replace`` into the run fail with ``errno_`` from its ``after``-th call on: an exhausted quota
     (EDQUOT), injected at the os call because these machines have no quota to exhaust. A real full disk, at every
-    file of the run, is ``test_full_disk.py``."""
+    file of the run, is ``tests/commands/test_full_disk.py``."""
 
     def __init__(self, monkeypatch, errno_: int, after: int, name: str) -> None:
         self.calls, self.after, self.errno, self.name = 0, after, errno_, name
