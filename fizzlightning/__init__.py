@@ -101,7 +101,7 @@ _MOVED = {
     "cli": ["commands.cli"],
     "app": ["commands.main"],
     "export": ["deploy.export"],
-    "serve": ["deploy.serve"],
+    "serve": ["deploy.serve", "deploy.apis"],
     "serving_worker": ["deploy.serving_worker"],
 }
 

@@ -22,7 +22,7 @@ import torch
 
 from benchmarks import launch
 from fizzlightning.commands.main import main
-from fizzlightning.deploy import serve, serving_worker
+from fizzlightning.deploy import apis, serve, serving_worker
 from fizzlightning.lessons import artist, fizzbuzz
 from fizzlightning.models.classifier import FizzBuzzClassifier
 from fizzlightning.models.gan import GAN
@@ -280,7 +280,7 @@ def test_concurrent_requests_share_batches_and_a_bad_one_fails_no_other(fizzbuzz
 
 
 def test_batch_concatenates_requests_and_unbatch_gives_each_its_own_answers(fizzbuzz_root, play):
-    api = serve.FizzBuzzAPI(best_checkpoint(fizzbuzz_root), {"num_digits": 8}, max_batch_size=8, batch_timeout=0)
+    api = apis.FizzBuzzAPI(best_checkpoint(fizzbuzz_root), {"num_digits": 8}, max_batch_size=8, batch_timeout=0)
     handler, threads = signal.getsignal(signal.SIGINT), torch.get_num_threads()
     try:
         api.setup("cpu")  # a worker's setup ignores Ctrl-C and uses one thread: undone below for pytest
