@@ -55,10 +55,10 @@ class ArtistDataModule(InMemoryDataModule):
         return ArtistBatches(self.points.to(device), self.batch_size, self.n_ideas, steps, self.seed, rank)
 
     def val_dataloader(self) -> TensorBatches:
-        return self._batches("val", self.val_set, False, len(self.val_set[0]), even=False)
+        return self.batches("val", self.val_set, False, len(self.val_set[0]), even=False)
 
     def test_dataloader(self) -> TensorBatches:
-        return self._batches("test", self.test_set, False, len(self.test_set[0]), even=False)
+        return self.batches("test", self.test_set, False, len(self.test_set[0]), even=False)
 
     def predict_dataloader(self) -> TensorBatches:
-        return self._batches("predict", (self.predict_ideas,), False, len(self.predict_ideas), even=False)
+        return self.batches("predict", (self.predict_ideas,), False, len(self.predict_ideas), even=False)

@@ -105,7 +105,7 @@ class InMemoryDataModule(L.LightningDataModule):
         # Lightning's would build every loader to describe them; jsonargparse formats it for a debug message
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.hparams.items())})"
 
-    def _batches(
+    def batches(
         self,
         cache_key: str,
         tensors: tuple[torch.Tensor, ...],

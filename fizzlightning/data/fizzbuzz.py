@@ -128,7 +128,7 @@ class FizzBuzzDataModule(InMemoryDataModule):
 
     def train_dataloader(self) -> TensorBatches:
         # training is the one pass that holds its encoding: the steps slice it, at no cost per step
-        return self._batches("train", self.encoded(self.train_numbers), shuffle=True)
+        return self.batches("train", self.encoded(self.train_numbers), shuffle=True)
 
     # Evaluation holds the numbers alone and encodes each batch as it is sliced (``TensorBatches.transform``).
 
@@ -151,6 +151,6 @@ class FizzBuzzDataModule(InMemoryDataModule):
         return self._eval_batches("predict", self.predict_numbers, self._played)
 
     def _eval_batches(self, cache_key: str, numbers: torch.Tensor, transform) -> TensorBatches:
-        return self._batches(
+        return self.batches(
             cache_key, (numbers,), shuffle=False, batch_size=EVAL_BATCH_SIZE, even=False, transform=transform
         )

@@ -18,7 +18,7 @@ class _PointsDataModule(InMemoryDataModule):
     y: torch.Tensor  # (num_points, num_outputs)
 
     def _all(self, cache_key: str, tensors: tuple[torch.Tensor, ...]) -> TensorBatches:
-        return self._batches(cache_key, tensors, shuffle=False, batch_size=len(self.x), even=False)
+        return self.batches(cache_key, tensors, shuffle=False, batch_size=len(self.x), even=False)
 
     def val_dataloader(self) -> TensorBatches:
         return self._all("points", (self.x, self.y))
@@ -59,7 +59,7 @@ class RegressionDataModule(_PointsDataModule):
 
     def train_dataloader(self) -> TensorBatches:
         # The same full batch ``steps_per_epoch`` times, as in the lessons' loop.
-        return self._batches("points", (self.x, self.y), shuffle=False, passes=self.steps_per_epoch)
+        return self.batches("points", (self.x, self.y), shuffle=False, passes=self.steps_per_epoch)
 
 
 class CurveDataModule(_PointsDataModule):
@@ -95,4 +95,4 @@ class CurveDataModule(_PointsDataModule):
         self.noise_mean = noise_scale / 2 if noise == "uniform" else 0.0
 
     def train_dataloader(self) -> TensorBatches:
-        return self._batches("points", (self.x, self.y), shuffle=True)
+        return self.batches("points", (self.x, self.y), shuffle=True)
