@@ -1,10 +1,11 @@
-"""Every private name of Lightning and LitServe that fizzlightning relies on, in one place.
+"""Every private name of Lightning, LitServe and argparse that fizzlightning relies on, in one place.
 
 Each is used because no public API does its job; the line beside it says why. ``tests/test_internals.py``
 checks that each still exists and behaves as assumed, so that an upgrade that changes one fails there, by name,
 instead of somewhere in a run. The rest of the package uses public names only, and imports these from here.
 """
 
+import argparse
 import threading
 from typing import Any
 
@@ -120,6 +121,11 @@ def stop_process_observer() -> None:
         if thread.name == OBSERVER_THREAD:
             thread._child_processes = []
             thread._finished = True
+
+
+def parser_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    # argparse lists a parser's options only privately; shtab reads the same list to write a completion script
+    return list(parser._actions)
 
 
 def without_worker_monitor(server: Any) -> None:

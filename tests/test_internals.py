@@ -143,5 +143,13 @@ def test_litserve_still_has_the_worker_monitor_switch():
     assert server._monitor_workers is False
 
 
+def test_argparse_lists_a_parsers_options():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config")
+    assert [action.option_strings for action in internals.parser_actions(parser)] == [["-h", "--help"], ["--config"]]
+
+
 def test_trainer_without_a_launcher_has_no_launched_processes():
     assert internals.launched_processes(L.Trainer(accelerator="cpu", devices=1, logger=False)) == []

@@ -90,9 +90,11 @@ def completion_parser() -> argparse.ArgumentParser:
     import lightning
     import shtab
 
+    from fizzlightning.internals import parser_actions  # Lightning's import: only for the completion script
+
     own = {name: importlib.import_module(module).build_parser() for name, module in OWN.items()}
     own["configs"] = configs_parser()
-    for action in (action for command in own.values() for action in command._actions):
+    for action in (action for command in own.values() for action in parser_actions(command)):
         if {"--config", "--ckpt_path"} & set(action.option_strings):
             action.complete = shtab.FILE
         elif "--copy" in action.option_strings:
