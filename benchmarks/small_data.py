@@ -45,6 +45,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from stopping import PERFECT as perfect  # the 12-bit study's split, scores and rules, one level up
+from stopping import held_out, scores, stopped, streak
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
@@ -155,11 +157,7 @@ def epochs_of(seed: int, recipe: Recipe, num_digits: int = 10, enough: Callable 
     ends the run early once every rule that will be read off it has been met."""
     numbers = torch.arange(fizzbuzz.FIRST_TRAIN_NUMBER, fizzbuzz.max_number(num_digits) + 1)
     numbers = numbers[(numbers < PROBE.start) | (numbers >= PROBE.stop)]
-    order = torch.randperm(len(numbers), generator=torch.Generator().manual_seed(seed))
-    held = round(len(numbers) * recipe.val_fraction)
-    val, train = numbers[order[:held]], numbers[order[held:]]
-    encoded = {name: (fizzbuzz.binary_encode(n, num_digits), fizzbuzz.fizzbuzz_labels(n)) for name, n in
-               (("train", train), ("val", val), ("probe", torch.arange(PROBE.start, PROBE.stop)))}  # fmt: skip
+    encoded = held_out(numbers, PROBE, seed, recipe.val_fraction, num_digits)
     torch.manual_seed(seed)
     net = build_net(recipe, num_digits)
     optimizer, scheduler = build_optimizer(recipe, net)
@@ -184,34 +182,10 @@ def epochs_of(seed: int, recipe: Recipe, num_digits: int = 10, enough: Callable 
             scheduler.step()
         seconds += time.perf_counter() - began
         judged.eval()
-        with torch.no_grad():
-            (xv, yv), (xp, yp) = encoded["val"], encoded["probe"]
-            logits = judged(xv)
-            rows.append(
-                {
-                    "val_acc": float((logits.argmax(1) == yv).float().mean()),
-                    "val_loss": float(F.cross_entropy(logits, yv)),
-                    "probe": int((judged(xp).argmax(1) == yp).sum()),
-                    "seconds": seconds,
-                }
-            )
+        rows.append({**scores(judged, encoded), "seconds": seconds})
         if enough and enough(rows):
             break
     return rows
-
-
-def streak(rows: list[dict], reached: Callable[[dict], bool], length: int = 1) -> int | None:
-    """The epoch at which ``reached`` has held for ``length`` epochs in a row, or None."""
-    count = 0
-    for epoch, row in enumerate(rows):
-        count = count + 1 if reached(row) else 0
-        if count >= length:
-            return epoch
-    return None
-
-
-def perfect(row: dict) -> bool:
-    return row["val_acc"] == 1.0
 
 
 RULES: dict[str, Callable[[list[dict]], int | None]] = {
@@ -221,14 +195,6 @@ RULES: dict[str, Callable[[list[dict]], int | None]] = {
     "perfect 2 in a row, val/loss < 0.05": lambda rows: streak(rows, lambda r: perfect(r) and r["val_loss"] < 0.05, 2),
     "none: the cap's best val/acc": lambda rows: None,
 }
-
-
-def stopped(rows: list[dict], rule: Callable[[list[dict]], int | None]) -> tuple[int, bool]:
-    """The epoch a rule ends on and whether it was met; unmet, the cap's best val/acc epoch, the later of ties."""
-    epoch = rule(rows)
-    if epoch is not None:
-        return epoch, True
-    return max(range(len(rows)), key=lambda e: (rows[e]["val_acc"], e)), False
 
 
 def summarise(runs: dict[int, list[dict]], rule: Callable) -> dict:

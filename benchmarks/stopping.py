@@ -33,14 +33,33 @@ RECIPES = {  # name: (width, batch size, AdamW lr, weight decay, epoch cap)
 }
 
 
+def held_out(
+    numbers: torch.Tensor, probe: range, seed: int, val_fraction: float, num_digits: int
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Bits and labels of a seeded validation split of ``numbers``, of the rest (training), and of the probe."""
+    order = torch.randperm(len(numbers), generator=torch.Generator().manual_seed(seed))
+    held = round(len(numbers) * val_fraction)
+    val, train = numbers[order[:held]], numbers[order[held:]]
+    return {name: (fizzbuzz.binary_encode(n, num_digits), fizzbuzz.fizzbuzz_labels(n)) for name, n in
+            (("train", train), ("val", val), ("probe", torch.arange(probe.start, probe.stop)))}  # fmt: skip
+
+
+@torch.no_grad()
+def scores(net: torch.nn.Module, encoded: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> dict:
+    """The net's validation accuracy and loss now, and how many probe numbers it plays right."""
+    (xv, yv), (xp, yp) = encoded["val"], encoded["probe"]
+    logits = net(xv)
+    return {
+        "val_acc": float((logits.argmax(1) == yv).float().mean()),
+        "val_loss": float(F.cross_entropy(logits, yv)),
+        "probe": int((net(xp).argmax(1) == yp).sum()),
+    }
+
+
 def epochs_of(seed: int, width: int, batch: int, lr: float, decay: float, cap: int) -> list[dict]:
     """Per epoch: validation accuracy and loss, and how many probe numbers the net plays right."""
     numbers = torch.arange(PROBE.stop, fizzbuzz.max_number(NUM_DIGITS) + 1)
-    order = torch.randperm(len(numbers), generator=torch.Generator().manual_seed(seed))
-    held = round(len(numbers) * VAL_FRACTION)
-    val, train = numbers[order[:held]], numbers[order[held:]]
-    encoded = {name: (fizzbuzz.binary_encode(n, NUM_DIGITS), fizzbuzz.fizzbuzz_labels(n)) for name, n in
-               (("train", train), ("val", val), ("probe", torch.arange(PROBE.start, PROBE.stop)))}  # fmt: skip
+    encoded = held_out(numbers, PROBE, seed, VAL_FRACTION, NUM_DIGITS)
     torch.manual_seed(seed)
     net = FizzBuzzMLP(NUM_DIGITS, [width])
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=decay)
@@ -53,16 +72,7 @@ def epochs_of(seed: int, width: int, batch: int, lr: float, decay: float, cap: i
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        with torch.no_grad():
-            (xv, yv), (xp, yp) = encoded["val"], encoded["probe"]
-            logits = net(xv)
-            rows.append(
-                {
-                    "val_acc": float((logits.argmax(1) == yv).float().mean()),
-                    "val_loss": float(F.cross_entropy(logits, yv)),
-                    "probe": int((net(xp).argmax(1) == yp).sum()),
-                }
-            )
+        rows.append(scores(net, encoded))
     return rows
 
 
