@@ -116,7 +116,8 @@ def test_a_plain_trainer_fits_validates_tests_predicts_and_reloads_and_the_app_s
         # the shipped config builds another width: one line saying so, then scored with the width it was fit with
         assert cli("test", "--config", str(CONFIGS / "fizzbuzz.yaml"), "--ckpt_path", checkpoint) == 2
         err = capfd.readouterr().err
-        assert "holds FizzBuzzClassifier(num_digits=12, hidden=[256], board_every_n_epochs=1), but the config" in err
+        held = "FizzBuzzClassifier(num_digits=12, hidden=[256], board_every_n_epochs=1, activation='relu')"
+        assert f"holds {held}, but the config" in err
         args = ["--config", str(CONFIGS / "fizzbuzz.yaml"), "--model.init_args.hidden", "[256]"]
         assert cli("test", *args, "--ckpt_path", checkpoint) == 0
         assert f"Score on 1..100: {round(accuracy * 100)}/100" in capfd.readouterr().out

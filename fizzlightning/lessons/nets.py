@@ -3,6 +3,7 @@
 The LightningModules (``models/classifier.py``, ``models/regressor.py``, ``models/gan.py``) wrap these as ``self.net``.
 """
 
+import math
 from typing import Literal
 
 import torch
@@ -30,19 +31,40 @@ class TwoLayerNet(nn.Module):
         return self.linear2(self.linear1(x).clamp(min=0))  # (batch, d_out)
 
 
+class Sine(nn.Module):
+    """``sin(x)``: a periodic activation. Whether 3 or 5 divides ``n`` is a function of the angle ``2 pi k n / 15``
+    on a circle, and that angle is a sum of one angle per bit (``2 pi k 2**i / 15`` for bit ``i``): a linear
+    layer can learn it, and sin reads it the same way for every ``n``, seen in training or not."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(x)
+
+
+Activation = Literal["relu", "sin"]
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sin": Sine}
+
+
 class FizzBuzzMLP(nn.Sequential):
-    """An MLP from ``num_digits`` bits through ``hidden`` ReLU layers to the 4 FizzBuzz classes.
+    """An MLP from ``num_digits`` bits through ``hidden`` layers to the 4 FizzBuzz classes.
 
     A ``nn.Sequential`` with the same layer order as the lessons', so its ``state_dict`` keys
-    (``0.weight``, ``2.weight``, ...) load into their ``torch.nn.Sequential`` unchanged.
+    (``0.weight``, ``2.weight``, ...) load into their ``torch.nn.Sequential`` unchanged. ``activation="sin"``
+    puts ``Sine`` where the lessons have ReLU, and draws the first layer's weights and biases from
+    U(-pi, pi): an angle per bit anywhere on the circle. At the default init (about +-0.3 for 10 bits) sin is
+    nearly linear, and the net learns little.
     """
 
-    def __init__(self, num_digits: int, hidden: list[int], num_classes: int = 4) -> None:
+    def __init__(
+        self, num_digits: int, hidden: list[int], num_classes: int = 4, activation: Activation = "relu"
+    ) -> None:
         widths = [num_digits, *hidden]
         layers: list[nn.Module] = []
         for width_in, width_out in zip(widths, widths[1:]):
-            layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+            layers += [nn.Linear(width_in, width_out), ACTIVATIONS[activation]()]
         super().__init__(*layers, nn.Linear(widths[-1], num_classes))
+        if activation == "sin":
+            nn.init.uniform_(self[0].weight, -math.pi, math.pi)
+            nn.init.uniform_(self[0].bias, -math.pi, math.pi)
 
 
 class Generator(nn.Sequential):

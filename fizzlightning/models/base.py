@@ -6,6 +6,8 @@ A model subclasses ``TrainingModule`` and provides:
   (no ``self.log`` per step), logs the epoch's ``train/loss`` and stops a diverged run;
 - ``monitor`` and ``mode``: the validation metric ``best.ckpt`` is chosen on; ``hp_metrics``: the HPARAMS
   tab's metrics and the logged metrics they mirror;
+- ``shapeless``: the ``__init__`` arguments that change the network without changing a parameter's shape (an
+  activation), which a checkpoint must agree on as well as its shapes;
 - ``predict_step`` returning one row per sample, and ``prediction_table`` naming its columns: ``predict``
   writes the table to a CSV file; ``format_predictions`` is what it prints;
 - ``test_report``: what ``test`` prints (the default lists every ``test/`` metric);
@@ -57,6 +59,7 @@ class TrainingModule(L.LightningModule):
     monitor = "val/loss"  # what best.ckpt is chosen on
     mode = "min"
     hp_metrics = {"hp/val_loss": "val/loss"}  # HPARAMS tab metric -> the logged metric it mirrors
+    shapeless: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -12,7 +12,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from fizzlightning.callbacks.dashboards import last_epoch, log_image, loggers
 from fizzlightning.errors import require
 from fizzlightning.lessons import fizzbuzz
-from fizzlightning.lessons.nets import FizzBuzzMLP
+from fizzlightning.lessons.nets import Activation, FizzBuzzMLP
 from fizzlightning.lessons.pictures import render_board
 from fizzlightning.models.base import INJECTED, TrainingModule
 
@@ -53,7 +53,9 @@ class FizzBuzzClassifier(TrainingModule):
 
     Args:
         num_digits: Input width in bits; linked to ``data.num_digits`` by the CLI, so they always agree.
-        hidden: Widths of the hidden ReLU layers, e.g. ``[100]`` (lessons 001-003) or ``[100, 60]`` (lesson 000).
+        hidden: Widths of the hidden layers, e.g. ``[100]`` (lessons 001-003) or ``[100, 60]`` (lesson 000).
+        activation: After each hidden layer: ``relu`` (the lessons') or ``sin`` (``lessons.nets.Sine``: the 10-bit
+            recipe's, which plays numbers it never saw from about 900 training numbers).
         board_every_n_epochs: Draw the 1..100 board on the dashboards every this many epochs, and after the last
             (0: only for ``test``).
         optimizer: Builds the optimizer from the parameters: the default recipe's AdamW (``recipe_adamw``), or the
@@ -64,12 +66,14 @@ class FizzBuzzClassifier(TrainingModule):
     monitor = "val/acc"
     mode = "max"
     hp_metrics = {"hp/val_acc": "val/acc", "hp/test_acc": "test/acc"}
+    shapeless = ("activation",)
 
     def __init__(
         self,
         num_digits: int = 10,
         hidden: list[int] = [100],
         board_every_n_epochs: int = 1,
+        activation: Activation = "relu",
         optimizer: OptimizerCallable = recipe_adamw,
         lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
@@ -77,7 +81,7 @@ class FizzBuzzClassifier(TrainingModule):
         require(len(hidden) > 0 and all(w > 0 for w in hidden), "model.hidden", hidden, "a list of positive widths")
         require(board_every_n_epochs >= 0, "model.board_every_n_epochs", board_every_n_epochs, "an integer >= 0")
         self.save_hyperparameters(ignore=INJECTED)
-        self.net = FizzBuzzMLP(num_digits, hidden)
+        self.net = FizzBuzzMLP(num_digits, hidden, activation=activation)
         self.val_acc = _accuracy()
         self.val_loss = MeanMetric()  # over every held-out number, however DDP splits them
         self.test_acc = _accuracy()

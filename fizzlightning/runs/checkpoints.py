@@ -5,6 +5,7 @@ written through ``files.atomic_write``, so a file is either whole or absent.
 """
 
 import importlib
+import inspect
 import re
 from pathlib import Path
 from typing import Any
@@ -82,13 +83,19 @@ def check_checkpoint_fits(checkpoint: dict[str, Any], model: nn.Module, path: st
     """Refuse a checkpoint of another model than the config builds, saying what each one is.
 
     Each side is described from what Lightning saves: the class path and ``__init__`` arguments
-    (``hyper_parameters``); the parameter shapes decide when the class is the same.
+    (``hyper_parameters``); the parameter shapes, and the model's ``shapeless`` arguments, decide when the class
+    is the same. A checkpoint without one of those (written before it existed) had its ``__init__`` default.
     """
     held_params = checkpoint.get("hyper_parameters") or {}
     held_class = held_params.get("_class_path")
     wanted = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     held = {k: tuple(v.shape) for k, v in checkpoint["state_dict"].items()}
-    if (held_class is None or model_class(held_class) is type(model)) and wanted == held:
+    defaults = inspect.signature(type(model).__init__).parameters
+    same_net = all(
+        held_params.get(name, defaults[name].default) == model.hparams.get(name)
+        for name in getattr(model, "shapeless", ())
+    )
+    if (held_class is None or model_class(held_class) is type(model)) and wanted == held and same_net:
         return
     if held_class is None and not held_params:
         what = f"a model with parameters {list(held)[:6]}"

@@ -116,7 +116,11 @@ def test_bad_checkpoints_say_what_the_file_holds(cli, tmp_path, capfd, trained):
         ),
         (
             ["predict", "--config", fizzbuzz, "--ckpt_path", str(fizzbuzz_ckpt), "--model.hidden", "[8, 4]"],
-            ["hidden=[8], board_every_n_epochs=0), but the config builds", "hidden=[8, 4]"],
+            ["hidden=[8], board_every_n_epochs=0, activation='relu'), but the config builds", "hidden=[8, 4]"],
+        ),
+        (  # the same shapes, another network: the weights would load and play wrong
+            ["test", "--config", fizzbuzz, "--ckpt_path", str(fizzbuzz_ckpt), "--model.activation", "sin"],
+            ["activation='relu'), but the config builds", "board_every_n_epochs=0, activation='sin')"],
         ),
     ]
     for args, fragments in cases:
