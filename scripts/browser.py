@@ -1,7 +1,8 @@
 """TensorBoard as a person sees it: a real server on loopback, opened in headless Chromium.
 
-Used by ``scripts/screenshots.py`` (the README's pictures) and checked by ``tests/callbacks/test_tensorboard.py``. Chromium is
-Debian's (``apt-get install chromium``), driven by Playwright; Playwright's own browser download is not needed.
+Used by ``scripts/screenshots.py`` (the README's pictures) and checked by ``tests/callbacks/test_tensorboard.py``.
+Chromium is Debian's (``apt-get install chromium``), driven by Playwright; Playwright's own browser download is
+not needed.
 TensorBoard draws its dashboards in shadow DOM after loading data in the background, so every step waits
 for an element to appear (Playwright's locators pierce shadow roots) instead of sleeping.
 """
