@@ -20,6 +20,7 @@ GPU = ["--trainer.accelerator", "gpu", "--trainer.devices", "1"]
 CPU = ["--trainer.accelerator", "cpu"]
 SHORT = {  # every config, cut to a few epochs where a full fit would not fit the check's 10 minutes
     "curve.yaml": ["--trainer.max_epochs", "20"],
+    "fizzbuzz_10bit.yaml": [],
     "fizzbuzz_seed10.yaml": ["--trainer.max_epochs", "200"],
     "fizzbuzz_seed15.yaml": ["--trainer.max_epochs", "10"],
     "gan.yaml": ["--trainer.max_epochs", "4"],

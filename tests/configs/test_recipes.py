@@ -1,15 +1,19 @@
-"""The seeds' recipes through the real CLI: the regressor ladder to its loss bounds, the optimizer comparison.
+"""The seeds' recipes through the real CLI: the regressor ladder to its loss bounds, the optimizer comparison;
+and the 10-bit config against the study that chose it.
 
 (That every config, the FizzBuzz seed recipes included, fits a few steps is test_cli's job.)
 """
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from fizzlightning import FizzBuzzDataModule
 from tests.helpers import CONFIGS, runs
 
 SCRIPTS = CONFIGS.parent / "scripts"
@@ -64,3 +68,19 @@ def test_compare_optimizers_writes_four_overlaid_runs_and_the_figure(tmp_path, m
     if importlib.util.find_spec("matplotlib") is None:
         pytest.skip("matplotlib (the optional 'plots' extra) is not installed: the runs are checked, not the figure")
     assert figure.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_10bit_config_is_the_recipe_the_small_data_study_chose():
+    sys.path.insert(0, str(CONFIGS.parent / "benchmarks"))
+    from small_data import CHOSEN, Recipe
+
+    config = yaml.safe_load((CONFIGS / "fizzbuzz_10bit.yaml").read_text())
+    model, data, optimizer = (config[key]["init_args"] for key in ("model", "data", "optimizer"))
+    assert config["optimizer"]["class_path"] == "torch.optim.AdamW" and CHOSEN.optimizer == "adamw"
+    assert (tuple(model["hidden"]), model["activation"]) == (CHOSEN.hidden, CHOSEN.activation)
+    assert (data["num_digits"], data["batch_size"]) == (10, CHOSEN.batch)
+    assert data.get("val_fraction", FizzBuzzDataModule().val_fraction) == CHOSEN.val_fraction
+    assert (optimizer["lr"], optimizer["weight_decay"]) == (CHOSEN.lr, CHOSEN.decay)
+    assert config["trainer"]["max_epochs"] == CHOSEN.cap and "callbacks" not in config["trainer"]  # no early stop
+    assert (CHOSEN.schedule, CHOSEN.ema, CHOSEN.dropout, CHOSEN.smoothing) == (Recipe.schedule, 0.0, 0.0, 0.0)
+    assert CHOSEN.shuffle and "lr_scheduler" not in config

@@ -1,4 +1,4 @@
-"""The default recipe still learns the game: the checkpoint chosen on validation plays 1..100 perfectly."""
+"""The shipped recipes still learn the game: the checkpoint chosen on validation plays 1..100 perfectly."""
 
 import re
 
@@ -8,8 +8,9 @@ from tests.helpers import CONFIGS
 
 
 @pytest.mark.slow
-def test_default_recipe_plays_a_perfect_game(cli, capsys):
-    args = ["--config", str(CONFIGS / "fizzbuzz.yaml")]
+@pytest.mark.parametrize("config", ["fizzbuzz", "fizzbuzz_10bit"])
+def test_recipe_plays_a_perfect_game(cli, capsys, config):
+    args = ["--config", str(CONFIGS / f"{config}.yaml")]
     assert cli("fit", *args) == 0
     capsys.readouterr()
     assert cli("test", *args) == 0
