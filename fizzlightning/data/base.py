@@ -54,7 +54,8 @@ def model_needs(model: nn.Module | None, batch_size: int, in_width: int) -> dict
     if model is None:
         return {}
     parameters = sum(p.numel() for p in model.parameters())
-    widths = in_width + sum(2 * m.out_features for m in model.modules() if isinstance(m, nn.Linear))  # pre/post ReLU
+    # each layer's output before and after its activation
+    widths = in_width + sum(2 * m.out_features for m in model.modules() if isinstance(m, nn.Linear))
     return {
         f"the model, its gradients and optimizer state (4 x {parameters:,} float32 parameters)": 16 * parameters,
         f"a batch's activations ({batch_size} rows x {widths} values, forward and backward)": 8 * batch_size * widths,

@@ -1,7 +1,8 @@
 """The files a finished run leaves for programs that know nothing of fizzlightning or Lightning.
 
 - ``model.pt``: the plain network's ``state_dict`` (``torch.load(..., weights_only=True)``, then
-  ``load_state_dict`` into ``fizzlightning.lessons.nets`` or, for FizzBuzz, the lessons' own ``torch.nn.Sequential``);
+  ``load_state_dict`` into ``fizzlightning.lessons.nets`` or, for FizzBuzz, the lessons' own ``torch.nn.Sequential``,
+  with ``Sine`` in place of ``ReLU`` for ``activation: sin``);
 - ``model.pt2``: a ``torch.export`` program, weights and graph together: ``torch.export.load(path).module()``
   is a callable network for any batch size;
 - ``model.onnx`` (``fizzlightning export --format onnx``, the ``onnx`` extra): the same for ONNX Runtime.

@@ -50,13 +50,15 @@ class FizzBuzzMLP(nn.Sequential):
     A ``nn.Sequential`` with the same layer order as the lessons', so its ``state_dict`` keys
     (``0.weight``, ``2.weight``, ...) load into their ``torch.nn.Sequential`` unchanged. ``activation="sin"``
     puts ``Sine`` where the lessons have ReLU, and draws the first layer's weights and biases from
-    U(-pi, pi): an angle per bit anywhere on the circle. At the default init (about +-0.3 for 10 bits) sin is
-    nearly linear, and the net learns little.
+    U(-pi, pi): an angle per bit anywhere on the circle (at the default init, about +-0.3 for 10 bits, sin would
+    be nearly linear).
     """
 
     def __init__(
         self, num_digits: int, hidden: list[int], num_classes: int = 4, activation: Activation = "relu"
     ) -> None:
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, not {activation!r}")
         widths = [num_digits, *hidden]
         layers: list[nn.Module] = []
         for width_in, width_out in zip(widths, widths[1:]):

@@ -12,7 +12,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from fizzlightning.callbacks.dashboards import last_epoch, log_image, loggers
 from fizzlightning.errors import require
 from fizzlightning.lessons import fizzbuzz
-from fizzlightning.lessons.nets import Activation, FizzBuzzMLP
+from fizzlightning.lessons.nets import ACTIVATIONS, Activation, FizzBuzzMLP
 from fizzlightning.lessons.pictures import render_board
 from fizzlightning.models.base import INJECTED, TrainingModule
 
@@ -54,13 +54,13 @@ class FizzBuzzClassifier(TrainingModule):
     Args:
         num_digits: Input width in bits; linked to ``data.num_digits`` by the CLI, so they always agree.
         hidden: Widths of the hidden layers, e.g. ``[100]`` (lessons 001-003) or ``[100, 60]`` (lesson 000).
-        activation: After each hidden layer: ``relu`` (the lessons') or ``sin`` (``lessons.nets.Sine``: the 10-bit
-            recipe's, which plays numbers it never saw from about 900 training numbers).
         board_every_n_epochs: Draw the 1..100 board on the dashboards every this many epochs, and after the last
             (0: only for ``test``).
         optimizer: Builds the optimizer from the parameters: the default recipe's AdamW (``recipe_adamw``), or the
             config's ``optimizer`` (``--optimizer``), or a script's ``functools.partial(torch.optim.SGD, lr=0.05)``.
         lr_scheduler: Builds a learning-rate scheduler from the optimizer (``--lr_scheduler``); none by default.
+        activation: After each hidden layer: ``relu`` (the lessons') or ``sin`` (``lessons.nets.Sine``: the 10-bit
+            recipe's, which plays numbers it never saw from about 900 training numbers).
     """
 
     monitor = "val/acc"
@@ -73,13 +73,14 @@ class FizzBuzzClassifier(TrainingModule):
         num_digits: int = 10,
         hidden: list[int] = [100],
         board_every_n_epochs: int = 1,
-        activation: Activation = "relu",
         optimizer: OptimizerCallable = recipe_adamw,
         lr_scheduler: LRSchedulerCallable | None = None,
+        activation: Activation = "relu",
     ) -> None:
         super().__init__(optimizer, lr_scheduler)
         require(len(hidden) > 0 and all(w > 0 for w in hidden), "model.hidden", hidden, "a list of positive widths")
         require(board_every_n_epochs >= 0, "model.board_every_n_epochs", board_every_n_epochs, "an integer >= 0")
+        require(activation in ACTIVATIONS, "model.activation", activation, " or ".join(ACTIVATIONS))
         self.save_hyperparameters(ignore=INJECTED)
         self.net = FizzBuzzMLP(num_digits, hidden, activation=activation)
         self.val_acc = _accuracy()

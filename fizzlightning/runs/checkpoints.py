@@ -79,6 +79,18 @@ def rebuild_model(checkpoint: dict[str, Any], path: str | Path) -> nn.Module:
     return model.eval()
 
 
+def _held(held_params: dict[str, Any], model: type, name: str) -> Any:
+    """A ``shapeless`` argument as the checkpoint was trained with it: saved, or else the ``__init__`` default of
+    the class that defines the argument (a subclass's own ``__init__`` may not list it)."""
+    if name in held_params:
+        return held_params[name]
+    for cls in model.__mro__:
+        parameter = inspect.signature(cls.__init__).parameters.get(name)
+        if parameter is not None and parameter.default is not inspect.Parameter.empty:
+            return parameter.default
+    return None
+
+
 def check_checkpoint_fits(checkpoint: dict[str, Any], model: nn.Module, path: str | Path) -> None:
     """Refuse a checkpoint of another model than the config builds, saying what each one is.
 
@@ -90,10 +102,8 @@ def check_checkpoint_fits(checkpoint: dict[str, Any], model: nn.Module, path: st
     held_class = held_params.get("_class_path")
     wanted = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     held = {k: tuple(v.shape) for k, v in checkpoint["state_dict"].items()}
-    defaults = inspect.signature(type(model).__init__).parameters
     same_net = all(
-        held_params.get(name, defaults[name].default) == model.hparams.get(name)
-        for name in getattr(model, "shapeless", ())
+        _held(held_params, type(model), name) == model.hparams.get(name) for name in getattr(model, "shapeless", ())
     )
     if (held_class is None or model_class(held_class) is type(model)) and wanted == held and same_net:
         return

@@ -54,5 +54,5 @@ def test_a_sin_net_can_play_every_number_right_with_weights_from_the_docstrings_
 
 
 def test_an_unknown_activation_is_refused():
-    with pytest.raises(KeyError):
+    with pytest.raises(ValueError, match="activation must be one of relu, sin, not 'tanh'"):
         FizzBuzzMLP(10, [8], activation="tanh")

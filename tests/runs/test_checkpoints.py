@@ -7,7 +7,9 @@ import lightning as L
 import pytest
 import torch
 
-from fizzlightning.runs.checkpoints import AtomicCheckpointIO
+from fizzlightning import FizzBuzzClassifier
+from fizzlightning.errors import CheckpointError
+from fizzlightning.runs.checkpoints import AtomicCheckpointIO, check_checkpoint_fits
 from tests.helpers import FIZZBUZZ, runs, write
 
 
@@ -75,3 +77,21 @@ def test_the_cli_trainer_saves_and_loads_through_atomic_checkpoint_io(cli, tmp_p
     config = write(tmp_path, "fizzbuzz.yaml", FIZZBUZZ)
     assert cli("fit", "--config", config, f"--trainer.callbacks+={__name__}.RecordCheckpointIO") == 0
     assert len(USED) == 1 and isinstance(USED[0], AtomicCheckpointIO)
+
+
+class SinNet(FizzBuzzClassifier):
+    """A user's subclass whose own ``__init__`` does not list ``activation``."""
+
+    def __init__(self, width: int = 8) -> None:
+        super().__init__(num_digits=4, hidden=[width], activation="sin")
+
+
+def test_the_activation_a_checkpoint_was_trained_with_must_be_the_configs_even_for_a_subclass():
+    model = SinNet()
+    checkpoint = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}
+    check_checkpoint_fits(checkpoint, model, "sin.ckpt")  # the same network: accepted
+    del checkpoint["hyper_parameters"]["activation"]  # written before the argument existed: relu, the default
+    with pytest.raises(CheckpointError, match=r"sin.ckpt holds .*, but the config builds .*activation='sin'"):
+        check_checkpoint_fits(checkpoint, model, "sin.ckpt")
+    relu = FizzBuzzClassifier(num_digits=4, hidden=[8])
+    check_checkpoint_fits(checkpoint, relu, "old.ckpt")  # and relu is what such a checkpoint loads into
