@@ -5,7 +5,7 @@
     python benchmarks/small_data.py --study sine --seeds 16 --rule "none: the cap's best val/acc"
     python benchmarks/small_data.py --study all --seeds 16  # every stored group
     python benchmarks/small_data.py --recipe batch=32,ema=0.95 --recipe hidden=1024x1024 --seeds 30
-    python benchmarks/small_data.py --recipe chosen --seeds 30 --first-seed 5200   # confirm on fresh seeds
+    python benchmarks/small_data.py --recipe chosen --seeds 32 --first-seed 5200   # the recipe on more seeds
     python benchmarks/small_data.py --recipe chosen --num-digits 13 --seeds 8      # another bit width
     python benchmarks/small_data.py --search 30             # Optuna search, stored in benchmarks/small_data.db
 
@@ -30,7 +30,7 @@ off the same runs; a rule that is never met ends the run at the cap on its best 
 of ties (fizzlightning's ``best.ckpt``). Plain torch with fizzlightning's network, batches and encoding; the
 knobs are those a Lightning config reaches (widths, activation, optimizer, ``lr_scheduler`` stepped once an epoch,
 ``EMAWeightAveraging`` updated every step and validated with the average, batch size, validation fraction,
-cap), plus dropout and label smoothing, which ``FizzBuzzClassifier`` does not offer today.
+cap), plus dropout, label smoothing and data order (``shuffle``), which the config does not reach today.
 
 A recipe is ``key=value`` pairs joined by commas (keys: the fields of ``Recipe``), or ``chosen``, or a stored
 recipe's name. The table prints, per recipe and rule: rule met, probe perfect at the stop, worst probe
@@ -105,7 +105,9 @@ def parse_recipe(text: str) -> Recipe:
         if key == "hidden":
             values[key] = tuple(int(w) for w in value.split("x"))
         elif key == "shuffle":
-            values[key] = value.lower() in ("1", "true", "yes")
+            if value.lower() not in ("true", "false"):
+                raise SystemExit(f"small_data.py: shuffle={value!r}: true or false")
+            values[key] = value.lower() == "true"
         else:
             values[key] = types[key](value)
     return dataclasses.replace(base, **values)
@@ -265,9 +267,10 @@ def study(recipes: list[Recipe], seeds: range, num_digits: int, rules: dict, out
         runs = {seed: epochs_of(seed, recipe, num_digits, until_met(rules)) for seed in seeds}
         for rule_name, rule in rules.items():
             row = summarise(runs, rule)
+            latest = row["latest_settled"] or "-"
             print(f"| {recipe.label()} | {rule_name} | {row['met']}/{row['seeds']} | {row['perfect']}/{row['seeds']} "
                   f"| {row['worst']}/100 | {row['epochs']:g} | {row['seconds']:.2f} "
-                  f"| {row['settled']}/{row['seeds']}, the latest {row['latest_settled']} |", flush=True)  # fmt: skip
+                  f"| {row['settled']}/{row['seeds']}, the latest {latest} |", flush=True)  # fmt: skip
             where = {"num_digits": num_digits, "probe_start": PROBE.start, "first_seed": seeds.start}
             out.append(
                 {"recipe": dataclasses.asdict(recipe), "label": recipe.label(), "rule": rule_name, **where, **row}
