@@ -132,9 +132,6 @@ class FizzBuzzDataModule(InMemoryDataModule):
 
     # Evaluation holds the numbers alone and encodes each batch as it is sliced (``TensorBatches.transform``).
 
-    def _scored(self, numbers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.encoded(numbers)  # (batch, num_digits), (batch,)
-
     def _tested(self, numbers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return (*self.encoded(numbers), numbers)
 
@@ -142,7 +139,7 @@ class FizzBuzzDataModule(InMemoryDataModule):
         return fizzbuzz.binary_encode(numbers, self.num_digits), numbers
 
     def val_dataloader(self) -> TensorBatches:
-        return self._eval_batches("val", self.val_numbers, self._scored)
+        return self._eval_batches("val", self.val_numbers, self.encoded)  # bits and labels
 
     def test_dataloader(self) -> TensorBatches:
         return self._eval_batches("test", self.test_numbers, self._tested)
