@@ -23,7 +23,7 @@ Serving other machines (docs/serving.md): with ``LIT_SERVER_API_KEY`` set in the
 401 otherwise. ``--host 0.0.0.0`` or ``::`` without a key is refused unless ``OPEN_FLAG`` says the network is
 trusted. ``--ssl_certfile``/``--ssl_keyfile`` serve HTTPS (uvicorn's options of those names). A declared
 ``Content-Length`` over ``MAX_BODY_BYTES`` gets 413 before any byte of the body is read, and a body that has not
-all arrived ``--body-timeout`` seconds after its headers gets 408; both close the connection.
+all arrived ``--body-timeout`` seconds after its headers gets 408; these three refusals close the connection.
 """
 
 import argparse
@@ -91,12 +91,15 @@ class RequestCheck:
         health = scope["method"] in ("GET", "HEAD") and scope["path"] == HEALTH_PATH
         if self.key is not None and not health and not secrets.compare_digest(headers.get(KEY_HEADER, b""), self.key):
             why = "missing" if KEY_HEADER not in headers else "wrong"
-            # the body is not read: uvicorn discards what the client still sends, or the connection closes
-            return await _send(send, _refusal(401, f"The X-API-Key header is {why}: send the server's API key."))
+            # not a byte more of the body is read: the connection closes with the answer
+            message = f"The X-API-Key header is {why}: send the server's API key."
+            return await _send(send, _refusal(401, message, close=True))
         if scope["method"] != "POST" or scope["path"] != self.api.api_path:
             return await self.app(scope, receive, send)
         declared = headers.get(b"content-length", b"").decode("latin-1")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:  # refused before a byte of it is read
+        if (
+            declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES
+        ):  # refused before a byte of it is read
             message = f"The body declares {declared} bytes (Content-Length): at most {MAX_BODY_BYTES} are read."
             return await _send(send, _refusal(413, message, close=True))
         chunks, size, more = [], 0, True

@@ -533,9 +533,10 @@ def test_ctrl_c_stops_the_server_and_all_its_processes_without_a_traceback(gan_s
     assert live_processes(gan_server.process.pid) == []
 
 
-def test_the_quick_load_test_gets_every_answer_right(tmp_path):
+@pytest.mark.parametrize("key", [[], ["--api-key"]], ids=["no key", "a key"])
+def test_the_quick_load_test_gets_every_answer_right(tmp_path, key):
     done = subprocess.run(
-        [sys.executable, str(BENCHMARK), "--quick"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+        [sys.executable, str(BENCHMARK), "--quick", *key], cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     header, _, row = done.stdout.splitlines()[:3]
@@ -543,6 +544,7 @@ def test_the_quick_load_test_gets_every_answer_right(tmp_path):
     assert cells["clients"] == "4" and cells["requests"] == "100"
     assert cells["errors"] == "0" and cells["wrong answers"] == "0"
     assert float(cells["requests/s"]) > 0
+    assert ("(the X-API-Key of LIT_SERVER_API_KEY;" in done.stdout) == bool(key), done.stdout
     assert not list(tmp_path.iterdir())  # the fit and the server's logs lived in a temporary directory
 
 
