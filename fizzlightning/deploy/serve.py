@@ -157,7 +157,11 @@ def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="fizzlightning serve", description=about, allow_abbrev=False)
     parser.add_argument("-c", "--config", required=True, metavar="PATH", help="the config the run was fit with")
     parser.add_argument("--ckpt_path", metavar="PATH", help="default: the newest finished run's chosen checkpoint")
-    parser.add_argument("--host", default="127.0.0.1", help="127.0.0.1 (default: this machine only), 0.0.0.0, ::")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help=f"127.0.0.1 (default: this machine only); 0.0.0.0 or :: need {KEY_VARIABLE} in the environment",
+    )
     parser.add_argument("--port", type=int, default=8000, help="default: 8000")
     parser.add_argument(
         "--max-batch-size", type=int, default=64, metavar="N", help="requests per forward pass (default: 64)"
