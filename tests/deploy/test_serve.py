@@ -717,3 +717,25 @@ def test_tls_file_mistakes_are_one_line_and_exit_2(cli, tmp_path, capsys, tls):
         assert cli("serve", "--config", "fizzbuzz.yaml", *map(str, args)) == 2
         err = capsys.readouterr().err
         assert err.startswith("fizzlightning: error: ") and err.count("\n") == 1 and says in err, err
+
+
+def test_the_key_is_compared_by_secrets_compare_digest(monkeypatch):
+    # a comparison's time cannot be asserted (tests never time): the check is that the constant-time function
+    # is the one that decides, called in-process on a request without a server
+    compared, answered = [], []
+    real = serve.secrets.compare_digest
+    monkeypatch.setattr(serve.secrets, "compare_digest", lambda a, b: compared.append((a, b)) or real(a, b))
+
+    async def app(scope, receive, send) -> None:
+        answered.append(scope["path"])
+
+    async def send(message) -> None:
+        if message["type"] == "http.response.start":
+            answered.append(message["status"])
+
+    check = serve.RequestCheck(app, api=None, key=KEY.encode())
+    for key in (KEY, "wrong"):
+        scope = {"type": "http", "method": "GET", "path": "/info", "headers": [(b"x-api-key", key.encode())]}
+        asyncio.run(check(scope, None, send))
+    assert compared == [(KEY.encode(), KEY.encode()), (b"wrong", KEY.encode())]
+    assert answered == ["/info", 401]
