@@ -4,6 +4,7 @@
                                             # send 2000 requests in all
     python benchmarks/serve.py --quick      # 4 clients, 100 requests: checks that the load test runs (CI)
     python benchmarks/serve.py --root DIR   # serves the newest finished run of --config under DIR, fits nothing
+    python benchmarks/serve.py --api-key    # the server asks for a random LIT_SERVER_API_KEY, which clients send
 
 The server is ``python -m fizzlightning serve --config CONFIG`` on 127.0.0.1 and a free port, started as a user
 starts it; the load starts once ``/health`` says ok and one request was answered. Each request holds 1 to
@@ -21,6 +22,7 @@ import os
 import platform
 import random
 import re
+import secrets
 import shlex
 import signal
 import socket
@@ -68,11 +70,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(root: Path, logs: Path, config: Path, port: int, extra: list[str]) -> subprocess.Popen:
+def start_server(
+    root: Path, logs: Path, config: Path, port: int, extra: list[str], key: str | None
+) -> subprocess.Popen:
+    """The server, asking for ``key`` (``LIT_SERVER_API_KEY``) or, whatever this environment holds, for none."""
     args = ["serve", "--config", str(config), "--port", str(port), *extra]
+    env = {name: value for name, value in launch.environment().items() if name != "LIT_SERVER_API_KEY"}
+    env.update({"LIT_SERVER_API_KEY": key} if key else {})
     with (logs / "server.out").open("w") as out, (logs / "server.err").open("w") as err:
         # its own process group: stop() reaches LitServe's HTTP and inference processes too
-        return launch.start(args, root, stdout=out, stderr=err, start_new_session=True)
+        return launch.start(args, root, env, stdout=out, stderr=err, start_new_session=True)
 
 
 def stop(server: subprocess.Popen) -> None:
@@ -86,7 +93,9 @@ def stop(server: subprocess.Popen) -> None:
     server.wait()
 
 
-def wait_until_ready(httpx, server: subprocess.Popen, url: str, logs: Path, timeout: float = 120) -> str:
+def wait_until_ready(
+    httpx, server: subprocess.Popen, url: str, logs: Path, headers: dict[str, str], timeout: float = 120
+) -> str:
     """The checkpoint the server printed that it serves, once it answers; the server's stderr if it died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -94,7 +103,7 @@ def wait_until_ready(httpx, server: subprocess.Popen, url: str, logs: Path, time
             raise SystemExit(f"the server exited {server.returncode}:\n{(logs / 'server.err').read_text()[-3000:]}")
         try:
             if httpx.get(f"{url}/health", timeout=2).text == "ok":
-                httpx.post(f"{url}/predict", json={"numbers": [1]}, timeout=30).raise_for_status()
+                httpx.post(f"{url}/predict", json={"numbers": [1]}, headers=headers, timeout=30).raise_for_status()
                 return re.search(r" from (.+) at http", (logs / "server.out").read_text())[1]
         except httpx.HTTPError:
             pass
@@ -102,7 +111,9 @@ def wait_until_ready(httpx, server: subprocess.Popen, url: str, logs: Path, time
     raise SystemExit(f"the server did not answer within {timeout:.0f} s")
 
 
-async def load(httpx, url: str, requests: list[list[int]], clients: int, expected: dict[int, str]) -> dict:
+async def load(
+    httpx, url: str, requests: list[list[int]], clients: int, expected: dict[int, str], headers: dict[str, str]
+) -> dict:
     """``clients`` concurrent clients share out ``requests``; each answer is timed and checked."""
     queue = iter(range(len(requests)))
     latencies, errors, wrong = [], [], 0
@@ -124,7 +135,7 @@ async def load(httpx, url: str, requests: list[list[int]], clients: int, expecte
                 wrong += 1
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+    async with httpx.AsyncClient(timeout=60, limits=limits, headers=headers) as http:
         start = time.perf_counter()
         await asyncio.gather(*(client(http) for _ in range(clients)))
         seconds = time.perf_counter() - start
@@ -141,6 +152,7 @@ def main() -> int:
     parser.add_argument("--config", type=Path, default=CONFIG, help="a FizzBuzz config (default: fizzbuzz.yaml)")
     parser.add_argument("--seed", type=int, default=0, help="of the random numbers (default 0)")
     parser.add_argument("--serve-args", default="", help="more arguments for serve, e.g. '--max-batch-size 1'")
+    parser.add_argument("--api-key", action="store_true", help="serve with a random LIT_SERVER_API_KEY, sent by all")
     args = parser.parse_args()
     if args.quick:
         args.clients, args.requests = 4, 100
@@ -162,11 +174,13 @@ def main() -> int:
             launch.run(["fit", "--config", str(config), *FIT], root)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        server = start_server(root, logs, config, port, shlex.split(args.serve_args))
+        key = secrets.token_urlsafe(32) if args.api_key else None
+        headers = {"X-API-Key": key} if key else {}
+        server = start_server(root, logs, config, port, shlex.split(args.serve_args), key)
         try:
-            ckpt_path = wait_until_ready(httpx, server, url, logs)
+            ckpt_path = wait_until_ready(httpx, server, url, logs, headers)
             expected = in_process_answers(ckpt_path)
-            result = asyncio.run(load(httpx, url, requests, args.clients, expected))
+            result = asyncio.run(load(httpx, url, requests, args.clients, expected, headers))
         finally:
             stop(server)
         serving = (logs / "server.out").read_text().splitlines()[0]

@@ -17,15 +17,25 @@ or unknown key, a type, a range, a width, a count). Requests are checked in the 
 queues them (``RequestCheck``), not in ``decode_request``: LitServe 0.2.19's batched loop decodes a batch inside
 one ``try`` and sends an ``HTTPException`` raised for one request to every request of the batch, failing the
 good ones with it.
+
+Serving other machines (docs/serving.md): with ``LIT_SERVER_API_KEY`` set in the environment, every request but
+``GET /health`` needs the key in an ``X-API-Key`` header, compared in constant time before anything else is read:
+401 otherwise. ``--host 0.0.0.0`` or ``::`` without a key is refused unless ``OPEN_FLAG`` says the network is
+trusted. ``--ssl_certfile``/``--ssl_keyfile`` serve HTTPS (uvicorn's options of those names). A declared
+``Content-Length`` over ``MAX_BODY_BYTES`` gets 413 before any byte of the body is read, and a body that has not
+all arrived ``--body-timeout`` seconds after its headers gets 408; these three refusals close the connection.
 """
 
 import argparse
+import asyncio
 import json
 import multiprocessing
 import os
+import secrets
 import shlex
 import signal
 import socket
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,27 +53,69 @@ except ImportError:
     LitServer = None
 
 MAX_BODY_BYTES = 32 * 2**20
+BODY_SECONDS = 30.0  # the default --body-timeout: a whole body within this long after its headers
 HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # the only addresses LitServer.run binds
+KEY_VARIABLE = "LIT_SERVER_API_KEY"  # LitServe's own name for its API key, which clients send as X-API-Key
+KEY_HEADER = b"x-api-key"
+HEALTH_PATH = "/health"  # LitServer's healthcheck_path: "ok" once the inference worker is ready, needing no key
+OPEN_FLAG = "--insecure_no_api_key_on_open_bind"
+
+
+def _refusal(status: int, message: str, close: bool = False) -> list[dict[str, Any]]:
+    """The ASGI messages of a refused request: ``{"detail": message}``; ``close``: the connection ends with it."""
+    body = json.dumps({"detail": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(b"connection", b"close")] if close else []
+    headers += [(b"www-authenticate", b"X-API-Key")] if status == 401 else []
+    return [
+        {"type": "http.response.start", "status": status, "headers": headers},
+        {"type": "http.response.body", "body": body},
+    ]
 
 
 class RequestCheck:
-    """ASGI middleware: checks each ``POST`` to the API's path in the HTTP process, before LitServe queues it."""
+    """ASGI middleware in the HTTP process: the API key, then each ``POST`` to the API's path before LitServe
+    queues it.
 
-    def __init__(self, app: Callable, api: ServedModel) -> None:
-        self.app, self.api = app, api
+    ``key``: the bytes every request but ``GET /health`` must carry in ``X-API-Key`` (None: no key asked);
+    ``body_timeout``: seconds for a body to arrive whole.
+    """
+
+    def __init__(self, app: Callable, api: ServedModel, key: bytes | None = None, body_timeout: float = 30) -> None:
+        self.app, self.api, self.key, self.body_timeout = app, api, key, body_timeout
 
     async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.api.api_path:
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        health = scope["method"] in ("GET", "HEAD") and scope["path"] == HEALTH_PATH
+        if self.key is not None and not health and not secrets.compare_digest(headers.get(KEY_HEADER, b""), self.key):
+            why = "missing" if KEY_HEADER not in headers else "wrong"
+            # not a byte more of the body is read: the connection closes with the answer
+            message = f"The X-API-Key header is {why}: send the server's API key."
+            return await _send(send, _refusal(401, message, close=True))
+        if scope["method"] != "POST" or scope["path"] != self.api.api_path:
+            return await self.app(scope, receive, send)
+        declared = headers.get(b"content-length", b"").decode("latin-1")
+        if (
+            declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES
+        ):  # refused before a byte of it is read
+            message = f"The body declares {declared} bytes (Content-Length): at most {MAX_BODY_BYTES} are read."
+            return await _send(send, _refusal(413, message, close=True))
         chunks, size, more = [], 0, True
+        deadline = asyncio.get_running_loop().time() + self.body_timeout
         while more:  # the whole body, keeping at most MAX_BODY_BYTES: a client reads no answer before it has sent
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - asyncio.get_running_loop().time())
+            except TimeoutError:
+                why = f"The body did not arrive within {self.body_timeout:g} s (--body-timeout): send it whole."
+                return await _send(send, _refusal(408, why, close=True))
             if message["type"] == "http.disconnect":
                 return
             size += len(message.get("body", b""))
             chunks += [message.get("body", b"")] if size <= MAX_BODY_BYTES else []
             more = message.get("more_body", False)
-        media = dict(scope["headers"]).get(b"content-type", b"application/json").decode("latin-1")
+        media = headers.get(b"content-type", b"application/json").decode("latin-1")
         media = media.split(";")[0].strip().lower()
         try:
             # curl -d sends JSON as a form unless told otherwise: read that as the JSON it is
@@ -79,10 +131,7 @@ class RequestCheck:
                 raise BadRequest(400, f"The body is not JSON ({error}): send a JSON object like {example}.") from None
             self.api.check(parsed)
         except BadRequest as error:
-            status, message = error.args
-            headers = [(b"content-type", b"application/json")]
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            return await send({"type": "http.response.body", "body": json.dumps({"detail": message}).encode()})
+            return await _send(send, _refusal(*error.args))
         replayed = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
         # the body is JSON now, whatever curl called it: FastAPI reads a body by its declared type
         headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"] + [
@@ -90,6 +139,11 @@ class RequestCheck:
         ]
         # LitServe reads the body once more; after it, the client's own messages (a disconnect)
         await self.app({**scope, "headers": headers}, lambda: _first(replayed, receive), send)
+
+
+async def _send(send: Callable, messages: list[dict[str, Any]]) -> None:
+    for message in messages:
+        await send(message)
 
 
 async def _first(replayed: list[dict[str, Any]], receive: Callable) -> dict[str, Any]:
@@ -103,13 +157,32 @@ def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="fizzlightning serve", description=about, allow_abbrev=False)
     parser.add_argument("-c", "--config", required=True, metavar="PATH", help="the config the run was fit with")
     parser.add_argument("--ckpt_path", metavar="PATH", help="default: the newest finished run's chosen checkpoint")
-    parser.add_argument("--host", default="127.0.0.1", help="127.0.0.1 (default: this machine only), 0.0.0.0, ::")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help=f"127.0.0.1 (default: this machine only); 0.0.0.0 or :: need {KEY_VARIABLE} in the environment",
+    )
     parser.add_argument("--port", type=int, default=8000, help="default: 8000")
     parser.add_argument(
         "--max-batch-size", type=int, default=64, metavar="N", help="requests per forward pass (default: 64)"
     )
     parser.add_argument(
         "--batch-timeout", type=float, default=0.005, metavar="S", help="seconds to fill a batch (0.005)"
+    )
+    parser.add_argument(
+        "--body-timeout", type=float, default=BODY_SECONDS, metavar="S",
+        help=f"seconds for a request's body to arrive whole, else 408 (default: {BODY_SECONDS:g})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ssl_certfile", "--ssl-certfile", metavar="PATH", help="serve HTTPS with this PEM certificate (uvicorn's)"
+    )
+    parser.add_argument(
+        "--ssl_keyfile", "--ssl-keyfile", metavar="PATH", help="its private key, unless the certificate file holds it"
+    )
+    parser.add_argument(
+        OPEN_FLAG,
+        action="store_true",
+        help=f"serve 0.0.0.0 or :: without {KEY_VARIABLE}: anyone who can reach the port can use it",
     )
     return parser
 
@@ -120,7 +193,44 @@ def parse(args: list[str]) -> argparse.Namespace:
     require(1024 <= options.port <= 65535, "--port", options.port, "a port from 1024 to 65535 (LitServe's range)")
     require(options.max_batch_size >= 1, "--max-batch-size", options.max_batch_size, "1 (no batching) or more")
     require(0 <= options.batch_timeout <= 60, "--batch-timeout", options.batch_timeout, "0 to 60 seconds")
+    require(0 < options.body_timeout <= 3600, "--body-timeout", options.body_timeout, "more than 0, at most 3600 s")
     return options
+
+
+def api_key(options: argparse.Namespace) -> bytes | None:
+    """The key from the environment (never an option: ``ps`` shows a command line), or None; an open bind needs it."""
+    key = os.environ.get(KEY_VARIABLE) or None
+    if key is None and options.host != "127.0.0.1" and not getattr(options, OPEN_FLAG[2:]):
+        raise ConfigError(
+            f"--host {options.host} serves every machine that can reach this one: set {KEY_VARIABLE} in the "
+            f"environment (clients send it as X-API-Key), or pass {OPEN_FLAG} on a trusted network."
+        )
+    return None if key is None else key.encode()
+
+
+def _no_passphrase() -> str:
+    raise ConfigError("--ssl_keyfile is encrypted with a passphrase: serve takes an unencrypted key file.")
+
+
+def check_tls(options: argparse.Namespace) -> dict[str, str]:
+    """uvicorn's TLS options, once a TLS context has loaded them here: a file missing, unreadable, not PEM, or a
+    key that is not the certificate's is one line now, not a traceback of LitServe's HTTP process later."""
+    if options.ssl_certfile is None:
+        require(options.ssl_keyfile is None, "--ssl_keyfile", options.ssl_keyfile, "--ssl_certfile beside it")
+        return {}
+    files = {"ssl_certfile": options.ssl_certfile, "ssl_keyfile": options.ssl_keyfile}
+    files = {name: path for name, path in files.items() if path is not None}
+    for name, path in files.items():
+        if os.path.isdir(path) or not os.access(path, os.R_OK):
+            raise ConfigError(f"--{name} {path}: no readable file there.")
+    try:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(options.ssl_certfile, options.ssl_keyfile, password=_no_passphrase)
+    except ssl.SSLError as error:
+        given = " and ".join(f"--{name} {path}" for name, path in files.items())
+        why = error.reason or "OpenSSL cannot read them as PEM"  # KEY_VALUES_MISMATCH: a key of another certificate
+        raise ConfigError(f"{given}: not a PEM certificate and its private key ({why}).") from None
+    return files
 
 
 def _check_port(host: str, port: int) -> None:
@@ -159,6 +269,7 @@ def main(args: list[str], typed: list[str]) -> None:
     """``fizzlightning serve``: every mistake is a ``ConfigError`` raised before any server starts."""
     extras.need("serve")
     options, typed_config = parse(args), parse(typed).config  # messages name the config as the user typed it
+    key, tls = api_key(options), check_tls(options)  # before the checkpoint: a mistake of this command line
     ckpt_path, model_class = layout.start_of_config("serve", Path(options.config), options.ckpt_path, typed_config)
     checkpoint = load_checkpoint(ckpt_path)
     check_config_model(checkpoint, model_class, ckpt_path, typed_config)
@@ -173,14 +284,22 @@ def main(args: list[str], typed: list[str]) -> None:
         )
     _check_port(options.host, options.port)
     api = served(ckpt_path, hparams, options.max_batch_size, options.batch_timeout)
-    server = LitServer(api, accelerator="auto", devices=1, middlewares=[(RequestCheck, {"api": api})])
-    url = f"http://{f'[{options.host}]' if ':' in options.host else options.host}:{options.port}{api.api_path}"
+    check = {"api": api, "key": key, "body_timeout": options.body_timeout}
+    server = LitServer(
+        api, accelerator="auto", devices=1, healthcheck_path=HEALTH_PATH, middlewares=[(RequestCheck, check)]
+    )
+    scheme = "https" if tls else "http"
+    url = f"{scheme}://{f'[{options.host}]' if ':' in options.host else options.host}:{options.port}{api.api_path}"
     batching = f"batches of up to {options.max_batch_size} requests, {options.batch_timeout} s to fill"
-    print(f"Serving {describe_model(held, hparams)} from {ckpt_path} at {url} ({batching}; Ctrl-C stops)", flush=True)
+    guard = f"the X-API-Key of {KEY_VARIABLE}" if key else "no API key"
+    print(
+        f"Serving {describe_model(held, hparams)} from {ckpt_path} at {url} ({guard}; {batching}; Ctrl-C stops)",
+        flush=True,
+    )
     watch = WorkerWatch(server, again=shlex.join(["fizzlightning", "serve", *typed]))
     _stop_on_signals(watch)
     try:
-        server.run(host=options.host, port=options.port, generate_client_file=False, access_log=False)
+        server.run(host=options.host, port=options.port, generate_client_file=False, access_log=False, **tls)
     except RuntimeError as error:  # "One or more workers failed to start": the worker has logged why
         raise RunError(f"The server stopped: {error}.") from None
     except KeyboardInterrupt:  # the watch's SIGTERM before LitServe's try (a worker dead during its setup)

@@ -5,11 +5,14 @@ expected answers come from the same checkpoint loaded in-process here, without f
 """
 
 import asyncio
+import datetime
+import ipaddress
 import json
 import os
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -19,6 +22,10 @@ from pathlib import Path
 import httpx
 import pytest
 import torch
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from benchmarks import launch
 from fizzlightning.commands.main import main
@@ -122,16 +129,25 @@ def killed_worker_line(pid: int, port: int) -> str:
 class Server:
     """``python -m fizzlightning serve ARGS --port P`` in ``cwd``, in its own process group, once it answers.
 
-    ``port``: a free one unless given; ``name``: of its output files in ``cwd``, ``NAME.out`` and ``NAME.err``.
+    ``port``: a free one unless given; ``name``: of its output files in ``cwd``, ``NAME.out`` and ``NAME.err``;
+    ``key``: its ``LIT_SERVER_API_KEY`` (none by default, whatever this environment holds), sent with every
+    request but raw ones; ``ca``: the certificate of a server started with ``--ssl_certfile``, to trust it.
     """
 
-    def __init__(self, cwd: Path, *args: str, port: int | None = None, name: str = "serve") -> None:
+    def __init__(
+        self, cwd: Path, *args: str, port: int | None = None, name: str = "serve", key: str | None = None,
+        ca: Path | None = None,
+    ) -> None:  # fmt: skip
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if ca else 'http'}://127.0.0.1:{self.port}"
         self.out, self.err = cwd / f"{name}.out", cwd / f"{name}.err"
+        self.headers = {"X-API-Key": key} if key else {}
+        self.verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca) if ca else True
+        env = {k: v for k, v in clean_env().items() if k != serve.KEY_VARIABLE}
+        env.update({serve.KEY_VARIABLE: key} if key else {})
         with self.out.open("w") as out, self.err.open("w") as err:
             command = ["serve", *args, "--port", str(self.port)]
-            self.process = launch.start(command, cwd, clean_env(), stdout=out, stderr=err, start_new_session=True)
+            self.process = launch.start(command, cwd, env, stdout=out, stderr=err, start_new_session=True)
         deadline = time.monotonic() + 120
         while not self.ready():
             assert self.process.poll() is None, f"serve exited {self.process.returncode}: {self.err.read_text()}"
@@ -139,13 +155,27 @@ class Server:
             time.sleep(0.2)
 
     def ready(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/health", timeout=2).text == "ok"
+        try:  # no key: /health needs none
+            return httpx.get(f"{self.url}/health", timeout=2, verify=self.verify).text == "ok"
         except httpx.HTTPError:
             return False
 
     def post(self, **request) -> httpx.Response:
-        return httpx.post(f"{self.url}/predict", timeout=30, **request)
+        headers = {**self.headers, **request.pop("headers", {})}
+        return httpx.post(f"{self.url}/predict", timeout=30, headers=headers, verify=self.verify, **request)
+
+    def raw(self, request: bytes) -> bytes:
+        """``request`` sent as it is on a new connection (TLS if the server has it); what came back until the
+        server closed the connection."""
+        connection = socket.create_connection(("127.0.0.1", self.port), timeout=120)
+        if isinstance(self.verify, ssl.SSLContext):
+            connection = self.verify.wrap_socket(connection, server_hostname="127.0.0.1")
+        with connection:
+            connection.sendall(request)
+            answer = b""
+            while chunk := connection.recv(65536):
+                answer += chunk
+        return answer
 
     def stop(self, signum: int = signal.SIGTERM, group: bool = False) -> int:
         """Send ``signum`` to the server (or, as Ctrl-C does, to its whole group); its exit code."""
@@ -246,7 +276,8 @@ BAD_REQUESTS = {  # name: (request, status, what the message says)
     "too many": ({"json": {"numbers": [1] * 10_001}}, 422, ['"numbers" holds 10001 items', "expected 1 to 10000"]),
     "a form": ({"content": b"numbers=1", "headers": FORM}, 400, ["The body is not JSON"]),
     "multipart": ({"content": b"x", "headers": MULTIPART}, 415, ["Content-Type: application/json"]),
-    "too large a body": ({"content": b" " * (serve.MAX_BODY_BYTES + 1)}, 413, ["at most 33554432 are read"]),
+    # sent chunked, its length undeclared: read through, and refused (a declared one: test_a_declared_body_...)
+    "too large a body": ({"content": [b" " * (serve.MAX_BODY_BYTES + 1)]}, 413, ["at most 33554432 are read"]),
 }
 
 
@@ -303,6 +334,7 @@ def test_option_mistakes_are_one_line_and_exit_2(cli, tmp_path, capsys):
         ("--host", "10.0.0.1"): "--host = '10.0.0.1' is not allowed: expected 127.0.0.1, 0.0.0.0 or ::",
         ("--max-batch-size", "0"): "--max-batch-size = 0 is not allowed",
         ("--batch-timeout", "-1"): "--batch-timeout = -1.0 is not allowed",
+        ("--body-timeout", "0"): "--body-timeout = 0.0 is not allowed",
         ("--bogus",): "unrecognized arguments: --bogus",
     }
     for args, says in mistakes.items():
@@ -501,9 +533,10 @@ def test_ctrl_c_stops_the_server_and_all_its_processes_without_a_traceback(gan_s
     assert live_processes(gan_server.process.pid) == []
 
 
-def test_the_quick_load_test_gets_every_answer_right(tmp_path):
+@pytest.mark.parametrize("key", [[], ["--api-key"]], ids=["no key", "a key"])
+def test_the_quick_load_test_gets_every_answer_right(tmp_path, key):
     done = subprocess.run(
-        [sys.executable, str(BENCHMARK), "--quick"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+        [sys.executable, str(BENCHMARK), "--quick", *key], cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     header, _, row = done.stdout.splitlines()[:3]
@@ -511,4 +544,198 @@ def test_the_quick_load_test_gets_every_answer_right(tmp_path):
     assert cells["clients"] == "4" and cells["requests"] == "100"
     assert cells["errors"] == "0" and cells["wrong answers"] == "0"
     assert float(cells["requests/s"]) > 0
+    assert ("(the X-API-Key of LIT_SERVER_API_KEY;" in done.stdout) == bool(key), done.stdout
     assert not list(tmp_path.iterdir())  # the fit and the server's logs lived in a temporary directory
+
+
+KEY = "fizzlightning-test-key-3b1f"  # the keyed server's LIT_SERVER_API_KEY
+
+
+def self_signed(folder: Path, name: str) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by its own new key: (certificate file, key file), PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / f"{name}-cert.pem", folder / f"{name}-key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory) -> tuple[Path, Path]:
+    return self_signed(tmp_path_factory.mktemp("tls"), "server")
+
+
+@pytest.fixture(scope="module")
+def keyed_server(fizzbuzz_root, tls):
+    """The API key from the environment, TLS with a certificate made here, 2 s for a body to arrive."""
+    cert, key = tls
+    args = ["--config", "fizzbuzz.yaml", "--ssl_certfile", str(cert), "--ssl_keyfile", str(key), "--body-timeout", "2"]
+    server = Server(fizzbuzz_root, *args, name="keyed", key=KEY, ca=cert)
+    yield server
+    server.stop()
+
+
+WRONG = {"X-API-Key": "wrong"}
+RIGHT = {"X-API-Key": KEY}
+MATRIX = {  # request: (method, path, headers, JSON body, status)
+    "predict, no key": ("POST", "/predict", {}, {"numbers": [3, 5]}, 401),
+    "predict, wrong key": ("POST", "/predict", WRONG, {"numbers": [3, 5]}, 401),
+    "predict, right key": ("POST", "/predict", RIGHT, {"numbers": [3, 5]}, 200),
+    "predict, no key, a bad body": ("POST", "/predict", {}, {"numbers": [0]}, 401),
+    "predict, right key, a bad body": ("POST", "/predict", RIGHT, {"numbers": [0]}, 422),
+    "health, no key": ("GET", "/health", {}, None, 200),
+    "health, wrong key": ("GET", "/health", WRONG, None, 200),
+    "info, no key": ("GET", "/info", {}, None, 401),
+    "info, right key": ("GET", "/info", RIGHT, None, 200),
+}
+
+
+def test_the_request_matrix_over_tls_with_a_key(keyed_server, play):
+    served = keyed_server.out.read_text().splitlines()[0]
+    assert f"at {keyed_server.url}/predict (the X-API-Key of LIT_SERVER_API_KEY;" in served
+    assert keyed_server.url.startswith("https://")
+    with httpx.Client(base_url=keyed_server.url, verify=keyed_server.verify, timeout=30) as http:
+        got = {
+            name: http.request(method, path, headers=headers, json=body)
+            for name, (method, path, headers, body, _) in MATRIX.items()
+        }
+    assert {name: r.status_code for name, r in got.items()} == {name: case[-1] for name, case in MATRIX.items()}
+    assert got["predict, right key"].json() == {"answers": play([3, 5])}
+    assert got["health, no key"].text == "ok"  # and nothing more: no model, no configuration
+    for name in ("predict, no key", "predict, no key, a bad body"):
+        assert got[name].json() == {"detail": "The X-API-Key header is missing: send the server's API key."}
+    assert got["predict, wrong key"].json()["detail"].startswith("The X-API-Key header is wrong")
+    with pytest.raises(httpx.TransportError):  # plain HTTP to the TLS port: no answer at all
+        httpx.get(f"http://127.0.0.1:{keyed_server.port}/health", timeout=30)
+
+
+def test_every_route_but_health_needs_the_key(keyed_server):
+    with httpx.Client(base_url=keyed_server.url, verify=keyed_server.verify, timeout=30) as http:
+        schema = http.get("/openapi.json", headers=RIGHT).json()  # every route LitServe registered
+        routes = [(method.upper(), path) for path, methods in schema["paths"].items() for method in methods]
+        routes += [("GET", "/docs"), ("GET", "/openapi.json")]
+        assert ("GET", "/health") in routes and ("POST", "/predict") in routes
+        for method, path in routes:
+            status = http.request(method, path).status_code
+            assert status == (200 if path == "/health" else 401), (method, path, status)
+
+
+def test_any_other_key_gets_401(keyed_server):
+    # the key with each of its characters changed in turn, cut short, lengthened, in capitals, empty
+    flipped = [KEY[:i] + chr(ord(KEY[i]) ^ 1) + KEY[i + 1 :] for i in range(len(KEY))]
+    with httpx.Client(base_url=keyed_server.url, verify=keyed_server.verify, timeout=30) as http:
+        for key in [*flipped, KEY[:-1], KEY + "f", KEY.upper(), f"{KEY} {KEY}", ""]:
+            response = http.post("/predict", json={"numbers": [15]}, headers={"X-API-Key": key})
+            assert response.status_code == 401, key
+            assert response.json() == {"detail": "The X-API-Key header is wrong: send the server's API key."}
+
+
+@pytest.mark.parametrize("name", ["fizzbuzz_server", "keyed_server"])
+def test_a_declared_body_over_the_limit_gets_413_before_a_byte_is_sent(request, name):
+    # 100 MB declared, nothing sent: a server that waited for the body would answer 408 at --body-timeout
+    server = request.getfixturevalue(name)
+    head = "".join(f"{k}: {v}\r\n" for k, v in server.headers.items())
+    head += "Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n"
+    answer = server.raw(f"POST /predict HTTP/1.1\r\nHost: x\r\n{head}".encode())
+    status, _, body = answer.partition(b"\r\n\r\n")
+    assert status.split(b"\r\n")[0] == b"HTTP/1.1 413 Request Entity Too Large", answer
+    assert json.loads(body) == {
+        "detail": f"The body declares 100000000 bytes (Content-Length): at most {serve.MAX_BODY_BYTES} are read."
+    }
+    assert server.post(json={"numbers": [15]}).status_code == 200
+
+
+def test_a_stalled_body_gets_408_after_the_body_timeout(keyed_server):
+    answer = keyed_server.raw(
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nX-API-Key: " + KEY.encode()
+        + b'\r\nContent-Length: 100\r\n\r\n{"numbers": ['
+    )  # fmt: skip
+    status, _, body = answer.partition(b"\r\n\r\n")
+    assert status.split(b"\r\n")[0] == b"HTTP/1.1 408 Request Timeout", answer
+    assert json.loads(body)["detail"] == "The body did not arrive within 2 s (--body-timeout): send it whole."
+
+
+@pytest.mark.parametrize("host", [host for host in serve.HOSTS if host != "127.0.0.1"])
+def test_an_open_bind_without_a_key_is_refused_before_it_binds(cli, tmp_path, capsys, monkeypatch, host):
+    monkeypatch.delenv(serve.KEY_VARIABLE, raising=False)
+    write(tmp_path, "fizzbuzz.yaml", FIZZBUZZ)
+    assert cli("serve", "--config", "fizzbuzz.yaml", "--host", host) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"fizzlightning: error: --host {host} serves every machine that can reach this one: set LIT_SERVER_API_KEY "
+        "in the environment (clients send it as X-API-Key), or pass --insecure_no_api_key_on_open_bind on a "
+        "trusted network.\n"
+    )
+    monkeypatch.setenv(serve.KEY_VARIABLE, "")  # an empty key is no key
+    assert cli("serve", "--config", "fizzbuzz.yaml", "--host", host) == 2
+    monkeypatch.setenv(serve.KEY_VARIABLE, KEY)
+    assert serve.api_key(serve.parse(["--config", "x.yaml", "--host", host])) == KEY.encode()
+
+
+def test_the_open_bind_flag_serves_every_address_without_a_key(fizzbuzz_root, play):
+    # binds 0.0.0.0, as the flag asks; every request goes to 127.0.0.1
+    server = Server(fizzbuzz_root, "--config", "fizzbuzz.yaml", "--host", "0.0.0.0", serve.OPEN_FLAG, name="open")
+    try:
+        assert listening(server.port) == {"0.0.0.0"}
+        assert server.post(json={"numbers": [3, 5]}).json() == {"answers": play([3, 5])}
+        assert "(no API key;" in server.out.read_text().splitlines()[0]
+    finally:
+        server.stop()
+
+
+def test_tls_file_mistakes_are_one_line_and_exit_2(cli, tmp_path, capsys, tls):
+    write(tmp_path, "fizzbuzz.yaml", FIZZBUZZ)
+    cert, key = tls
+    other_cert, other_key = self_signed(tmp_path, "other")
+    missing = tmp_path / "missing.pem"
+    mistakes = {
+        ("--ssl_certfile", missing): f"--ssl_certfile {missing}: no readable file there.",
+        ("--ssl_certfile", tmp_path): f"--ssl_certfile {tmp_path}: no readable file there.",
+        ("--ssl_certfile", cert, "--ssl_keyfile", missing): f"--ssl_keyfile {missing}: no readable file there.",
+        ("--ssl_keyfile", key): "--ssl_keyfile = '" + str(key) + "' is not allowed: expected --ssl_certfile beside it",
+        ("--ssl_certfile", cert, "--ssl_keyfile", other_key): "not a PEM certificate and its private key",
+        ("--ssl_certfile", key): f"--ssl_certfile {key}: not a PEM certificate and its private key",
+        ("--ssl_certfile", tmp_path / "fizzbuzz.yaml"): "not a PEM certificate and its private key",
+    }
+    for args, says in mistakes.items():
+        assert cli("serve", "--config", "fizzbuzz.yaml", *map(str, args)) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("fizzlightning: error: ") and err.count("\n") == 1 and says in err, err
+
+
+def test_the_key_is_compared_by_secrets_compare_digest(monkeypatch):
+    # a comparison's time cannot be asserted (tests never time): the check is that the constant-time function
+    # is the one that decides, called in-process on a request without a server
+    compared, answered = [], []
+    real = serve.secrets.compare_digest
+    monkeypatch.setattr(serve.secrets, "compare_digest", lambda a, b: compared.append((a, b)) or real(a, b))
+
+    async def app(scope, receive, send) -> None:
+        answered.append(scope["path"])
+
+    async def send(message) -> None:
+        if message["type"] == "http.response.start":
+            answered.append(message["status"])
+
+    check = serve.RequestCheck(app, api=None, key=KEY.encode())
+    for key in (KEY, "wrong"):
+        scope = {"type": "http", "method": "GET", "path": "/info", "headers": [(b"x-api-key", key.encode())]}
+        asyncio.run(check(scope, None, send))
+    assert compared == [(KEY.encode(), KEY.encode()), (b"wrong", KEY.encode())]
+    assert answered == ["/info", 401]
