@@ -100,6 +100,12 @@ class RunCheckpoint(CheckpointHooks):
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._handle_signal)
 
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # A smoke test (fast_dev_run) keeps no checkpoint: Lightning skips every other save then, but not this one,
+        # and its last.ckpt would be what a resume or a later command picks.
+        if not trainer.fast_dev_run:
+            super().on_train_end(trainer, pl_module)
+
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Lightning runs checkpoint callbacks after the others, so a stopping rule has decided by now.
         self._run_over = trainer.should_stop
