@@ -12,7 +12,6 @@ LightningCLI parses the config, then calls these hooks in order; each hands its 
 import os
 import shlex
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +146,11 @@ class FizzLightningCLI(CLIHooks):
             raise self._plan_error
         subcommand, run_dir, config = self.subcommand, self.plan.run_dir, self.config_init[self.subcommand]
         checkpoints.check_start(self.plan.ckpt_path, subcommand, self.model, config["trainer"])
+        if subcommand == "fit" and (run_dir / layout.FINISHED).is_file() and self.plan.ckpt_path is not None:
+            # a finished run stays finished: a resume that would train nothing rewrites none of its files
+            why = checkpoints.nothing_to_train(self.plan.ckpt_path, config["trainer"].get("max_epochs"))
+            if why is not None:
+                raise errors.NothingToDo(f"{run_dir} is finished ({why}.")
         resume = layout.resume_command(self.args) if subcommand == "fit" else None
         self.watch = RankWatch(resume, shlex.join(["fizzlightning", *self.argv]), run_dir)
         own = config["trainer"].get("callbacks") or []
@@ -184,7 +188,6 @@ class FizzLightningCLI(CLIHooks):
     # ---- subcommands ----------------------------------------------------------------------------------------------
 
     def fit(self, model, datamodule=None, ckpt_path=None, **kwargs: Any) -> None:
-        start = time.perf_counter()
         try:
             self._run(self.trainer.fit, model, datamodule=datamodule, ckpt_path=ckpt_path)
         except (SystemExit, KeyboardInterrupt):  # a second Ctrl-C: Lightning exits mid-epoch, or it hit teardown
@@ -193,9 +196,7 @@ class FizzLightningCLI(CLIHooks):
             RunCheckpoint.ignore_signals()
             print(f"\nStopped at once; last.ckpt holds the last finished epoch. Resume with: {self.watch.resume}")
             raise SystemExit(128 + signal.SIGINT) from None
-        outcome = finish.outcome(
-            self.trainer, self.checkpoint, time.perf_counter() - start, self._config["seed_everything"]
-        )
+        outcome = finish.outcome(self.trainer, self.checkpoint, self._config["seed_everything"])
         if outcome.stopped_by is not None:
             RunCheckpoint.ignore_signals()
         if self.trainer.is_global_zero:

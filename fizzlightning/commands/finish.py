@@ -20,7 +20,7 @@ from fizzlightning.runs import layout
 class FitOutcome:
     epochs: int
     global_step: int
-    seconds: float  # training, from the start of trainer.fit to its end
+    seconds: float  # the run's training, from the start of trainer.fit to its end, summed over its resumes
     best_checkpoint: Path | None  # best.ckpt, or last.ckpt when no validation ran; None if no epoch finished
     monitor: str | None  # the metric best.ckpt was chosen on; None when no validation ran
     best_score: float | None
@@ -34,14 +34,14 @@ class FitOutcome:
         return self.stopped_by is None and self.best_checkpoint is not None and not self.smoke_test
 
 
-def outcome(trainer, checkpoint, seconds: float, seed: int) -> FitOutcome:
+def outcome(trainer, checkpoint, seed: int) -> FitOutcome:
     """The values a ``fit`` leaves, read off the trainer and its ``RunCheckpoint``."""
     chosen = checkpoint.best_model_path or checkpoint.last_model_path  # no validation: the last epoch
     score = checkpoint.best_model_score if checkpoint.best_model_path else None
     return FitOutcome(
         epochs=trainer.current_epoch,
         global_step=trainer.global_step,
-        seconds=seconds,
+        seconds=checkpoint.trained_seconds(),
         best_checkpoint=Path(chosen) if chosen else None,
         monitor=checkpoint.monitor if checkpoint.best_model_path else None,
         best_score=None if score is None else float(score),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from fizzlightning.commands import completion
-from fizzlightning.errors import ConfigError, RunError
+from fizzlightning.errors import ConfigError, NothingToDo, RunError
 
 SUBCOMMANDS = completion.LIGHTNING
 OWN = completion.OWN
@@ -178,6 +178,8 @@ def _command(argv: list[str]) -> None:
             module.main(resolved[resolved.index(subcommand) + 1 :], argv[argv.index(subcommand) + 1 :])
             return
         _run_cli(resolved, argv)
+    except NothingToDo as done:
+        print(f"fizzlightning: {done}", flush=True)
     except ConfigError as error:
         _fail(str(error), 2)
     except RunError as error:

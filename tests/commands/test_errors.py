@@ -258,12 +258,6 @@ def test_each_resume_mistake_is_one_line_and_exit_2(cli, tmp_path, capfd, resuma
     assert len(runs(tmp_path, config)) == 1
 
 
-def test_a_resume_to_the_epoch_it_holds_trains_nothing_more(cli, capfd, resumable):
-    config, last = resumable
-    assert cli("fit", "--config", config, "--ckpt_path", "last", "--trainer.max_epochs", "2") == 0
-    assert "Trained 2 epochs (10 steps)" in capfd.readouterr().out
-
-
 LATIN_1 = (FIZZBUZZ + "# un café\n").encode("latin-1")  # a config saved by an editor in Latin-1
 
 
