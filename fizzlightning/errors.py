@@ -20,6 +20,10 @@ class MissingExtra(ConfigError):
     """An optional package that a setting or command needs is not installed."""
 
 
+class NothingToDo(Exception):
+    """The command would change nothing (a resume of a finished run); the CLI prints the message and exits 0."""
+
+
 class RunError(RuntimeError):
     """A run that had to stop (divergence, a full disk, a lost process); the CLI prints the message and exits 1."""
 

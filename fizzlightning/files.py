@@ -32,8 +32,9 @@ def atomic_write(path: Path, write) -> None:
         os.replace(tmp, path)
     except OSError as error:
         raise WriteError(write_failure(path, error), full=disk_full(error)) from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    finally:  # the write's own failure is the one to report: a read-only disk refuses even this unlink
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def write_failure(path: Path | str | None, error: OSError, run_dir: Path | None = None) -> str:
@@ -69,6 +70,11 @@ def check_writable(run_dir: Path) -> None:
     except OSError as error:
         if disk_full(error):
             raise ConfigError(f"Cannot write to {run_dir}: {_FULL[error.errno]}. Free some space first.") from None
+        if not missing:  # a run that exists: the command writes its config and logs into the run it uses
+            raise ConfigError(
+                f"Cannot write into the run {run_dir}: {error.strerror}. Make it writable, or copy its "
+                "lightning_logs to a writable place and pass --trainer.default_root_dir DIR (the folder above it)."
+            ) from None
         raise ConfigError(
             f"Cannot write logs and checkpoints to {run_dir}: {error.strerror}. "
             "Choose a writable directory with --trainer.default_root_dir DIR."

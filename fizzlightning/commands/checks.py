@@ -44,6 +44,25 @@ def config_error_in(error: BaseException) -> ConfigError | None:
     return next((link for link in _chain(error) if isinstance(link, ConfigError)), None)
 
 
+def _union_detail(text: str) -> str:
+    """The complaint of the union member the value was meant for: jsonargparse tries each member in turn and the
+    innermost error is the first one's (``bool`` of ``bool | int``), which says nothing about the value."""
+    complaints = re.findall(r"^\s*- (.+)$", text, flags=re.MULTILINE)
+    value = re.search(r"^Given value: (.*)$", text, flags=re.MULTILINE)
+    kept = [c for c in complaints if "'NoneType'>" not in c] or complaints
+    specific = [c for c in kept if c != "Expected a <class 'bool'>"] or kept
+    detail = "; or ".join(specific)
+    detail = re.sub(
+        r"Not of type \w+: does not conform to restriction v>=(-?\d+) and v<=(-?\d+)",
+        r"expected an integer from \1 to \2",
+        detail,
+    )
+    detail = re.sub(r"Not of type \w+: invalid literal for int\(\).*", "expected int", detail)
+    if len(specific) < len(kept):
+        detail += " (or true/false)"
+    return f"{detail}. Got value: {value[1] if value else '?'}"
+
+
 def argument_message(error: BaseException, command: str) -> str:
     """One paragraph from jsonargparse's nested parse error: the setting's dotted name, then the innermost complaint.
 
@@ -59,7 +78,10 @@ def argument_message(error: BaseException, command: str) -> str:
             keys.append(key[1])
         class_path = class_path or re.search(r"given class_path '([\w.]+)'", text)
         innermost = text
-    detail = re.sub(r"^Parser key \"[^\"]+\":\s*", "", innermost)
+    # the innermost error is one member's of a union (bool of bool | int): the union's own list says more
+    unions = [str(link) for link in _chain(error) if str(link).startswith("Does not validate against any of the Union")]
+    member = unions and re.match(r"Expected a <class '(bool|NoneType)'>", innermost)
+    detail = re.sub(r"^Parser key \"[^\"]+\":\s*", "", _union_detail(unions[-1]) if member else innermost)
     detail = re.sub(r"Expected an? <class '([\w.]+)'>", r"expected \1", detail)
     detail = re.sub(r"expected float\. Got value: (-?(nan|inf))", r"expected a finite number. Got value: \1", detail)
     detail = " ".join(detail.replace('"<unicode string>", ', "").split())  # one paragraph
@@ -68,3 +90,30 @@ def argument_message(error: BaseException, command: str) -> str:
         group = keys[0] if keys else "model"
         message += f" (`{command} --{group}.help {class_path[1]}` lists the accepted options)"
     return f"{message.rstrip('.')}. See `{command} --help`."
+
+
+def trainer_message(error: BaseException, settings: dict[str, Any]) -> str:
+    """One line for Lightning's refusal of the Trainer's settings (its ``MisconfigurationException``), naming them.
+
+    Lightning's messages name the argument (```max_epochs` must be ...``, ``Trainer(devices='0')``) or only its
+    value (``No supported gpu backend found!``): the settings named are those whose name the message holds, else
+    those whose value it holds.
+    """
+    text = " ".join(str(error).split())
+    named = [key for key in settings if re.search(rf"[`(]{re.escape(key)}[`=]", text)]
+    if not named:
+        named = [key for key in settings if re.search(rf"\b{re.escape(key)}\b", text)]
+    if not named:
+        named = [
+            key
+            for key, value in settings.items()
+            if isinstance(value, (str, int)) and not isinstance(value, bool) and re.search(rf"\b{value}\b", text)
+        ]
+    where = ", ".join(f"trainer.{key} = {settings[key]!r}" for key in named) or "trainer"
+    hint = ""
+    if "accelerator" in named and settings["accelerator"] not in ("cpu", "auto"):
+        import torch
+
+        if not torch.cuda.is_available():
+            hint = " This machine has no GPU that torch can use: --trainer.accelerator cpu (or auto)."
+    return f"{where} is not allowed: {text.rstrip('.!')}.{hint}"

@@ -12,26 +12,29 @@ LightningCLI parses the config, then calls these hooks in order; each hands its 
 import os
 import shlex
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.fabric.utilities.seed import seed_everything
+from jsonargparse.typing import restricted_number_type
+from lightning.fabric.utilities.seed import max_seed_value, min_seed_value, seed_everything
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, LRSchedulerTypeTuple
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from fizzlightning import errors, extras, files
 from fizzlightning.callbacks.dashboards import Hyperparameters, progress_bars
 from fizzlightning.callbacks.predictions import PredictionWriter
 from fizzlightning.commands import finish
-from fizzlightning.commands.checks import check_learning_rate, check_top_level_optimizer
-from fizzlightning.commands.failures import RankWatch
+from fizzlightning.commands.checks import check_learning_rate, check_top_level_optimizer, trainer_message
+from fizzlightning.commands.failures import RankWatch, raised_in
 from fizzlightning.data.base import WIDTHS
 from fizzlightning.internals import CLIHooks
 from fizzlightning.runs import checkpoints, layout, loggers, ranks
 from fizzlightning.runs.run_checkpoint import RunCheckpoint
+
+SEED = restricted_number_type("Seed", int, [(">=", min_seed_value), ("<=", max_seed_value)], join="and")
 
 
 class FizzLightningCLI(CLIHooks):
@@ -69,6 +72,11 @@ class FizzLightningCLI(CLIHooks):
     def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
         # Parse errors are raised, so that main() prints them as one paragraph instead of usage + error.
         return super().init_parser(**kwargs, exit_on_error=False)
+
+    def add_default_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        # LightningCLI's seed_everything, declared with the range seed_everything accepts: a seed outside it is
+        # a parse error, one line naming the setting, like any value of the wrong type.
+        parser.add_argument("--seed_everything", type=bool | SEED, default=True, help=layout.SEED_HELP)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument("--experiment", type=str | None, default=None, help=layout.EXPERIMENT_HELP)
@@ -123,11 +131,13 @@ class FizzLightningCLI(CLIHooks):
         for key in ("optimizer", "lr_scheduler"):
             if config.get(key) is None:  # none in the config: the model's default, not the None the link passed on
                 config.model.init_args.pop(key, None)
-        # predict writes a CSV file, not another set of logs; every other command logs into its run
-        fitting = self.config.subcommand == "fit" and self._plan_error is None
-        if fitting and rank_zero_only.rank == 0:  # before anything is built or written
+        # Every command writes into its run (its saved config, logs, predictions.csv): checked before anything is
+        # built or written, so a read-only or missing disk is a mistake to fix first, not a failed write later.
+        if self._plan_error is None and rank_zero_only.rank == 0:
             files.check_writable(self.plan.run_dir)
-            layout.remove_stale_temporaries(self.plan.run_dir)
+            if self.config.subcommand == "fit":
+                layout.remove_stale_temporaries(self.plan.run_dir)
+        # predict writes a CSV file, not another set of logs; every other command logs into its run
         predicting = self.config.subcommand == "predict"
         config.trainer.logger = False if predicting else loggers.place(config.trainer.logger, self.plan.run_dir)
 
@@ -136,6 +146,11 @@ class FizzLightningCLI(CLIHooks):
             raise self._plan_error
         subcommand, run_dir, config = self.subcommand, self.plan.run_dir, self.config_init[self.subcommand]
         checkpoints.check_start(self.plan.ckpt_path, subcommand, self.model, config["trainer"])
+        if subcommand == "fit" and (run_dir / layout.FINISHED).is_file() and self.plan.ckpt_path is not None:
+            # a finished run stays finished: a resume that would train nothing rewrites none of its files
+            why = checkpoints.nothing_to_train(self.plan.ckpt_path, config["trainer"].get("max_epochs"))
+            if why is not None:
+                raise errors.NothingToDo(f"{run_dir} is finished ({why}.")
         resume = layout.resume_command(self.args) if subcommand == "fit" else None
         self.watch = RankWatch(resume, shlex.join(["fizzlightning", *self.argv]), run_dir)
         own = config["trainer"].get("callbacks") or []
@@ -151,7 +166,13 @@ class FizzLightningCLI(CLIHooks):
             callbacks.append(self.writer)
         kwargs["callbacks"] = callbacks
         kwargs["plugins"] = [*(config["trainer"].get("plugins") or []), checkpoints.AtomicCheckpointIO()]
-        trainer = super().instantiate_trainer(**kwargs)
+        try:
+            trainer = super().instantiate_trainer(**kwargs)
+        except (MisconfigurationException, TypeError, ValueError) as error:
+            # Lightning's checks of the Trainer's settings, on their values (a TypeError for devices=-2)
+            if not isinstance(error, MisconfigurationException) and not raised_in(error, L):
+                raise
+            raise errors.ConfigError(trainer_message(error, dict(config["trainer"]))) from None
         if trainer.is_global_zero:
             # One file per command (fit-config.yaml, then fit-config-2.yaml, ...): none replaces another.
             text = self.subcommand_parser(subcommand).dump(self._config, skip_none=False)
@@ -167,7 +188,6 @@ class FizzLightningCLI(CLIHooks):
     # ---- subcommands ----------------------------------------------------------------------------------------------
 
     def fit(self, model, datamodule=None, ckpt_path=None, **kwargs: Any) -> None:
-        start = time.perf_counter()
         try:
             self._run(self.trainer.fit, model, datamodule=datamodule, ckpt_path=ckpt_path)
         except (SystemExit, KeyboardInterrupt):  # a second Ctrl-C: Lightning exits mid-epoch, or it hit teardown
@@ -176,9 +196,7 @@ class FizzLightningCLI(CLIHooks):
             RunCheckpoint.ignore_signals()
             print(f"\nStopped at once; last.ckpt holds the last finished epoch. Resume with: {self.watch.resume}")
             raise SystemExit(128 + signal.SIGINT) from None
-        outcome = finish.outcome(
-            self.trainer, self.checkpoint, time.perf_counter() - start, self._config["seed_everything"]
-        )
+        outcome = finish.outcome(self.trainer, self.checkpoint, self._config["seed_everything"])
         if outcome.stopped_by is not None:
             RunCheckpoint.ignore_signals()
         if self.trainer.is_global_zero:

@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import warnings
 from argparse import ArgumentError
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from fizzlightning.commands.checks import argument_message, config_error_in
 from fizzlightning.commands.completion import LIGHTNING
@@ -65,6 +67,22 @@ def lost_peer(error: BaseException) -> bool:
     )
 
 
+def one_paragraph(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+def raised_in(error: BaseException, package) -> bool:
+    """``error`` was raised by the code of ``package`` itself (its ``raise`` statement is there, not deeper)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and Path(package.__file__).parent in Path(frames[-1].filename).parents
+
+
+def raised_by_lightning_callback(error: BaseException) -> bool:
+    """A ``RuntimeError`` raised by the code of one of Lightning's callbacks itself (EarlyStopping's monitor that
+    no metric matches): the callback refusing how it was set, not a failure of the computation under it."""
+    return raised_in(error, L.pytorch.callbacks)
+
+
 @contextmanager
 def as_one_line(argv: list[str]) -> Iterator[None]:
     """Turn the known failures of a LightningCLI command into ``ConfigError`` and ``RunError``."""
@@ -78,6 +96,8 @@ def as_one_line(argv: list[str]) -> Iterator[None]:
         if config_error is None:
             raise
         raise config_error from None
+    except MisconfigurationException as error:  # a setting Lightning refused once the run met it (a monitor)
+        raise ConfigError(f"trainer: {one_paragraph(error)}") from None
     except torch.OutOfMemoryError as error:
         rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
         raise RunError(
@@ -85,6 +105,8 @@ def as_one_line(argv: list[str]) -> Iterator[None]:
             "on a device with more memory."
         ) from None
     except Exception as error:
+        if isinstance(error, RuntimeError) and raised_by_lightning_callback(error):
+            raise ConfigError(f"trainer.callbacks: {one_paragraph(error)}") from None
         if not lost_peer(error) or not torch.distributed.is_initialized():
             raise
         rank = torch.distributed.get_rank()

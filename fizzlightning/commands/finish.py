@@ -20,32 +20,34 @@ from fizzlightning.runs import layout
 class FitOutcome:
     epochs: int
     global_step: int
-    seconds: float  # training, from the start of trainer.fit to its end
+    seconds: float  # the run's training, from the start of trainer.fit to its end, summed over its resumes
     best_checkpoint: Path | None  # best.ckpt, or last.ckpt when no validation ran; None if no epoch finished
     monitor: str | None  # the metric best.ckpt was chosen on; None when no validation ran
     best_score: float | None
     seed: int
     stopped_by: int | None  # the signal that stopped the run, if one did
+    smoke_test: bool = False  # --trainer.fast_dev_run: a few batches to try the code, nothing of it kept
 
     @property
     def finished(self) -> bool:
         """The run ended by its own rules, with a checkpoint to use: ``fit.json`` and the exports are written."""
-        return self.stopped_by is None and self.best_checkpoint is not None
+        return self.stopped_by is None and self.best_checkpoint is not None and not self.smoke_test
 
 
-def outcome(trainer, checkpoint, seconds: float, seed: int) -> FitOutcome:
+def outcome(trainer, checkpoint, seed: int) -> FitOutcome:
     """The values a ``fit`` leaves, read off the trainer and its ``RunCheckpoint``."""
     chosen = checkpoint.best_model_path or checkpoint.last_model_path  # no validation: the last epoch
     score = checkpoint.best_model_score if checkpoint.best_model_path else None
     return FitOutcome(
         epochs=trainer.current_epoch,
         global_step=trainer.global_step,
-        seconds=seconds,
+        seconds=checkpoint.trained_seconds(),
         best_checkpoint=Path(chosen) if chosen else None,
         monitor=checkpoint.monitor if checkpoint.best_model_path else None,
         best_score=None if score is None else float(score),
         seed=seed,
         stopped_by=checkpoint.signal_received,
+        smoke_test=bool(trainer.fast_dev_run),
     )
 
 
@@ -65,14 +67,19 @@ def write_run_files(outcome: FitOutcome, run_dir: Path, model: nn.Module) -> Non
         reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
         print(f"fizzlightning: {export.FILES['pt2']} was not written: {reason}", file=sys.stderr, flush=True)
     record = {**asdict(outcome), "best_checkpoint": str(outcome.best_checkpoint), "seconds": round(outcome.seconds, 3)}
-    del record["stopped_by"]
+    del record["stopped_by"], record["smoke_test"]
     atomic_write(run_dir / layout.FINISHED, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
 
 
 def summary(outcome: FitOutcome, run_dir: Path, config_args: str, dashboards: list[str]) -> str:
     """What ``fit`` prints at the end: short, plain, and saying what to run next."""
     lines = [f"\nTrained {outcome.epochs} epochs ({outcome.global_step} steps) in {outcome.seconds:.1f} s."]
-    if outcome.best_checkpoint is None:
+    if outcome.smoke_test:
+        lines.append(
+            "--trainer.fast_dev_run is a smoke test: it keeps no checkpoint, export or fit.json, so test, serve and "
+            "--ckpt_path last still use the newest real run."
+        )
+    elif outcome.best_checkpoint is None:
         lines.append("No epoch finished, so no checkpoint was written.")
     elif outcome.monitor is not None and outcome.best_score is not None:
         lines.append(f"Best {outcome.monitor} = {outcome.best_score:.4f}: {outcome.best_checkpoint}")

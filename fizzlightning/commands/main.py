@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from fizzlightning.commands import completion
-from fizzlightning.errors import ConfigError, RunError
+from fizzlightning.errors import ConfigError, NothingToDo, RunError
 
 SUBCOMMANDS = completion.LIGHTNING
 OWN = completion.OWN
@@ -45,7 +45,14 @@ def configs(argv: list[str]) -> str:
         target = Path(options.copy)
         if target.exists():
             raise ConfigError(f"{target} already exists: copy the configs into a new directory, never over edits.")
-        shutil.copytree(source, target)
+        try:
+            shutil.copytree(source, target)
+        except OSError as error:  # a parent that is a file, a read-only disk, no permission, a full disk
+            shutil.rmtree(target, ignore_errors=True)  # it did not exist: what was copied is not left half done
+            raise ConfigError(
+                f"configs --copy {target}: cannot create it ({error.strerror or error}). Choose a new directory "
+                "in a place you can write to."
+            ) from None
         return f"Copied the shipped configs to {target}/: fizzlightning fit --config {target / 'fizzbuzz.yaml'}"
     lines = ["Shipped configs (use a name as --config NAME, or copy them with fizzlightning configs --copy DIR):"]
     for path in sorted(source.rglob("*.yaml")):
@@ -73,13 +80,26 @@ def resolve_configs(argv: list[str]) -> list[str]:
                     f"--config = {str(path)!r} is not allowed: expected an existing YAML file (no such file)."
                 )
             try:
-                yaml.safe_load(path.read_text())
+                yaml.safe_load(config_text(path))
             except yaml.YAMLError as error:
                 mark = getattr(error, "problem_mark", None)
                 where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
                 problem = getattr(error, "problem", None) or error
                 raise ConfigError(f"--config {path} is not valid YAML: {problem}{where}.") from None
     return resolved
+
+
+def config_text(path: Path) -> str:
+    """A config file's text: UTF-8, as YAML and jsonargparse read it; anything else is one line naming the byte."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ConfigError(
+            f"--config {path} is not UTF-8 text: byte 0x{data[error.start]:02x} at line {line} is not UTF-8. "
+            "Save the file as UTF-8."
+        ) from None
 
 
 def require_config(argv: list[str], subcommand: str) -> None:
@@ -158,6 +178,8 @@ def _command(argv: list[str]) -> None:
             module.main(resolved[resolved.index(subcommand) + 1 :], argv[argv.index(subcommand) + 1 :])
             return
         _run_cli(resolved, argv)
+    except NothingToDo as done:
+        print(f"fizzlightning: {done}", flush=True)
     except ConfigError as error:
         _fail(str(error), 2)
     except RunError as error:

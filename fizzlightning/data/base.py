@@ -62,21 +62,29 @@ def model_needs(model: nn.Module | None, batch_size: int, in_width: int) -> dict
     }
 
 
-def check_memory(key: str, value: object, data: dict[str, int], model: dict[str, int], processes: int) -> None:
+def check_memory(
+    settings: dict[str, tuple[str, object, str]], data: dict[str, int], model: dict[str, int], processes: int
+) -> None:
     """A ``ConfigError`` before anything is built or trained, if what a run will add to this machine's memory
     does not fit in what is available: ``data`` and ``model`` (what each holds, in bytes), ``processes`` times
     (DDP ranks on this machine each hold a copy). The processes' own memory (Python, torch, Lightning) is in use
-    already, so the available memory has counted it."""
+    already, so the available memory has counted it.
+
+    The line names the setting behind the largest part: ``settings`` maps the start of a part's description
+    (``"the data"``, ``"the model"``, ``"a batch"``) to that setting's key, its value and what to do about it.
+    """
     needs = {**data, **model}
     total = processes * sum(needs.values())
     available, source = available_memory()
     if total <= available:
         return
+    largest = max(needs, key=needs.get)
+    key, value, advice = next(v for start, v in settings.items() if largest.startswith(start))
     parts = "; ".join(f"{what} {size / GiB:.2f} GiB" for what, size in needs.items())
     times = f"{processes} processes x " if processes > 1 else ""
     raise ConfigError(
         f"{key} = {value!r} is not allowed on this machine: a run would need about {total / GiB:.1f} GiB "
-        f"({times}{parts}), and {available / GiB:.1f} GiB is available ({source}). Use fewer digits."
+        f"({times}{parts}), and {available / GiB:.1f} GiB is available ({source}). {advice}."
     )
 
 

@@ -1,5 +1,7 @@
 """The FizzBuzz data: 101..2**num_digits - 1 binary-encoded, a seeded validation split, 1..100 as the test."""
 
+import math
+
 import torch
 
 from fizzlightning.data.base import EVAL_BATCH_SIZE, InMemoryDataModule, check_memory, model_needs
@@ -94,15 +96,21 @@ class FizzBuzzDataModule(InMemoryDataModule):
         trainer = self.trainer
         model = trainer.lightning_module if trainer is not None else None
         processes = max(1, trainer.world_size // trainer.num_nodes) if trainer is not None else 1
-        batch = max(self.batch_size, EVAL_BATCH_SIZE)
+        # a batch larger than the data is the whole data: training's is this rank's share at most
+        numbers = fizzbuzz.max_number(self.num_digits) - fizzbuzz.FIRST_TRAIN_NUMBER + 1
+        per_rank = math.ceil(round(numbers * (1 - self.val_fraction)) / processes)
+        batch = max(min(self.batch_size, per_rank), min(EVAL_BATCH_SIZE, numbers))
+        settings = {
+            "the data": ("data.num_digits", self.num_digits, "Use fewer digits"),
+            "the model": ("model.hidden", getattr(model, "hparams", {}).get("hidden"), "Use narrower layers"),
+            "a batch": ("data.batch_size", self.batch_size, "Use a smaller batch"),
+        }
         data = {
             f"the data (2**{self.num_digits} numbers x {_fit_bytes(self.num_digits) >> self.num_digits} bytes: "
             "bits, label, number, shuffle order)": _fit_bytes(self.num_digits),
         }
         try:
-            check_memory(
-                "data.num_digits", self.num_digits, data, model_needs(model, batch, self.num_digits), processes
-            )
+            check_memory(settings, data, model_needs(model, batch, self.num_digits), processes)
             verdict = None
         except ConfigError as error:
             verdict = str(error)

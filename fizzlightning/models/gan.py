@@ -195,7 +195,9 @@ class PaintingsImage(L.Callback):
     def __init__(self, paintings: int = 3) -> None:
         self.paintings = paintings
 
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Not on_validation_epoch_end: Lightning calls the callbacks' before the module's, which judges the epoch's
+        # paintings; there the picture would be the previous epoch's, and absent in the first validate.
         if trainer.sanity_checking or not loggers(trainer):
             return
         paintings = pl_module.val_paintings[: self.paintings].cpu().numpy()

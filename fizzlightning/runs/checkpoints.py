@@ -145,6 +145,27 @@ def epochs_done(checkpoint: dict[str, Any]) -> int:
     return checkpoint["epoch"] + 1
 
 
+def run_over(checkpoint: dict[str, Any]) -> bool:
+    """The checkpoint was written where its run stopped by its own rule (a stopping callback): a resume trains no
+    more, whatever ``max_epochs`` says (``RunCheckpoint`` keeps this in its state)."""
+    return any(isinstance(state, dict) and state.get("run_over") for state in checkpoint.get("callbacks", {}).values())
+
+
+def nothing_to_train(ckpt_path: str, max_epochs: int | None) -> str | None:
+    """Why a resume from ``ckpt_path`` would train nothing more, and what would, or None if it would train."""
+    checkpoint = load_checkpoint(ckpt_path)
+    done = epochs_done(checkpoint)
+    again = "to train again, run fit without --ckpt_path"
+    if run_over(checkpoint):
+        return f"it stopped by its own rule after {done} epochs), so --ckpt_path last changes nothing: {again}"
+    if max_epochs is not None and max_epochs != -1 and max_epochs <= done:
+        return (
+            f"it has trained its {done} epochs), so --ckpt_path last changes nothing: to train it on, pass "
+            f"--trainer.max_epochs {done + 1} or more; {again}"
+        )
+    return None
+
+
 def check_resume(
     checkpoint: dict[str, Any], path: str | Path, max_epochs: int | None, optimizers: list[torch.optim.Optimizer]
 ) -> None:

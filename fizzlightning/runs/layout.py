@@ -28,12 +28,16 @@ from typing import Any
 
 import yaml
 
-from fizzlightning.errors import CheckpointError, ConfigError
+from fizzlightning.errors import CheckpointError, ConfigError, require
 
 LOG_ROOT = Path("lightning_logs")
 EXPERIMENT_HELP = (
     "The folder under lightning_logs/ that holds this config's runs (default: the --config file's name). A run's "
     "saved fit-config.yaml records it, so passing that file back works on the same runs."
+)
+SEED_HELP = (
+    "The run's seed: an integer from 0 to 2**32 - 1, or true for a random one (recorded in the run's saved config). "
+    "A command that starts from a run's checkpoint uses that run's seed."
 )
 FINISHED = "fit.json"
 FIT_CONFIG = "fit-config.yaml"
@@ -61,10 +65,29 @@ class Plan:
 
 def experiment_name(explicit: str | None, config_files: list[str], model_class_path: str) -> str:
     """The ``experiment`` setting (a run's saved config records it), else the last config file's name, else the
-    model's class name."""
+    model's class name. An experiment is a name, one folder under ``lightning_logs``, never a path."""
     if explicit:
+        check_experiment(explicit)
         return explicit
     return Path(config_files[-1]).stem if config_files else model_class_path.rsplit(".", 1)[-1].lower()
+
+
+NAME_MAX = 255  # bytes in one file name, on every file system Linux, macOS and Windows use
+
+
+def check_experiment(name: Any) -> None:
+    """``experiment`` names one folder under ``lightning_logs``: no path separator, no ``.``/``..``, not too long."""
+    require(
+        isinstance(name, str)
+        and name not in (".", "..")
+        and not any(c in name for c in "/\\\0")
+        and len(name.encode()) <= NAME_MAX,
+        "experiment",
+        name
+        if not isinstance(name, str) or len(name) <= 60
+        else f"{name[:30]}...{name[-10:]} ({len(name)} characters)",
+        f"a folder name under {LOG_ROOT}/: no '/', '\\' or NUL, not '.' or '..', at most {NAME_MAX} bytes",
+    )
 
 
 def experiment_dir(root: Path, name: str) -> Path:

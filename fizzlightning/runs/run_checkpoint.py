@@ -39,16 +39,27 @@ class RunCheckpoint(CheckpointHooks):
         self._run_over = False  # the run had stopped for its own reasons (early stopping) when last.ckpt was written
         self._last_written: float | None = None  # when last.ckpt was last written (time.monotonic)
         self._last_due = True
+        self.earlier_seconds = 0.0  # the run's training time before this command: a resumed checkpoint's
+        self._started: float | None = None  # when this command's fit began (time.perf_counter)
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         checkpoint["fizzlightning"] = run_record(trainer)
 
+    def trained_seconds(self) -> float:
+        """The run's training time so far, across every resume: the resumed checkpoint's, plus this command's."""
+        return self.earlier_seconds + (time.perf_counter() - self._started if self._started is not None else 0.0)
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        self._started = time.perf_counter()
+
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "run_over": self._run_over}
+        return {**super().state_dict(), "run_over": self._run_over, "seconds": self.trained_seconds()}
 
     def load_state_dict(self, state_dict: dict) -> None:
         super().load_state_dict(state_dict)
         self._run_over = state_dict.get("run_over", False)
+        self.earlier_seconds = state_dict.get("seconds", 0.0)  # none in a checkpoint of an earlier version
 
     @cached_property
     def state_key(self) -> str:
@@ -99,6 +110,12 @@ class RunCheckpoint(CheckpointHooks):
         # Replaces Lightning's own handlers for the run; its teardown restores the originals.
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._handle_signal)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # A smoke test (fast_dev_run) keeps no checkpoint: Lightning skips every other save then, but not this one,
+        # and its last.ckpt would be what a resume or a later command picks.
+        if not trainer.fast_dev_run:
+            super().on_train_end(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Lightning runs checkpoint callbacks after the others, so a stopping rule has decided by now.

@@ -1,12 +1,14 @@
 """Bad input: one paragraph naming the setting, its value and what is allowed; no traceback; nothing left behind."""
 
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.helpers import CONFIGS, FIZZBUZZ, REGRESSOR, fit_in, runs, state_dict, write
+from tests.helpers import CONFIGS, FIZZBUZZ, REGRESSOR, assert_kept, digests, fit_in, runs, state_dict, write
 
 MALFORMED = FIZZBUZZ.replace("hidden: [8]", "hidden: [8")
 UNKNOWN_KEY = FIZZBUZZ.replace("max_epochs:", "max_epoch:")
@@ -60,6 +62,33 @@ BAD_SETTINGS = [
     (FIZZBUZZ, ["fit", "--model.hiden", "[8]"], ["model", "'hiden' is not accepted", "--model.help"]),
     (WRONG_TYPE, ["fit"], ["data.batch_size", "sixteen", "expected int"]),
     (FIZZBUZZ, ["fit", "--trainer.max_epochs", "many"], ["trainer.max_epochs", "many", "expected int"]),
+    # Lightning's own checks of the Trainer's values: the setting is named, whatever the value
+    *[
+        (FIZZBUZZ, ["fit", "--trainer.max_epochs", v], [f"trainer.max_epochs = {v}", "non-negative"])
+        for v in ("-5", "-2")
+    ],
+    *[(FIZZBUZZ, ["fit", "--trainer.devices", v], [f"trainer.devices = '{v}' is not allowed"]) for v in ("0", "-2")],
+    *[
+        (
+            FIZZBUZZ,
+            ["fit", "--trainer.accelerator", name],
+            [f"trainer.accelerator = '{name}'", "--trainer.accelerator cpu"],
+        )
+        for name in ("gpu", "cuda")
+        if not torch.cuda.is_available()
+    ],
+    # seed_everything is declared with the range numpy's seed takes: both sides of it, and a far one
+    *[
+        (FIZZBUZZ, ["fit", "--seed_everything", str(seed)], ["seed_everything", "from 0 to 4294967295", str(seed)])
+        for seed in (-1, 2**32, 10**20)
+    ],
+    (FIZZBUZZ, ["fit", "--seed_everything", "x"], ["seed_everything", "expected int (or true/false)"]),
+    # an experiment is one folder under lightning_logs, for every command that finds runs by it
+    *[
+        (FIZZBUZZ, [command, "--experiment", name], ["experiment = ", "a folder name under lightning_logs/"])
+        for name in ("../x", "a/b", "/tmp/x", ".", "..", "a" * 256, "\u00e9" * 128)
+        for command in ("fit", "test")
+    ],
 ]
 
 
@@ -229,7 +258,67 @@ def test_each_resume_mistake_is_one_line_and_exit_2(cli, tmp_path, capfd, resuma
     assert len(runs(tmp_path, config)) == 1
 
 
-def test_a_resume_to_the_epoch_it_holds_trains_nothing_more(cli, capfd, resumable):
-    config, last = resumable
-    assert cli("fit", "--config", config, "--ckpt_path", "last", "--trainer.max_epochs", "2") == 0
-    assert "Trained 2 epochs (10 steps)" in capfd.readouterr().out
+LATIN_1 = (FIZZBUZZ + "# un café\n").encode("latin-1")  # a config saved by an editor in Latin-1
+
+
+@pytest.mark.parametrize("command", ["fit", "validate", "test", "predict", "export", "serve"])
+def test_a_config_that_is_not_utf8_is_one_line(cli, tmp_path, capfd, command):
+    (tmp_path / "latin.yaml").write_bytes(LATIN_1)
+    assert cli(command, "--config", "latin.yaml") == 2
+    assert "--config latin.yaml is not UTF-8 text: byte 0xe9 at line 20" in error_line(capfd)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latin.yaml"]
+
+
+@pytest.mark.parametrize("target", ["/dev/null/x", "a_file/x", "a_file/x/y"])
+def test_configs_copy_to_a_place_that_cannot_hold_a_directory_is_one_line(cli, tmp_path, capfd, target):
+    (tmp_path / "a_file").write_text("")  # a path below a regular file cannot be created, even by root
+    assert cli("configs", "--copy", target) == 2
+    assert f"configs --copy {target}: cannot create it (Not a directory)" in error_line(capfd)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+@pytest.mark.parametrize("callback", ["EarlyStopping", "ModelCheckpoint"])
+def test_a_callback_monitoring_a_metric_nobody_logs_is_one_line(cli, tmp_path, capfd, callback):
+    config = write(tmp_path, "fizzbuzz.yaml", FIZZBUZZ)
+    args = [f"--trainer.callbacks+={callback}", "--trainer.callbacks.monitor", "nosuch/metric"]
+    assert cli("fit", "--config", config, *args) == 2
+    message = error_line(capfd)
+    assert "nosuch/metric" in message and "val/loss" in message  # what it asked for, and what there is
+
+
+@pytest.fixture
+def read_only_run(tmp_path):
+    """A finished run whose lightning_logs is then bind-mounted read-only onto itself (root only, as in CI)."""
+    if os.geteuid() != 0:
+        pytest.skip("a read-only bind mount needs root (CI runs as root)")
+    fit_in(tmp_path, "fizzbuzz.yaml", FIZZBUZZ)
+    logs = tmp_path / "lightning_logs"
+    for options in (["--bind", str(logs)], ["-o", "remount,ro,bind"]):
+        done = subprocess.run(["mount", *options, str(logs)], capture_output=True)
+        if done.returncode != 0:
+            subprocess.run(["umount", str(logs)], capture_output=True)
+            pytest.skip(f"cannot bind-mount here: {done.stderr.decode().strip()}")
+    yield logs
+    subprocess.run(["umount", "-l", str(logs)], check=True)
+
+
+READ_ONLY = [
+    # every command that writes into the run it uses: refused before anything is built (exit 2) ...
+    *[([command], 2, "Cannot write into the run") for command in ("test", "validate", "predict")],
+    (["fit", "--ckpt_path", "last", "--trainer.max_epochs", "3"], 2, "Cannot write into the run"),
+    (["fit"], 2, "Cannot write logs and checkpoints to"),
+    # ... or, for export, its failed write is the one line (not the cleanup of its temporary file)
+    *[
+        (["export", "--format", f], 1, "Read-only file system. The run's earlier files are intact")
+        for f in ("pt", "pt2")
+    ],
+]
+
+
+@pytest.mark.parametrize("args, code, fragment", READ_ONLY, ids=[" ".join(a) for a, _, _ in READ_ONLY])
+def test_a_run_on_a_read_only_disk_is_one_line(cli, capfd, read_only_run, args, code, fragment):
+    before = digests(read_only_run)
+    capfd.readouterr()
+    assert cli(args[0], "--config", "fizzbuzz.yaml", *args[1:]) == code
+    assert fragment in error_line(capfd)
+    assert_kept(before, read_only_run)

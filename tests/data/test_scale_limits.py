@@ -9,6 +9,7 @@ from fizzlightning.data.base import EVAL_BATCH_SIZE
 from fizzlightning.data.batches import TensorBatches
 from fizzlightning.errors import ConfigError
 from fizzlightning.lessons import fizzbuzz
+from tests.helpers import CONFIGS
 
 
 def decoded(x: torch.Tensor) -> torch.Tensor:
@@ -102,7 +103,35 @@ def test_the_limit_counts_the_model_a_batch_and_every_process_on_the_machine():
     needs = base.model_needs(model, 4096, 20)
     parameters = sum(p.numel() for p in model.parameters())
     assert list(needs.values()) == [16 * parameters, 8 * 4096 * (20 + 2 * (2048 + 4))]
-    small = {"data": 2**20}
-    base.check_memory("data.num_digits", 12, small, needs, processes=1)  # this machine has 100 MB to spare
-    with pytest.raises(ConfigError, match=r"4 processes x .*the data 256\.00 GiB"):
-        base.check_memory("data.num_digits", 12, {"the data": 2**40 // 4}, needs, processes=4)
+    settings = {"the data": ("data.num_digits", 12, "Use fewer digits")}
+    base.check_memory(settings, {"the data": 2**20}, needs, processes=1)  # this machine has 100 MB to spare
+    with pytest.raises(ConfigError, match=r"data.num_digits = 12 .*4 processes x .*the data 256\.00 GiB"):
+        base.check_memory(settings, {"the data": 2**40 // 4}, needs, processes=4)
+
+
+# (arguments, GiB available (injected: no real shortage here), the setting named or None when the run fits): a batch
+# larger than the training data is the whole data, so past it the batch size changes nothing; the line names the
+# setting behind the largest part of what the run needs.
+BATCHES = [
+    (["--data.init_args.batch_size", "1000000"], None, None),  # 12 bits: a million-row batch is 3994 numbers
+    (["--data.init_args.batch_size", str(2**40)], None, None),
+    (["--data.init_args.num_digits", "16", "--data.init_args.batch_size", "100000000"], 1.0, "data.batch_size"),
+    (["--data.init_args.num_digits", "10", "--model.init_args.hidden", "[4000, 4000]"], 0.1, "model.hidden"),
+    (["--data.init_args.num_digits", "22"], 0.5, "data.num_digits = 22"),
+]
+
+
+@pytest.mark.parametrize("args, gib, named", BATCHES, ids=[" ".join(a) for a, _, _ in BATCHES])
+def test_the_memory_check_counts_a_batch_no_larger_than_the_data_and_names_the_largest_part(
+    cli, capfd, monkeypatch, args, gib, named
+):
+    if gib is not None:
+        monkeypatch.setattr(base, "available_memory", lambda: (int(gib * 2**30), "a test's figure"))
+    one_step = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]
+    code = cli("fit", "--config", str(CONFIGS / "fizzbuzz.yaml"), *one_step, *args)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err
+    if named is None:
+        assert code == 0, err
+    else:
+        assert code == 2 and f"fizzlightning: error: {named}" in err and "is not allowed on this machine" in err

@@ -7,6 +7,7 @@ its bits encode), in a fresh interpreter where importing fizzlightning or Lightn
 import ast
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 
@@ -141,3 +142,23 @@ def test_a_network_that_cannot_be_exported_costs_the_program_not_the_run(cli, tm
     (run,) = runs(tmp_path, config)
     assert (run / "fit.json").is_file() and (run / "model.pt").is_file() and not (run / "model.pt2").exists()
     assert "fizzlightning: model.pt2 was not written: NoExport does not say what to export" in capfd.readouterr().err
+
+
+def _shipped_regressor_configs() -> list[str]:
+    """The shipped configs of the lessons' regressor (1000 inputs summed): where ONNX Runtime's order of summation
+    shows, and where a tolerance relative to the largest output refused a right export."""
+    shipped = sorted(CONFIGS.glob("*.yaml"))
+    return [p.stem for p in shipped if "RegressionDataModule" in p.read_text()]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="the onnx extra is not installed")
+@pytest.mark.parametrize("config", _shipped_regressor_configs())
+def test_a_shipped_regressor_exports_to_onnx_within_what_float32_allows(cli, tmp_path, capsys, config):
+    short = ["--trainer.max_epochs", "1", "--data.init_args.steps_per_epoch", "100"]
+    assert cli("fit", "--config", config, *short) == 0
+    capsys.readouterr()
+    assert cli("export", "--config", config, "--format", "onnx") == 0
+    found = re.search(
+        r"differ from it by at most ([\d.e+-]+) \(float32 allows ([\d.e+-]+) there\)", capsys.readouterr().out
+    )
+    assert found and 0 < float(found[1]) <= float(found[2])  # sums in another order: a difference, within the bound

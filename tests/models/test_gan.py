@@ -110,3 +110,29 @@ def test_the_gan_trains_and_tests_under_ddp_as_in_one_process(tmp_path, capsys):
     ddp = fizzlightning(tmp_path, "test", *TINY, *DDP_CPU, "--trainer.devices", "3")
     single = fizzlightning(tmp_path, "test", *TINY)
     assert ddp[ddp.index("Checkpoint:") :] == single[single.index("Checkpoint:") :]
+
+
+def images(run, tag: str) -> list[tuple[int, bytes]]:
+    """Every (step, PNG) that the run's TensorBoard events hold for ``tag``, file by file in the order written."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    found = []
+    for events in sorted(run.glob("events.out.tfevents.*"), key=lambda path: path.stat().st_mtime_ns):
+        accumulator = EventAccumulator(str(events), size_guidance={"images": 0})
+        accumulator.Reload()
+        if tag in accumulator.Tags()["images"]:
+            found += [(event.step, event.encoded_image_string) for event in accumulator.Images(tag)]
+    return found
+
+
+def test_validate_after_fit_draws_the_paintings_of_the_epoch_it_validates(cli, tmp_path):
+    # validate's first picture needs the module's judged paintings; fit's needs this epoch's, not the previous
+    # epoch's (Lightning calls the callbacks' on_validation_epoch_end before the module's)
+    tiny = [*TINY[:2], "--trainer.max_epochs", "1", "--data.init_args.steps_per_epoch", "20"]
+    assert cli("fit", *tiny, "--data.init_args.eval_paintings", "50") == 0
+    assert cli("validate", *tiny, "--data.init_args.eval_paintings", "50") == 0
+    (run,) = runs(tmp_path, "gan.yaml")
+    (fit_step, fit_picture), (validate_step, validate_picture) = images(run, "gan/paintings")
+    # one epoch: best.ckpt is that epoch, so validate judges the very paintings fit's validation did
+    assert fit_step == 20  # after the epoch's 20 steps; the sanity check draws nothing
+    assert fit_picture == validate_picture
