@@ -76,7 +76,7 @@ def experiment_name(explicit: str | None, config_files: list[str], model_class_p
 def local_root(root: str | os.PathLike | None, option: str = "--trainer.default_root_dir") -> Path:
     """``root`` as an absolute local path (the working directory if None); a URL (``s3://``, ``gs://``,
     ``hdfs://``) is refused: every file of a run is written with local file operations."""
-    match = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", str(root or ""))
+    match = re.match(r"([A-Za-z][\w+.-]*)://", str(root or ""))
     if match:
         raise ConfigError(
             f"{option} {root}: fizzlightning writes a run's files to a local or mounted filesystem, not to "
