@@ -33,6 +33,7 @@ from lightning.fabric.plugins.environments import (
     SLURMEnvironment,
     TorchElasticEnvironment,
 )
+from torch.distributed.constants import default_pg_timeout
 
 from fizzlightning.errors import ConfigError
 from fizzlightning.runs.layout import Plan
@@ -118,7 +119,10 @@ def join(where: Peers, accelerator: Any) -> None:
     if torch.distributed.is_initialized():
         return
     os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = where.address, str(where.port)
-    torch.distributed.init_process_group(_backend(accelerator), rank=where.rank, world_size=where.world_size)
+    # the timeout of Lightning's DDP strategies (30 minutes), also for NCCL, whose own default is shorter
+    torch.distributed.init_process_group(
+        _backend(accelerator), rank=where.rank, world_size=where.world_size, timeout=default_pg_timeout
+    )
 
 
 def _plan_text(plan: Plan) -> str:
