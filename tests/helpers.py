@@ -6,6 +6,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -158,6 +159,13 @@ def clean_env() -> dict[str, str]:
 def fizzlightning(cwd: Path, *args: str) -> str:
     """``fizzlightning ARGS`` in a subprocess (DDP's launcher restarts the command); returns its stdout."""
     return launch.run(list(args), cwd, clean_env(), timeout=300).stdout
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now, for a launcher's ``MASTER_PORT``."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def run_together(cwd: Path, commands: list[tuple[list[str], dict[str, str]]], timeout: float = 300) -> list[str]:

@@ -6,7 +6,6 @@ mistake listed once, the game in order, and one run directory for all ranks.
 
 import json
 import re
-import socket
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from tests.helpers import (
     assert_bit_identical,
     fit_in,
     fizzlightning,
+    free_port,
     run_together,
     runs,
     state_dict,
@@ -71,12 +71,6 @@ def test_validate_under_ddp_scores_every_held_out_number_once(trained, capsys):
     expected = val_acc(in_process(trained, "validate", "--config", CONFIG, capsys=capsys))
     got = val_acc(fizzlightning(trained, "validate", "--config", CONFIG, *DDP_CPU, "--trainer.devices", "3"))
     assert got == expected
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def torchrun_two_nodes(cwd: Path, *args: str) -> list[str]:

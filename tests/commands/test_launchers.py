@@ -20,7 +20,6 @@ from fsspec.registry import known_implementations
 from benchmarks import launch
 from fizzlightning.errors import ConfigError
 from fizzlightning.runs import layout
-from tests.commands.test_ddp_commands import free_port
 from tests.helpers import (
     DDP_CPU,
     FIZZBUZZ,
@@ -29,6 +28,7 @@ from tests.helpers import (
     assert_bit_identical,
     final_state,
     fizzlightning,
+    free_port,
     run_together,
     runs,
     state_dict,
