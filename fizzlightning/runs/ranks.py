@@ -73,6 +73,8 @@ def _device_count(devices: Any, accelerator: Any) -> int | None:
 def peers(num_nodes: int, devices: Any, accelerator: Any, seeded: bool) -> Peers | None:
     """The processes started alongside this one that must share its plan, or None when this process plans alone:
     it is the only one, or Lightning's launcher starts the others from it."""
+    if PLAN_KEY in os.environ:  # started by Lightning's launcher, with rank 0's plan
+        return None
     environment: ClusterEnvironment | None = next((env for env in EXTERNAL if env.detect()), None)
     if environment is SLURMEnvironment:
         environment = SLURMEnvironment(auto_requeue=False)  # only read here; cli.py sets the Trainer's

@@ -19,7 +19,7 @@ from fsspec.registry import known_implementations
 
 from benchmarks import launch
 from fizzlightning.errors import ConfigError
-from fizzlightning.runs import layout
+from fizzlightning.runs import layout, ranks
 from tests.helpers import (
     DDP_CPU,
     FIZZBUZZ,
@@ -111,6 +111,39 @@ LAUNCHERS = {
     "one command per node": (2, per_node(2)),
     "torchrun on 2 node ranks": (2, torchrun(2)),
 }
+
+
+LAUNCH_VARIABLES = ("SLURM_", "MASTER_", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE", "RANK", "GROUP_RANK", "TORCHELASTIC")
+
+
+def clear_launch(patch: pytest.MonkeyPatch) -> None:
+    """This process as started by no launcher (the test itself may run under one)."""
+    for key in [key for key in os.environ if key.startswith((*LAUNCH_VARIABLES, ranks.ENV_PREFIX))]:
+        patch.delenv(key)
+
+
+@pytest.mark.parametrize("launcher", [name for name in LAUNCHERS if "torchrun" not in name])  # its agent sets them
+def test_each_process_knows_its_place_among_the_others_before_anything_is_built(launcher):
+    processes, commands = LAUNCHERS[launcher]
+    found = []
+    for command, env in commands(29999, ["fit"]):
+        with pytest.MonkeyPatch.context() as patch:
+            clear_launch(patch)
+            for key, value in env.items():
+                patch.setenv(key, value)
+            nodes, devices = (command[command.index(f"--trainer.{key}") + 1] for key in ("num_nodes", "devices"))
+            found.append(ranks.peers(int(nodes), devices, "cpu", seeded=False))
+    assert [peers.rank for peers in found] == list(range(processes))
+    assert {(peers.world_size, peers.address, peers.port) for peers in found} == {(processes, "127.0.0.1", 29999)}
+
+
+def test_a_process_lightnings_launcher_started_takes_rank_0s_plan_and_joins_nothing(monkeypatch):
+    clear_launch(monkeypatch)
+    plan = layout.Plan(Path("e"), Path("e/r"), None, 7)
+    monkeypatch.setenv(ranks.PLAN_KEY, ranks._plan_text(plan))
+    monkeypatch.setenv("LOCAL_RANK", "1")  # and devices "auto" on GPUs, which says no number
+    assert ranks.peers(1, "auto", "gpu", seeded=False) is None
+    assert ranks.agreed_plan(lambda: pytest.fail("only rank 0 plans"), None) == plan
 
 
 def lightnings_launcher(cwd: Path, processes: int, seed: int, config: str = CONFIG) -> Path:
