@@ -6,6 +6,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -158,6 +159,38 @@ def clean_env() -> dict[str, str]:
 def fizzlightning(cwd: Path, *args: str) -> str:
     """``fizzlightning ARGS`` in a subprocess (DDP's launcher restarts the command); returns its stdout."""
     return launch.run(list(args), cwd, clean_env(), timeout=300).stdout
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now, for a launcher's ``MASTER_PORT``."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_together(cwd: Path, commands: list[tuple[list[str], dict[str, str]]], timeout: float = 300) -> list[str]:
+    """Start every ``(command, extra environment)`` at once in ``cwd``, as a launcher starts the processes of one
+    run, and wait for all of them; their stdouts. The first that fails stops the others, which would otherwise wait
+    for it in the process group until its timeout."""
+    launches = [
+        subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for command, env in ((command, {**clean_env(), **extra}) for command, extra in commands)
+    ]
+    deadline = time.monotonic() + timeout
+    while any(launch.poll() is None for launch in launches):
+        failed = [launch for launch in launches if launch.poll() not in (None, 0)]
+        if failed or time.monotonic() > deadline:
+            for launch in launches:
+                launch.kill()
+            errors = [launch.communicate()[1][-3000:] for launch in launches]
+            raise AssertionError(f"a process failed or hung: {errors}")
+        time.sleep(0.2)
+    outputs = []
+    for launch in launches:
+        out, err = launch.communicate()
+        assert launch.returncode == 0, err[-3000:]
+        outputs.append(out)
+    return outputs
 
 
 def start(cwd: Path, *args: str) -> subprocess.Popen:

@@ -9,10 +9,8 @@ LightningCLI parses the config, then calls these hooks in order; each hands its 
 - ``fit``, ``test``, ``predict``: the Trainer, then ``finish`` (fit's files and summary) or the model's report.
 """
 
-import os
 import shlex
 import signal
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -31,7 +29,7 @@ from fizzlightning.commands.checks import check_learning_rate, check_top_level_o
 from fizzlightning.commands.failures import RankWatch, raised_in
 from fizzlightning.data.base import WIDTHS
 from fizzlightning.internals import CLIHooks
-from fizzlightning.runs import checkpoints, layout, loggers, ranks
+from fizzlightning.runs import checkpoints, layout, loggers, ranks, slurm
 from fizzlightning.runs.run_checkpoint import RunCheckpoint
 
 SEED = restricted_number_type("Seed", int, [(">=", min_seed_value), ("<=", max_seed_value)], join="and")
@@ -99,19 +97,25 @@ class FizzLightningCLI(CLIHooks):
         files = [str(c) for c in config.get("config") or []]
         name = layout.experiment_name(config.get("experiment"), files, config.model.class_path)
         # recorded in the run's saved config: passed back as --config from anywhere, it finds its runs
-        config.trainer.default_root_dir = os.path.abspath(config.trainer.default_root_dir or os.getcwd())
-        experiment = layout.experiment_dir(Path(config.trainer.default_root_dir), name)
+        root = layout.local_root(config.trainer.default_root_dir)
+        config.trainer.default_root_dir = str(root)
+        experiment = layout.experiment_dir(root, name)
         self.args = layout.command_args(self.argv, subcommand)  # what test after fit, or a resume, repeats
+        self.job = slurm.job_id() if subcommand == "fit" else None
+        trainer = config.trainer
+        seeded = type(config.seed_everything) is int
+        peers = ranks.peers(trainer.num_nodes, trainer.devices, trainer.accelerator, seeded)
+        self.rank = peers.rank if peers else rank_zero_only.rank
+
+        def decide() -> layout.Plan:  # on rank 0 only
+            if subcommand == "fit" and config.get("ckpt_path") is None:
+                slurm.check_no_hpc_checkpoint(root)
+            fit = f"fizzlightning fit {self.args}"
+            ckpt_path, seed = config.get("ckpt_path"), config.seed_everything
+            return layout.plan(subcommand, experiment, ckpt_path, seed, fit, draw_seed=ranks.draw_seed, job=self.job)
+
         try:
-            self.plan = layout.plan(
-                subcommand,
-                experiment,
-                config.get("ckpt_path"),
-                config.seed_everything,
-                f"fizzlightning fit {self.args}",
-                name_run=ranks.agreed_run_name,
-                draw_seed=ranks.agreed_seed,
-            )
+            self.plan = ranks.agreed_plan(decide, peers, trainer.accelerator)
         except errors.CheckpointError as error:
             # raised once the model and data have checked the config: a config mistake is the first thing to fix
             self._plan_error = error
@@ -133,7 +137,7 @@ class FizzLightningCLI(CLIHooks):
                 config.model.init_args.pop(key, None)
         # Every command writes into its run (its saved config, logs, predictions.csv): checked before anything is
         # built or written, so a read-only or missing disk is a mistake to fix first, not a failed write later.
-        if self._plan_error is None and rank_zero_only.rank == 0:
+        if self._plan_error is None and self.rank == 0:
             files.check_writable(self.plan.run_dir)
             if self.config.subcommand == "fit":
                 layout.remove_stale_temporaries(self.plan.run_dir)
@@ -157,7 +161,9 @@ class FizzLightningCLI(CLIHooks):
         callbacks = [*(own if isinstance(own, list) else [own]), Hyperparameters(), self.watch]
         callbacks = progress_bars(callbacks, config["trainer"].get("enable_progress_bar"))
         if subcommand == "fit":
-            self.checkpoint = RunCheckpoint(layout.checkpoint_dir(run_dir), self.model.monitor, self.model.mode)
+            requeue = (slurm.REQUEUE_SIGNAL,) if self.job else ()  # sbatch --signal: stop, save, requeue
+            model = self.model
+            self.checkpoint = RunCheckpoint(layout.checkpoint_dir(run_dir), model.monitor, model.mode, requeue)
             callbacks.append(self.checkpoint)
         else:  # only fit writes checkpoints; Lightning's default one would warn that a loaded one's dirpath moved
             kwargs["enable_checkpointing"] = False
@@ -165,7 +171,9 @@ class FizzLightningCLI(CLIHooks):
             self.writer = PredictionWriter(run_dir / "predictions.csv")
             callbacks.append(self.writer)
         kwargs["callbacks"] = callbacks
-        kwargs["plugins"] = [*(config["trainer"].get("plugins") or []), checkpoints.AtomicCheckpointIO()]
+        own = config["trainer"].get("plugins") or []
+        own = own if isinstance(own, list) else [own]
+        kwargs["plugins"] = slurm.with_environment([*own, checkpoints.AtomicCheckpointIO()])
         try:
             trainer = super().instantiate_trainer(**kwargs)
         except (MisconfigurationException, TypeError, ValueError) as error:
@@ -178,6 +186,8 @@ class FizzLightningCLI(CLIHooks):
             text = self.subcommand_parser(subcommand).dump(self._config, skip_none=False)
             with self.watch.reported():  # a full disk here is one line, like any other file of the run
                 files.atomic_write(layout.command_config(run_dir, subcommand), lambda tmp: tmp.write_text(text))
+                if self.job:
+                    slurm.record_job(run_dir, self.job)
         return trainer
 
     def _run(self, trainer_fn, *args: Any, **kwargs: Any) -> None:
@@ -206,6 +216,8 @@ class FizzLightningCLI(CLIHooks):
                     finish.write_run_files(outcome, self.plan.run_dir, model)
             where = loggers.where_to_look(self.trainer.loggers, self.plan.run_dir)
             print(finish.summary(outcome, self.plan.run_dir, self.args, where), flush=True)
+            if self.job and outcome.stopped_by == slurm.REQUEUE_SIGNAL:
+                print(slurm.requeue(self.job, self.watch.resume), flush=True)
         if outcome.stopped_by is not None:
             raise SystemExit(128 + outcome.stopped_by)
 

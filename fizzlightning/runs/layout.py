@@ -8,7 +8,9 @@ run by its start time and process id, so two runs of one config never share a di
 The rule (``find_start``, used by ``plan`` and by ``serve``):
 
 - ``fit`` starts a new run; ``fit --ckpt_path last`` resumes the newest ``last.ckpt`` of the experiment in its
-  own run;
+  own run, or starts a new run when there is none yet (one command starts a run and resumes it);
+- ``fit`` in a SLURM job that was requeued resumes the run that job started (its ``slurm-job`` file names the job),
+  so the job's script needs no ``--ckpt_path``; a new job never takes another job's run;
 - ``test``, ``validate``, ``predict``, ``serve`` and ``export`` use the newest finished run's chosen checkpoint, in
   that run; ``--ckpt_path best`` says the same, ``--ckpt_path last`` takes the newest ``last.ckpt`` and its run;
 - an explicit ``--ckpt_path`` is used as given, in a new run.
@@ -19,7 +21,9 @@ run held out and a resume replays the run's shuffle order.
 
 import json
 import os
+import re
 import shlex
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +45,7 @@ SEED_HELP = (
 )
 FINISHED = "fit.json"
 FIT_CONFIG = "fit-config.yaml"
+SLURM_JOB = "slurm-job"  # the id of the SLURM job that last ran fit in the run, which its requeue resumes
 UNSUPPORTED = ("hpc", "registry")  # Lightning's other special --ckpt_path names: fizzlightning writes neither
 
 
@@ -51,6 +56,7 @@ class Start:
     ckpt_path: str | None = None
     run_name: str | None = None  # None: a new run directory
     seed: int | None = None  # the seed the checkpoint's run was fit with, when known
+    note: str | None = None  # a line to tell the user about this choice
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,19 @@ def check_experiment(name: Any) -> None:
         else f"{name[:30]}...{name[-10:]} ({len(name)} characters)",
         f"a folder name under {LOG_ROOT}/: no '/', '\\' or NUL, not '.' or '..', at most {NAME_MAX} bytes",
     )
+
+
+def local_root(root: str | os.PathLike | None, option: str = "--trainer.default_root_dir") -> Path:
+    """``root`` as an absolute local path (the working directory if None); a URL (``s3://``, ``gs://``,
+    ``hdfs://``) is refused: every file of a run is written with local file operations."""
+    match = re.match(r"([A-Za-z][\w+.-]*)://", str(root or ""))
+    if match:
+        raise ConfigError(
+            f"{option} {root}: fizzlightning writes a run's files to a local or mounted filesystem, not to "
+            f"{match[1]}:// storage. Mount the bucket (s3fs, gcsfuse, an HDFS mount) and pass its path, or copy "
+            "the run directory there after fit."
+        )
+    return Path(os.path.abspath(root or os.getcwd()))
 
 
 def experiment_dir(root: Path, name: str) -> Path:
@@ -156,20 +175,41 @@ def read_fit(run_dir: Path) -> dict[str, Any]:
 def run_seed(checkpoint: Path) -> int | None:
     """The seed of the run a checkpoint belongs to (``<run>/checkpoints/x.ckpt``), from its saved fit config."""
     run = run_of(checkpoint)
-    config = run / FIT_CONFIG if run else None
-    if config is None or not config.is_file():
+    return seed_of_run(run) if run else None
+
+
+def seed_of_run(run: Path) -> int | None:
+    """The seed a run was fit with, from its saved fit config."""
+    config = run / FIT_CONFIG
+    if not config.is_file():
         return None
     seed = yaml.safe_load(config.read_text()).get("seed_everything")
     return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
-def find_start(subcommand: str, experiment: Path, ckpt_path: str | None, fit_command: str) -> Start:
+def job_run(experiment: Path, job: str) -> Path | None:
+    """The run whose ``fit`` the SLURM job ``job`` ran last, if any."""
+    return next((run for run in _runs(experiment) if _read(run / SLURM_JOB) == job), None)
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text().strip() if path.is_file() else None
+
+
+def find_start(
+    subcommand: str, experiment: Path, ckpt_path: str | None, fit_command: str, job: str | None = None
+) -> Start:
     """Resolve ``--ckpt_path`` (or its absence) for ``subcommand`` into the checkpoint and run to use.
 
     Lightning's own names work for every command: ``last`` is the newest ``last.ckpt`` of the experiment, in its
     run (for ``fit``, a resume); ``best`` is the newest finished run's chosen checkpoint, what the commands after
-    ``fit`` use by default.
+    ``fit`` use by default. ``job``: the SLURM job this command runs in, whose own run ``fit`` resumes.
     """
+    if subcommand == "fit" and ckpt_path is None and job is not None and (run := job_run(experiment, job)):
+        last = checkpoint_dir(run) / "last.ckpt"
+        resumed = str(last) if last.is_file() else None  # requeued before its first epoch ended: start it over
+        note = f"SLURM job {job} was requeued: {'resuming' if resumed else 'starting over'} its run {run}."
+        return Start(resumed, run.name, seed_of_run(run), note)
     if ckpt_path in UNSUPPORTED or (ckpt_path or "").startswith("registry:"):
         raise CheckpointError(
             f"--ckpt_path {ckpt_path}: fizzlightning does not keep Lightning's {ckpt_path.split(':')[0]} checkpoints. "
@@ -177,13 +217,12 @@ def find_start(subcommand: str, experiment: Path, ckpt_path: str | None, fit_com
         )
     if ckpt_path == "last":
         last = newest_last_checkpoint([experiment])
+        if last is None and subcommand == "fit":  # Lightning's rule for "last" with nothing to resume
+            return Start(note=f"--ckpt_path last: no last.ckpt under {experiment}/*/checkpoints/ yet: a new run.")
         if last is None:
-            then = (
-                "Run fit without --ckpt_path to start a new run."
-                if subcommand == "fit"
-                else f"Train first: `{fit_command}`."
+            raise CheckpointError(
+                f"--ckpt_path last: no last.ckpt under {experiment}/*/checkpoints/. Train first: `{fit_command}`."
             )
-            raise CheckpointError(f"--ckpt_path last: no last.ckpt under {experiment}/*/checkpoints/. {then}")
         return Start(str(last), run_of(last).name, run_seed(last))
     if subcommand == "fit" and ckpt_path == "best":
         raise CheckpointError(
@@ -215,7 +254,7 @@ def start_of_config(
     trainer, model = config.get("trainer") or {}, config.get("model") or {}
     model_class = model.get("class_path") if isinstance(model, dict) else model
     model_class = model_class if isinstance(model_class, str) else None
-    root = Path((trainer.get("default_root_dir") if isinstance(trainer, dict) else None) or Path.cwd())
+    root = local_root(trainer.get("default_root_dir") if isinstance(trainer, dict) else None)
     name = experiment_name(config.get("experiment"), [str(config_path)], str(model_class or ""))
     fit = f"fizzlightning fit --config {typed_config}"
     return find_start(command, experiment_dir(root, name), ckpt_path, fit).ckpt_path, model_class
@@ -229,10 +268,13 @@ def plan(
     fit_command: str,
     name_run: Callable[[Path], str] = new_run_name,
     draw_seed: Callable[[], int] | None = None,
+    job: str | None = None,
 ) -> Plan:
     """The run a command works in and the seed it uses: a checkpoint's run keeps its own seed; otherwise the
     configured one, or ``draw_seed()`` for an unseeded run (``seed_everything: false``, ``true`` or null)."""
-    start = find_start(subcommand, experiment, ckpt_path, fit_command)
+    start = find_start(subcommand, experiment, ckpt_path, fit_command, job)
+    if start.note:
+        print(f"fizzlightning: {start.note}", file=sys.stderr, flush=True)
     if start.seed is not None:
         seed = start.seed
     elif seed is None or isinstance(seed, bool):

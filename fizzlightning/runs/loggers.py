@@ -26,6 +26,7 @@ from fizzlightning.internals import (
     mlflow_tracking_uri,
     wandb_offline,
 )
+from fizzlightning.runs.layout import local_root
 
 TENSORBOARD = "lightning.pytorch.loggers.TensorBoardLogger"
 # LightningCLI's default logger; CSVLogger, which requires a save_dir, inherits it when a config switches to it
@@ -85,6 +86,8 @@ def place(logger_config: Any, run_dir: Path) -> Any:
     placed = _placement(name, args, run_dir)
     for key, value in placed.items():
         given = args.get(key)
+        if key == "save_dir" and given is not None:
+            local_root(given, "--trainer.logger.save_dir")  # a bucket's URL is refused, never made a local folder
         elsewhere = given not in (None, DEFAULT["init_args"]["save_dir"], value)
         if (
             key == "save_dir"

@@ -24,17 +24,18 @@ class RunCheckpoint(CheckpointHooks):
     the first epoch, then once ``LAST_EVERY_SECONDS`` have passed, and always at the epoch where the run stops:
     a crash loses at most that much training, and a resume from an earlier epoch replays the same batches.
 
-    On Ctrl-C or SIGTERM the run finishes the current epoch, writes ``last.ckpt`` and stops: stopping at an
-    epoch end keeps the checkpoint resumable to the bit, so ``fit --ckpt_path last`` continues exactly where
-    an uninterrupted run would be. A second Ctrl-C stops at once; the previous ``last.ckpt`` is still whole
-    (checkpoints are written atomically).
+    On Ctrl-C or SIGTERM (and, in a SLURM job, its requeue signal SIGUSR1) the run finishes the current epoch,
+    writes ``last.ckpt`` and stops: stopping at an epoch end keeps the checkpoint resumable to the bit, so
+    ``fit --ckpt_path last`` continues exactly where an uninterrupted run would be. A second Ctrl-C stops at once;
+    the previous ``last.ckpt`` is still whole (checkpoints are written atomically).
 
     One callback instead of three: Lightning calls every hook of every callback at every step, so each
     callback costs per-step time whether it acts or not.
     """
 
-    def __init__(self, dirpath: Path, monitor: str, mode: str) -> None:
+    def __init__(self, dirpath: Path, monitor: str, mode: str, stop_signals: tuple[int, ...] = ()) -> None:
         super().__init__(dirpath, "best", monitor=monitor, mode=mode, save_last=True, enable_version_counter=False)
+        self.stop_signals = (signal.SIGINT, signal.SIGTERM, *stop_signals)  # and SLURM's requeue signal in a job
         self.signal_received: int | None = None
         self._run_over = False  # the run had stopped for its own reasons (early stopping) when last.ckpt was written
         self._last_written: float | None = None  # when last.ckpt was last written (time.monotonic)
@@ -108,7 +109,7 @@ class RunCheckpoint(CheckpointHooks):
         # epoch): Lightning does not save should_stop, and the resumed run would train an epoch too many.
         trainer.should_stop = trainer.should_stop or self._run_over
         # Replaces Lightning's own handlers for the run; its teardown restores the originals.
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in self.stop_signals:
             signal.signal(signum, self._handle_signal)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -6,10 +6,7 @@ mistake listed once, the game in order, and one run directory for all ranks.
 
 import json
 import re
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,9 +18,10 @@ from tests.helpers import (
     DDP_CPU,
     FIZZBUZZ,
     assert_bit_identical,
-    clean_env,
     fit_in,
     fizzlightning,
+    free_port,
+    run_together,
     runs,
     state_dict,
     write,
@@ -75,41 +73,17 @@ def test_validate_under_ddp_scores_every_held_out_number_once(trained, capsys):
     assert got == expected
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def torchrun_two_nodes(cwd: Path, *args: str) -> list[str]:
     """``torchrun --nnodes 2 --nproc-per-node 1``, launched once per node rank as on two machines; their stdouts."""
     port = str(free_port())
-    launches = []
+    commands = []
     for node_rank in ("0", "1"):
         command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1"]
         command += ["--node-rank", node_rank, "--master-addr", "127.0.0.1", "--master-port", port]
         command += ["-m", "fizzlightning", *args, *DDP_CPU, "--trainer.num_nodes", "2", "--trainer.devices", "1"]
-        launches.append(
-            subprocess.Popen(
-                command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env()
-            )
-        )
-    # A node that fails leaves the other's agent waiting for it (torchrun's exit barrier): stop at the first failure.
-    deadline = time.monotonic() + 300
-    while any(launch.poll() is None for launch in launches):
-        failed = [launch for launch in launches if launch.poll() not in (None, 0)]
-        if failed or time.monotonic() > deadline:
-            for launch in launches:
-                launch.kill()
-            errors = [launch.communicate()[1][-3000:] for launch in launches]
-            raise AssertionError(f"a torchrun node failed or hung: {errors}")
-        time.sleep(0.2)
-    outputs = []
-    for launch in launches:
-        out, err = launch.communicate()
-        assert launch.returncode == 0, err[-3000:]
-        outputs.append(out)
-    return outputs
+        commands.append((command, {}))
+    # a node that fails leaves the other's agent waiting for it (torchrun's exit barrier): run_together stops both
+    return run_together(cwd, commands)
 
 
 def test_torchrun_on_two_node_ranks_makes_one_run_and_scores_like_one_process(tmp_path, capsys):

@@ -85,7 +85,6 @@ def test_lightnings_other_names_are_one_line(tmp_path, subcommand, ckpt_path, fr
     [
         ("test", None, "No trained checkpoint to test"),
         ("test", "best", "No trained checkpoint to test"),
-        ("fit", "last", "no last.ckpt"),
         ("predict", "last", "no last.ckpt"),
     ],
 )
@@ -94,6 +93,29 @@ def test_nothing_to_start_from_says_where_it_looked(tmp_path, subcommand, ckpt_p
     with pytest.raises(errors.CheckpointError, match=fragment) as error:
         layout.find_start(subcommand, tmp_path, ckpt_path, "fizzlightning fit --config c.yaml")
     assert str(tmp_path) in str(error.value)
+
+
+def test_fit_ckpt_path_last_with_nothing_to_resume_starts_a_new_run_and_says_so(tmp_path, capsys):
+    # Lightning's rule for "last": one job script command starts a run the first time and resumes it later
+    make_run(tmp_path, "r", finished=False, last=False)
+    plan = layout.plan("fit", tmp_path, "last", 3, "fit", name_run=lambda _: "new")
+    assert plan == layout.Plan(tmp_path, tmp_path / "new", None, 3)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "no last.ckpt" in line and str(tmp_path) in line and "a new run" in line
+
+
+def test_a_slurm_job_resumes_its_own_run_and_a_new_job_starts_one(tmp_path):
+    mine = make_run(tmp_path, "r1", finished=False, seed=5)
+    other = make_run(tmp_path, "r2", finished=False, seed=6)
+    (mine / layout.SLURM_JOB).write_text("4242\n")
+    (other / layout.SLURM_JOB).write_text("4243\n")
+    requeued = layout.find_start("fit", tmp_path, None, "fit", job="4242")
+    assert (requeued.ckpt_path, requeued.run_name, requeued.seed) == (str(mine / "checkpoints" / "last.ckpt"), "r1", 5)
+    assert layout.find_start("fit", tmp_path, None, "fit", job="4244") == layout.Start()  # a new job: a new run
+    (mine / "checkpoints" / "last.ckpt").unlink()  # requeued before its first epoch ended: the run starts over
+    assert layout.find_start("fit", tmp_path, None, "fit", job="4242") == layout.Start(
+        None, mine.name, 5, f"SLURM job 4242 was requeued: starting over its run {mine}."
+    )
 
 
 def test_plan_keeps_a_runs_seed_else_the_configured_one_else_draws_one(tmp_path):
