@@ -1,8 +1,9 @@
 """The ``fizzlightning`` command: what happens before and around LightningCLI, and how every failure ends.
 
-``--version``, ``--help``, ``--print_completion``, ``configs``, ``serve`` and ``export`` are answered here without
-building a Trainer (``--version`` and ``--help`` without importing torch; the help and the completion script come
-from ``completion``'s light parser). ``fit``, ``validate``, ``test`` and ``predict`` go to ``cli.FizzLightningCLI``.
+``--version``, ``--help``, ``--print_completion``, ``configs``, ``runs``, ``serve`` and ``export`` are answered here
+without building a Trainer (``--version``, ``--help`` and ``runs`` without importing torch; the help and the
+completion script come from ``completion``'s light parser). ``fit``, ``validate``, ``test`` and ``predict`` go to
+``cli.FizzLightningCLI``.
 A known failure ends as one line on stderr: exit 2 for a mistake the user can fix first (config, checkpoint,
 missing extra), 1 for a run that had to stop (divergence, a full disk, a lost process). A closed stdout (``| head``)
 ends quietly, exit 1.
@@ -137,7 +138,7 @@ def _command(argv: list[str]) -> None:
     if argv[:1] in (["--version"], ["-V"]):
         print(version(verbose="--verbose" in argv or "-v" in argv))
         return
-    subcommand = next((a for a in argv if a in (*SUBCOMMANDS, *OWN, "configs")), None)
+    subcommand = next((a for a in argv if a in (*SUBCOMMANDS, *OWN, "configs", "runs")), None)
     try:
         if any(arg.startswith("--print_completion") for arg in argv):
             print(_completion(argv))
@@ -149,6 +150,11 @@ def _command(argv: list[str]) -> None:
             raise ConfigError(completion.no_command(argv))
         if subcommand == "configs":
             print(configs(argv[argv.index("configs") + 1 :]))
+            return
+        if subcommand == "runs":
+            from fizzlightning.commands import runs
+
+            print(runs.main(argv[argv.index("runs") + 1 :]))
             return
         if subcommand in SUBCOMMANDS:
             require_config(argv[argv.index(subcommand) + 1 :], subcommand)

@@ -89,11 +89,11 @@ def test_the_wheel_ships_every_config_its_type_marker_and_license(tmp_path):
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
 
 
-COMMANDS = ("fit", "validate", "test", "predict", "serve", "export", "configs")
+COMMANDS = ("fit", "validate", "test", "predict", "serve", "export", "configs", "runs")
 MAX_COMPLETION_BYTES = 64_000  # 13.4 KB with Lightning 2.6's Trainer; LightningCLI's own script was 1.2 MB
 
 
-def test_help_lists_the_seven_commands_a_line_each(tmp_path):
+def test_help_lists_every_command_a_line_each(tmp_path):
     for flag in ("--help", "-h"):
         out = fizzlightning(tmp_path, flag)  # exit 0, or it raises
         listed = [line for line in out.splitlines() if line[:2] == "  " and line[2:3].isalpha()]
@@ -106,7 +106,7 @@ def test_help_lists_the_seven_commands_a_line_each(tmp_path):
     assert done.stdout.splitlines()[-1] == "[]"  # the help answers at once: neither was imported
 
 
-def test_no_command_is_one_error_line_naming_the_seven(tmp_path):
+def test_no_command_is_one_error_line_naming_every_command(tmp_path):
     for args, start_ in (([], "expected a command: "), (["fitt"], "'fitt' is not a command: ")):
         process = start(tmp_path, *args)
         out, err = process.communicate(timeout=120)
@@ -127,11 +127,13 @@ def test_configs_help_is_its_usage_and_its_mistakes_one_line(cli, capfd):
     assert "unrecognized arguments: extra (fizzlightning configs --help lists the options)." in one_error_line(capfd)
 
 
-def test_shell_completion_covers_the_seven_commands_and_is_small(tmp_path):
+def test_shell_completion_covers_every_command_and_is_small(tmp_path):
     script = fizzlightning(tmp_path, "--print_completion", "shtab-bash")
     assert len(script.encode()) < MAX_COMPLETION_BYTES
     assert "-F _shtab_fizzlightning fizzlightning" in script.splitlines()[-1]
     for option in ("--trainer.max_epochs", "--ckpt_path", "--lr_scheduler", "--max-batch-size", "--format", "--copy"):
+        assert option in script
+    for option in ("--experiment", "--root", "--json"):  # runs
         assert option in script
     (tmp_path / "run.yaml").touch()
     # bash takes the script, and completes as a user's TAB would: COMP_WORDS is the line typed so far
@@ -159,6 +161,7 @@ def test_output_into_head_ends_quietly(tmp_path):
         ["--help"],
         ["configs"],
         ["configs", "--help"],
+        ["runs", "--help"],
         ["--print_completion", "shtab-bash"],
         ["fit", "--config", str(CONFIGS / "fizzbuzz.yaml"), "--print_config"],  # LightningCLI's printing
     ],
