@@ -48,11 +48,44 @@ def configs(argv: list[str]) -> str:
             raise ConfigError(f"{target} already exists: copy the configs into a new directory, never over edits.")
         shutil.copytree(source, target)
         return f"Copied the shipped configs to {target}/: fizzlightning fit --config {target / 'fizzbuzz.yaml'}"
+    import textwrap
+
+    width = min(shutil.get_terminal_size().columns, 120)
     lines = ["Shipped configs (use a name as --config NAME, or copy them with fizzlightning configs --copy DIR):"]
-    for path in sorted(source.rglob("*.yaml")):
-        first = path.read_text().splitlines()[0].lstrip("# ")
-        lines.append(f"  {str(path.relative_to(source).with_suffix('')):<26} {first[:80]}{'...' * (len(first) > 80)}")
+    names = {path.relative_to(source).with_suffix("").as_posix(): path for path in source.rglob("*.yaml")}
+    for name, path in sorted(names.items()):  # a base config before its layers
+        lines += ["", f"  {name}"]
+        indent = " " * 6
+        lines += textwrap.wrap(
+            description(path), width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
+        )
+        base = layer_base(path)
+        if base is not None:
+            base_name = base.relative_to(source).with_suffix("").as_posix()
+            about = f"A layer, not a whole config: put it on top of {base_name}:"
+            lines += textwrap.wrap(about, width, initial_indent=indent, subsequent_indent=indent)
+            lines.append(f"        fizzlightning fit --config {base_name} --config {name}")
     return "\n".join(lines)
+
+
+def description(config: Path) -> str:
+    """A config's description: the comment lines it starts with, as one paragraph."""
+    comments = []
+    for line in config.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        comments.append(line.lstrip("#").strip())
+    return " ".join(comments)
+
+
+def layer_base(config: Path) -> Path | None:
+    """The config that ``config`` is a layer of, or None for a whole config: a layer builds no model of its own and
+    lies in the folder named after its base (``optimizers/curve_adam.yaml`` on top of ``optimizers.yaml``)."""
+    import yaml
+
+    base = config.parent.with_suffix(".yaml")
+    settings = yaml.safe_load(config.read_text()) or {}
+    return base if base.is_file() and isinstance(settings, dict) and "model" not in settings else None
 
 
 def resolve_configs(argv: list[str]) -> list[str]:

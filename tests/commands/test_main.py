@@ -2,12 +2,14 @@
 closed pipe, saved configs coming home, and a checkpoint without its config."""
 
 import os
+import shlex
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from benchmarks import launch
 from tests.helpers import CONFIGS, FIZZBUZZ, clean_env, fizzlightning, only_run, start, write
@@ -33,11 +35,31 @@ def test_version_answers_without_importing_torch_or_lightning():
     assert lines[-1] == "[]"  # neither was imported
 
 
-def test_configs_lists_the_shipped_ones_and_copies_them_out(cli, tmp_path, capsys):
+@pytest.mark.parametrize("columns", [60, 100])
+def test_configs_prints_each_description_whole_and_how_to_use_a_layer(cli, tmp_path, capsys, monkeypatch, columns):
+    monkeypatch.setenv("COLUMNS", str(columns))
     assert cli("configs") == 0
-    listed = capsys.readouterr().out
-    for name in ("fizzbuzz", "fizzbuzz_seed10", "regressor", "gan", "optimizers/curve_adam"):
-        assert f"\n  {name} " in listed
+    header, *blocks = capsys.readouterr().out.strip().split("\n\n")
+    assert header.startswith("Shipped configs")
+    shipped = {p.relative_to(CONFIGS).with_suffix("").as_posix(): p for p in CONFIGS.rglob("*.yaml")}
+    printed = {block.splitlines()[0].strip(): block.splitlines()[1:] for block in blocks}
+    assert sorted(printed) == sorted(shipped)
+    layers = []
+    for name, lines in printed.items():
+        assert all(len(line) <= columns for line in lines if "fizzlightning fit" not in line)
+        text = yaml.safe_load(shipped[name].read_text())
+        comments = [line.lstrip("# ") for line in shipped[name].read_text().splitlines() if line.startswith("#")]
+        words = " ".join(line.strip() for line in lines).split()
+        assert words[: len(" ".join(comments).split())] == " ".join(comments).split()  # whole, in order
+        if "model" not in text:  # a layer: it builds no model alone, and says what to put it on
+            (command,) = [line.strip() for line in lines if line.strip().startswith("fizzlightning fit")]
+            layers.append(command)
+    assert layers  # the optimizers/curve_* layers
+    for command in layers if columns == 60 else []:  # each printed command trains, as typed (one epoch)
+        assert cli(*shlex.split(command)[1:], "--trainer.max_epochs", "1") == 0
+
+
+def test_configs_copies_them_out(cli, tmp_path, capsys):
     assert cli("configs", "--copy", "mine") == 0
     copied = sorted(p.relative_to(tmp_path / "mine") for p in (tmp_path / "mine").rglob("*.yaml"))
     assert copied == sorted(p.relative_to(CONFIGS) for p in CONFIGS.rglob("*.yaml"))
