@@ -14,7 +14,9 @@ It reads only what a run records, and imports no torch, so it answers at once:
 import argparse
 import csv
 import json
+import struct
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,14 +152,16 @@ def scalars(run_dir: Path) -> list[Scalar]:
     events = sorted(run_dir.glob("events.out.tfevents.*"), key=lambda p: (p.stat().st_mtime, p.name))
     found: list[Scalar] = []
     if events:
-        from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-        from tensorboard.util.tensor_util import make_ndarray
+        from tensorboard.compat.proto.event_pb2 import Event
 
         for file in events:
-            for event in EventFileLoader(str(file)).Load():
+            for record in _records(file):
+                event = Event.FromString(record)
                 for value in event.summary.value:
-                    if value.metadata.plugin_data.plugin_name == "scalars":
-                        found.append((file.name, value.tag, event.step, float(make_ndarray(value.tensor))))
+                    if value.WhichOneof("value") == "simple_value":  # what Lightning's TensorBoardLogger writes
+                        found.append((file.name, value.tag, event.step, value.simple_value))
+                    elif value.metadata.plugin_data.plugin_name == "scalars" and value.tensor.float_val:
+                        found.append((file.name, value.tag, event.step, value.tensor.float_val[0]))
         return found
     metrics = run_dir / "csv" / "metrics.csv"
     if metrics.is_file():
@@ -166,6 +170,19 @@ def scalars(run_dir: Path) -> list[Scalar]:
                 step = int(float(row.get("step") or 0))
                 found.extend((f"row{index}", tag, step, float(v)) for tag, v in row.items() if v and tag != "step")
     return found
+
+
+def _records(path: Path) -> Iterator[bytes]:
+    """The records of a TensorBoard event file (TFRecord: a little-endian uint64 length, its CRC, the bytes, their CRC),
+    up to a record that a killed writer left cut short. TensorBoard's own readers import numpy and convert every
+    record, images included: seconds on a busy machine, for the few scalars this command shows."""
+    with path.open("rb") as file:
+        while len(head := file.read(12)) == 12:
+            (length,) = struct.unpack("<Q", head[:8])
+            data = file.read(length)
+            if len(data) < length or len(file.read(4)) < 4:
+                return
+            yield data
 
 
 def last_test(logged: list[Scalar]) -> dict[str, float]:
