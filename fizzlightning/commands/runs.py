@@ -234,8 +234,10 @@ def _where(value: str, run_dir: Path) -> bool:
     """A value naming the run, its experiment or a folder that holds it (a logger's version, name, save_dir)."""
     if value in (run_dir.name, run_dir.parent.name):
         return True
-    path = Path(value)
-    return path.is_absolute() and (run_dir.is_relative_to(path) or run_dir.name in path.parts)
+    path, run_dir = Path(value), run_dir.absolute()
+    # a folder of the runs where they were made (a copied run keeps its first place in its config)
+    placed = {run_dir.name, layout.LOG_ROOT.name} & set(path.parts)
+    return path.is_absolute() and (run_dir.is_relative_to(path) or bool(placed))
 
 
 def differences(runs: list[Run]) -> list[str]:

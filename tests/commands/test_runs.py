@@ -72,6 +72,8 @@ def test_every_run_is_listed_newest_first_with_what_its_files_record(logs):
         path = Path(run["path"])
         saved = yaml.safe_load(layout.fit_configs(path)[-1].read_text())
         assert run["seed"] == saved["seed_everything"]
+        where = [v for v in run["settings"].values() if "lightning_logs" in v or run["run"] in v or str(directory) in v]
+        assert not where, where  # where a run lives is no setting of how it trains (the 0.2.0 run was made elsewhere)
         if run["state"] == "finished":
             fit = record(directory, run)
             assert (run["epochs"], run["seconds"], run["best"], run["monitor"]) == (
