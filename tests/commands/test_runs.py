@@ -48,14 +48,27 @@ def logs(tmp_path_factory) -> dict:
     in_process(directory, "test", *csv)
     old = directory / "lightning_logs" / "fizzbuzz_020" / OLD_RUN.name
     shutil.copytree(OLD_RUN, old)
-    process = start(directory, "fit", "--config", "long.yaml", "--trainer.max_epochs", "1000")
-    while not list(directory.glob("lightning_logs/long/*/checkpoints/last.ckpt")):  # its first epoch is done
+    long = ["fit", "--config", "long.yaml", "--trainer.max_epochs", "1000"]
+    first = kill_when(directory, long, lambda: list(directory.glob("lightning_logs/long/*/checkpoints/last.ckpt")))
+    killed = listed(directory, "--experiment", "long")
+    (run,) = directory.glob("lightning_logs/long/*")
+    last = run / "checkpoints" / "last.ckpt"
+    written = last.stat().st_mtime_ns
+    kill_when(directory, [*long, "--ckpt_path", "last"], lambda: last.stat().st_mtime_ns != written)  # resumed
+    return {"directory": directory, "while_running": first, "killed": killed}
+
+
+def kill_when(directory: Path, args: list[str], ready) -> list[dict]:
+    """Start ``fizzlightning ARGS``, wait until ``ready()``, list the runs of its experiment, then kill it with
+    SIGKILL; returns that listing."""
+    process = start(directory, *args)
+    while not ready():
         assert process.poll() is None, process.communicate()
         time.sleep(0.05)
-    while_running = listed(directory, "--experiment", "long")
+    running = listed(directory, "--experiment", "long")
     process.send_signal(signal.SIGKILL)
     process.communicate()  # reaped: its process id no longer answers
-    return {"directory": directory, "while_running": while_running}
+    return running
 
 
 def record(directory: Path, run: dict) -> dict:
@@ -88,13 +101,15 @@ def test_every_run_is_listed_newest_first_with_what_its_files_record(logs):
     assert untested["test"] == {}
 
 
-def test_a_run_is_running_then_interrupted_by_a_kill(logs):
+def test_a_run_is_running_then_interrupted_by_a_kill_then_unfinished_after_a_killed_resume(logs):
     (running,) = logs["while_running"]
     assert running["state"] == "running" and running["epochs"] >= 1
-    (killed,) = listed(logs["directory"], "--experiment", "long")
+    (killed,) = logs["killed"]
     assert killed["state"] == "interrupted" and killed["seconds"] is None
     assert killed["monitor"] == "val/acc" and 0 <= killed["best"] <= 1  # the last validation logged
     assert killed["epochs"] >= running["epochs"]
+    (resumed,) = listed(logs["directory"], "--experiment", "long")
+    assert resumed["state"] == "unfinished" and resumed["fits"] == 2 and resumed["epochs"] > killed["epochs"]
 
 
 def test_the_table_shows_the_settings_that_differ_within_an_experiment(logs):
