@@ -108,11 +108,11 @@ def pick(runs: list[Run], name: str, logs: Path) -> Run:
 def read(path: Path) -> Run:
     """What the files of one run (``layout.fit_runs``) record."""
     configs = layout.fit_configs(path)
-    config = yaml.safe_load(configs[-1].read_text()) or {}
+    config = _mapping(configs[-1], yaml.safe_load, yaml.YAMLError)
     finished_file = path / layout.FINISHED
     # a resume that did not finish leaves the earlier fit's fit.json behind, older than the resume's config
     finished = finished_file.is_file() and finished_file.stat().st_mtime >= configs[-1].stat().st_mtime
-    record = layout.read_fit(path) if finished else {}
+    record = _mapping(finished_file, json.loads, ValueError) if finished else {}
     start = layout.run_start(path.name)
     started = start[0] if start else time.localtime(configs[0].stat().st_mtime)
     if finished:
@@ -142,6 +142,16 @@ def read(path: Path) -> Run:
         test=last_test(logged),
         settings=settings(config, path),
     )
+
+
+def _mapping(path: Path, parse, error: type[Exception]) -> dict[str, Any]:
+    """A run's record as a mapping; a file edited by hand into something else reads as empty, so that the other
+    runs are still listed."""
+    try:
+        found = parse(path.read_text())
+    except (error, UnicodeDecodeError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 Scalar = tuple[str, str, int, float]  # (file, tag, step, value), in the order written

@@ -171,3 +171,13 @@ def test_no_runs_yet_says_how_to_start_one(tmp_path):
         "No runs under lightning_logs/: fizzlightning fit --config fizzbuzz starts one."
     )
     assert os.listdir(tmp_path / "lightning_logs") == []
+
+
+def test_a_run_whose_records_were_spoiled_by_hand_is_still_listed(tmp_path):
+    run = tmp_path / "lightning_logs" / "spoiled" / OLD_RUN.name
+    shutil.copytree(OLD_RUN, run)
+    (run / layout.FIT_CONFIG).write_text("- a list, not settings\n")
+    (run / layout.FINISHED).write_text("{cut short")
+    (listed_run,) = listed(tmp_path)
+    assert (listed_run["state"], listed_run["seed"], listed_run["epochs"]) == ("finished", None, None)
+    assert listed_run["test"] == {"test/acc": pytest.approx(0.53)}  # the logs still say what test scored
