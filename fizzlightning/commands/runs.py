@@ -11,7 +11,6 @@ It reads only what a run records, and imports no torch, so it answers at once:
   the validations its logs hold and its score the last of them, marked ``(last)``, for its best is not recorded.
 """
 
-import argparse
 import csv
 import json
 import struct
@@ -23,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from fizzlightning.commands.completion import runs_parser
 from fizzlightning.errors import ConfigError
 from fizzlightning.runs import layout
 
@@ -49,14 +49,9 @@ class Run:
     settings: dict[str, str] = field(default_factory=dict)
 
 
-def parser() -> argparse.ArgumentParser:
-    from fizzlightning.commands.completion import runs_parser
-
-    return runs_parser()
-
-
 def main(argv: list[str]) -> str:
-    options = parser().parse_args(argv)
+    """``fizzlightning runs ARGV``: the text to print; a mistake is a ``ConfigError``."""
+    options = runs_parser().parse_args(argv)  # --help: its usage, exit 0
     root = Path(options.root)
     logs = root / layout.LOG_ROOT
     if not logs.is_dir():
