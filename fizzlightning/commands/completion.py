@@ -9,7 +9,7 @@ types at the top level of each command:
   ``--experiment``, ``--print_config``, ``--trainer.NAME`` for each parameter of ``lightning.Trainer``, and
   ``--model``, ``--data``, ``--optimizer``, ``--lr_scheduler`` (their ``.init_args`` are left to ``--help``);
 - ``serve``, ``export``: the options of their own parsers, as ``deploy/serve.py`` and ``deploy/export.py`` build them;
-- ``configs``: ``--copy DIR``; ``runs``: ``--experiment``, ``--root DIR``, ``--json``.
+- ``configs``: ``--copy DIR``; ``runs``: ``--experiment``, ``--root DIR``, ``--json``, ``--plot FILE``.
 """
 
 import argparse
@@ -55,6 +55,8 @@ def runs_parser() -> argparse.ArgumentParser:
     parser.add_argument("-e", "--experiment", action="append", metavar="NAME", help="only this experiment's runs")
     parser.add_argument("--root", default=".", metavar="DIR", help="the folder holding lightning_logs (default: .)")
     parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    about = "also draw the listed runs' validation curves into FILE, a PNG (the plots extra)"
+    parser.add_argument("--plot", metavar="FILE", help=about)
     return parser
 
 
@@ -112,7 +114,7 @@ def completion_parser() -> argparse.ArgumentParser:
     own["configs"] = configs_parser()
     own["runs"] = runs_parser()
     for action in (action for command in own.values() for action in parser_actions(command)):
-        if {"--config", "--ckpt_path"} & set(action.option_strings):
+        if {"--config", "--ckpt_path"} & set(action.option_strings) or "--plot" in action.option_strings:
             action.complete = shtab.FILE
         elif {"--copy", "--root"} & set(action.option_strings):
             action.complete = shtab.DIRECTORY

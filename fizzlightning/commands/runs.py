@@ -72,15 +72,17 @@ def main(argv: list[str]) -> str:
     runs.sort(key=lambda run: (run.started, run.run), reverse=True)
     if options.run:
         runs = [pick(runs, name, logs) for name in options.run]
+    drawn = "" if options.plot is None else "\n" + plot(runs, Path(options.plot))
+    if options.run:
         differing = differences(runs)
         if options.json:
             return json.dumps({"runs": [asdict(run) for run in runs], "differing": differing}, indent=2)
-        return side_by_side(runs, differing)
+        return side_by_side(runs, differing) + drawn
     if options.json:
         return json.dumps([asdict(run) for run in runs], indent=2)
     if not runs:
         return f"No runs under {logs}/: fizzlightning fit --config fizzbuzz starts one."
-    return table(runs)
+    return table(runs) + drawn
 
 
 def pick(runs: list[Run], name: str, logs: Path) -> Run:
@@ -210,6 +212,43 @@ def last_validation(logged: list[Scalar], fit_files: set[str]) -> tuple[str | No
     if not seen:
         return monitor, None, 0 if fit_files else None
     return monitor, seen[-1][1], len({step for step, _ in seen})
+
+
+def curve(run: Run) -> list[tuple[float, float]]:
+    """(epoch, score) of each validation of the run's monitored metric that its fits logged, in order."""
+    logged = scalars(Path(run.path))
+    fit_files = {file for file, tag, _, _ in logged if tag.startswith("train/")}
+    epochs = {(file, step): value for file, tag, step, value in logged if tag == "epoch"}
+    points = {
+        step: (epochs.get((file, step), -1.0) + 1, value)
+        for file, tag, step, value in logged
+        if tag == run.monitor and file in fit_files
+    }
+    return [points[step] for step in sorted(points)]
+
+
+def plot(runs: list[Run], target: Path) -> str:
+    """Draw each run's validation curve into ``target`` (PNG, written whole or not at all); the line to print."""
+    from fizzlightning import extras
+
+    extras.need("runs --plot")
+    from matplotlib.figure import Figure  # no pyplot: no backend chosen for the process
+
+    from fizzlightning.files import atomic_write
+
+    drawn = [(run, points) for run in runs if (points := curve(run))]
+    metrics = sorted({str(run.monitor) for run, _ in drawn}) or ["no validation logged"]
+    figure = Figure(figsize=(7 * len(metrics), 5), layout="constrained")
+    for metric, axes in zip(metrics, figure.subplots(1, len(metrics), squeeze=False)[0]):  # a panel per metric
+        for run, points in drawn:
+            if run.monitor == metric:
+                axes.plot(*zip(*points), marker=".", label=f"{run.experiment}/{run.run}")
+        axes.set(xlabel="epoch", ylabel=metric)
+        if drawn:
+            axes.legend(fontsize="small")
+    atomic_write(target, lambda tmp: figure.savefig(tmp, format="png"))
+    counts = ", ".join(str(len(points)) for _, points in drawn)
+    return f"Validation curves of {len(drawn)} of {len(runs)} runs ({counts} validations): {target}"
 
 
 def settings(config: dict[str, Any], run_dir: Path) -> dict[str, str]:
