@@ -58,14 +58,14 @@ def logs(tmp_path_factory) -> dict:
     return {"directory": directory, "while_running": first, "killed": killed}
 
 
-def kill_when(directory: Path, args: list[str], ready) -> list[dict]:
+def kill_when(directory: Path, args: list[str], ready, experiment: str = "long") -> list[dict]:
     """Start ``fizzlightning ARGS``, wait until ``ready()``, list the runs of its experiment, then kill it with
     SIGKILL; returns that listing."""
     process = start(directory, *args)
     while not ready():
         assert process.poll() is None, process.communicate()
         time.sleep(0.05)
-    running = listed(directory, "--experiment", "long")
+    running = listed(directory, "--experiment", experiment)
     process.send_signal(signal.SIGKILL)
     process.communicate()  # reaped: its process id no longer answers
     return running
@@ -192,3 +192,17 @@ def test_the_listed_runs_validation_curves_are_drawn_from_their_logs(logs):
     counts = ", ".join(str(run["epochs"]) for run in runs)  # a validation each epoch, across the long run's two fits
     assert out.splitlines()[-1] == f"Validation curves of 3 of 3 runs ({counts} validations): curves.png"
     assert (directory / "curves.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_a_finished_run_whose_resume_was_killed_is_unfinished_not_finished(tmp_path):
+    (tmp_path / "fizzbuzz.yaml").write_text(FIZZBUZZ)
+    in_process(tmp_path, "fit", "--config", "fizzbuzz.yaml")
+    (finished,) = listed(tmp_path)
+    last = Path(finished["path"]) / "checkpoints" / "last.ckpt"
+    written = last.stat().st_mtime_ns
+    resume = ["fit", "--config", "fizzbuzz.yaml", "--trainer.max_epochs", "100000", "--ckpt_path", "last"]
+    kill_when(tmp_path, resume, lambda: last.stat().st_mtime_ns != written, experiment="fizzbuzz")
+    (killed,) = listed(tmp_path)
+    assert finished["state"] == "finished" and (killed["state"], killed["fits"]) == ("unfinished", 2)
+    assert killed["seconds"] is None  # the fit.json left from before the resume is not this state's record
+    assert killed["epochs"] >= finished["epochs"]
