@@ -12,7 +12,7 @@ pytest_collect_file = Sybil(
         PythonCodeBlockParser(),
         SkipParser(),
     ],
-    patterns=["README.md", "docs/*.md"],
+    patterns=["README.md", "README.zh-CN.md", "docs/*.md"],
     setup=docs.setup,
     teardown=docs.teardown,
 ).pytest()

@@ -18,6 +18,7 @@ NEEDS = {
     "serve": ("litserve", "serve"),
     "export --format onnx": ("onnxruntime", "onnx"),
     "--print_completion": ("shtab", "completion"),
+    "runs --plot": ("matplotlib", "plots"),
     "benchmarks/search.py": ("optuna", "search"),
     "benchmarks/small_data.py --search": ("optuna", "search"),
     "benchmarks/serve.py": ("httpx", "serve"),

@@ -10,8 +10,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from fizzlightning.errors import ConfigError, WriteError
 
 _FULL = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up"}
@@ -50,6 +48,8 @@ def disk_full(error: BaseException) -> bool:
 
 def torch_bytes(obj: Any) -> bytes:
     """``torch.save(obj)`` as bytes, for ``atomic_write``: a checkpoint of these networks is well under a MB."""
+    import torch  # here: the commands that write no tensor (runs --plot) need not wait for torch
+
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return buffer.getvalue()

@@ -6,7 +6,8 @@ benchmarks and scripts, as a clone does, so that a block's relative paths mean w
 - ```` ```bash ```` blocks run as one bash script (``set -e``); the block passes when it exits 0;
 - ```` ```console ```` blocks hold ``$ command`` lines, each followed by what it prints. Each command runs, and each
   printed line must appear in its output, in order. Run names, times, absolute path prefixes before
-  ``lightning_logs/``, ``<placeholders>`` and ``...`` match whatever the command printed there;
+  ``lightning_logs/``, ``<placeholders>`` and ``...`` match whatever the command printed there, and two or more
+  spaces (between a table's columns, whose widths follow what they hold) match two or more;
 - ```` ```python ```` blocks run in one namespace per document, in that directory;
 - ``<!-- skip: next "why" -->`` before a block that cannot run here (a GPU, several machines, an hour) says why.
 """
@@ -70,6 +71,7 @@ _VARIABLE = re.compile(
     r"|(?P<seconds>\d+(?:\.\d+)? s\b)"
     r"|(?P<pid>pid \d+)"
     r"|(?P<logs>(?<![\w/])lightning_logs\b)"
+    r"|(?P<columns> {2,})"
 )
 _MATCHES = {
     "placeholder": r"\S+",
@@ -78,6 +80,7 @@ _MATCHES = {
     "seconds": r"\d+(?:\.\d+)? s\b",
     "pid": r"pid \d+",
     "logs": r"(?:\S*/)?lightning_logs",
+    "columns": r" {2,}",
 }
 
 

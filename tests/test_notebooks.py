@@ -4,16 +4,21 @@ The kernel is this interpreter's (jupyter_client starts ``python3`` kernels with
 working directory a temporary one, so the runs the notebook makes stay out of the repository.
 """
 
+import ast
 import os
 import re
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import nbformat
 import pytest
+import tomllib
 from nbclient import NotebookClient
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "fizzbuzz.ipynb"
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "notebooks" / "fizzbuzz.ipynb"
+OPEN = re.compile(r"pip install -e '\.\[(\w+)\]' && jupyter lab (\S+\.ipynb)")  # the line each README gives
 PLAYED = [*range(1, 31), 101, 333, 1000, 2025, 4095]  # the numbers the last cell asks the exported net to play
 
 
@@ -34,6 +39,32 @@ def test_committed_notebook_has_no_outputs():
     for cell in notebook.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
+
+
+def distribution(requirement: str) -> str:
+    return re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_each_readme_opens_the_notebook_with_an_extra_that_installs_every_package_its_cells_import():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for readme in sorted(ROOT.glob("README*.md")):
+        (found,) = {match.groups() for match in OPEN.finditer(readme.read_text())}
+        extra, notebook = found
+        assert (ROOT / notebook).resolve() == NOTEBOOK, readme
+        installed = {distribution(r) for r in [*project["dependencies"], *project["optional-dependencies"][extra]]}
+        assert {"jupyterlab", "ipykernel"} <= installed
+        imported = set()
+        for cell in nbformat.read(NOTEBOOK, as_version=4).cells:
+            if cell.cell_type == "code":  # a line of the shell (!) or a magic (%) is not Python
+                code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("!", "%")))
+                for node in ast.walk(ast.parse(code)):
+                    if isinstance(node, ast.Import):
+                        imported |= {alias.name.split(".")[0] for alias in node.names}
+                    elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                        imported.add(node.module.split(".")[0])
+        providers = metadata.packages_distributions()
+        for module in sorted(imported - set(sys.stdlib_module_names) - {"fizzlightning"}):
+            assert {distribution(name) for name in providers[module]} & installed, f"{readme.name}: {module}"
 
 
 @pytest.mark.slow

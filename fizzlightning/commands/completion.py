@@ -1,4 +1,4 @@
-"""``fizzlightning --help``, the error for a missing command, and ``--print_completion``: all seven commands.
+"""``fizzlightning --help``, the error for a missing command, and ``--print_completion``: all eight commands.
 
 They come from a light argparse parser of this module, never from LightningCLI's, which takes seconds to build
 (it walks every class a config may name, W&B's settings included) and made a 1.2 MB completion script. The
@@ -9,7 +9,7 @@ types at the top level of each command:
   ``--experiment``, ``--print_config``, ``--trainer.NAME`` for each parameter of ``lightning.Trainer``, and
   ``--model``, ``--data``, ``--optimizer``, ``--lr_scheduler`` (their ``.init_args`` are left to ``--help``);
 - ``serve``, ``export``: the options of their own parsers, as ``deploy/serve.py`` and ``deploy/export.py`` build them;
-- ``configs``: ``--copy DIR``.
+- ``configs``: ``--copy DIR``; ``runs``: ``--experiment``, ``--root DIR``, ``--json``, ``--plot FILE``.
 """
 
 import argparse
@@ -28,6 +28,7 @@ COMMANDS = {
     "serve": "serve a trained checkpoint at POST /predict (the serve extra)",
     "export": "write a run's network as model.onnx, model.pt2 or model.pt",
     "configs": "list the shipped configs; --copy DIR copies them out to edit",
+    "runs": "list the runs and their scores, newest first; runs A B side by side",
 }
 LIGHTNING = ("fit", "validate", "test", "predict")  # LightningCLI's; the others are fizzlightning's own
 OWN = {"serve": "fizzlightning.deploy.serve", "export": "fizzlightning.deploy.export"}
@@ -39,6 +40,23 @@ def configs_parser() -> argparse.ArgumentParser:
     about = COMMANDS["configs"]
     parser = OneLineParser(prog=f"{PROG} configs", description=f"{about[0].upper()}{about[1:]}.", allow_abbrev=False)
     parser.add_argument("--copy", metavar="DIR", help="a new directory to copy the shipped configs into")
+    return parser
+
+
+def runs_parser() -> argparse.ArgumentParser:
+    """``fizzlightning runs [RUN ...] [--experiment NAME] [--root DIR] [--json]``."""
+    parser = OneLineParser(
+        prog=f"{PROG} runs",
+        description="The runs under lightning_logs, newest first: when, seed, epochs, training seconds, the best "
+        "validation, the last test, and the settings that differ. Name runs to put them side by side.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("run", nargs="*", help="runs to compare: a run's name, EXPERIMENT/RUN or its directory")
+    parser.add_argument("-e", "--experiment", action="append", metavar="NAME", help="only this experiment's runs")
+    parser.add_argument("--root", default=".", metavar="DIR", help="the folder holding lightning_logs (default: .)")
+    parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    about = "also draw the listed runs' validation curves into FILE, a PNG (the plots extra)"
+    parser.add_argument("--plot", metavar="FILE", help=about)
     return parser
 
 
@@ -74,7 +92,7 @@ def top_parser(
 
 
 def help_text() -> str:
-    """``fizzlightning --help``: the seven commands, a line each."""
+    """``fizzlightning --help``: the eight commands, a line each."""
     return top_parser()[0].format_help()
 
 
@@ -94,10 +112,11 @@ def completion_parser() -> argparse.ArgumentParser:
 
     own = {name: importlib.import_module(module).build_parser() for name, module in OWN.items()}
     own["configs"] = configs_parser()
+    own["runs"] = runs_parser()
     for action in (action for command in own.values() for action in parser_actions(command)):
-        if {"--config", "--ckpt_path"} & set(action.option_strings):
+        if {"--config", "--ckpt_path"} & set(action.option_strings) or "--plot" in action.option_strings:
             action.complete = shtab.FILE
-        elif "--copy" in action.option_strings:
+        elif {"--copy", "--root"} & set(action.option_strings):
             action.complete = shtab.DIRECTORY
     parser, subparsers = top_parser(own, shells())
     trainer = list(inspect.signature(lightning.Trainer.__init__).parameters)[1:]  # after self

@@ -1,8 +1,9 @@
 """The ``fizzlightning`` command: what happens before and around LightningCLI, and how every failure ends.
 
-``--version``, ``--help``, ``--print_completion``, ``configs``, ``serve`` and ``export`` are answered here without
-building a Trainer (``--version`` and ``--help`` without importing torch; the help and the completion script come
-from ``completion``'s light parser). ``fit``, ``validate``, ``test`` and ``predict`` go to ``cli.FizzLightningCLI``.
+``--version``, ``--help``, ``--print_completion``, ``configs``, ``runs``, ``serve`` and ``export`` are answered here
+without building a Trainer (``--version``, ``--help`` and ``runs`` without importing torch; the help and the
+completion script come from ``completion``'s light parser). ``fit``, ``validate``, ``test`` and ``predict`` go to
+``cli.FizzLightningCLI``.
 A known failure ends as one line on stderr: exit 2 for a mistake the user can fix first (config, checkpoint,
 missing extra), 1 for a run that had to stop (divergence, a full disk, a lost process). A closed stdout (``| head``)
 ends quietly, exit 1.
@@ -54,11 +55,44 @@ def configs(argv: list[str]) -> str:
                 "in a place you can write to."
             ) from None
         return f"Copied the shipped configs to {target}/: fizzlightning fit --config {target / 'fizzbuzz.yaml'}"
+    import textwrap
+
+    width = min(shutil.get_terminal_size().columns, 120)
     lines = ["Shipped configs (use a name as --config NAME, or copy them with fizzlightning configs --copy DIR):"]
-    for path in sorted(source.rglob("*.yaml")):
-        first = path.read_text().splitlines()[0].lstrip("# ")
-        lines.append(f"  {str(path.relative_to(source).with_suffix('')):<26} {first[:80]}{'...' * (len(first) > 80)}")
+    names = {path.relative_to(source).with_suffix("").as_posix(): path for path in source.rglob("*.yaml")}
+    for name, path in sorted(names.items()):  # a base config before its layers
+        lines += ["", f"  {name}"]
+        indent = " " * 6
+        lines += textwrap.wrap(
+            description(path), width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
+        )
+        base = layer_base(path)
+        if base is not None:
+            base_name = base.relative_to(source).with_suffix("").as_posix()
+            about = f"A layer, not a whole config: put it on top of {base_name}:"
+            lines += textwrap.wrap(about, width, initial_indent=indent, subsequent_indent=indent)
+            lines.append(f"        fizzlightning fit --config {base_name} --config {name}")
     return "\n".join(lines)
+
+
+def description(config: Path) -> str:
+    """A config's description: the comment lines it starts with, as one paragraph."""
+    comments = []
+    for line in config.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        comments.append(line.lstrip("#").strip())
+    return " ".join(comments)
+
+
+def layer_base(config: Path) -> Path | None:
+    """The config that ``config`` is a layer of, or None for a whole config: a layer builds no model of its own and
+    lies in the folder named after its base (``optimizers/curve_adam.yaml`` on top of ``optimizers.yaml``)."""
+    import yaml
+
+    base = config.parent.with_suffix(".yaml")
+    settings = yaml.safe_load(config.read_text()) or {}
+    return base if base.is_file() and isinstance(settings, dict) and "model" not in settings else None
 
 
 def resolve_configs(argv: list[str]) -> list[str]:
@@ -157,7 +191,7 @@ def _command(argv: list[str]) -> None:
     if argv[:1] in (["--version"], ["-V"]):
         print(version(verbose="--verbose" in argv or "-v" in argv))
         return
-    subcommand = next((a for a in argv if a in (*SUBCOMMANDS, *OWN, "configs")), None)
+    subcommand = next((a for a in argv if a in (*SUBCOMMANDS, *OWN, "configs", "runs")), None)
     try:
         if any(arg.startswith("--print_completion") for arg in argv):
             print(_completion(argv))
@@ -169,6 +203,11 @@ def _command(argv: list[str]) -> None:
             raise ConfigError(completion.no_command(argv))
         if subcommand == "configs":
             print(configs(argv[argv.index("configs") + 1 :]))
+            return
+        if subcommand == "runs":
+            from fizzlightning.commands import runs
+
+            print(runs.main(argv[argv.index("runs") + 1 :]))
             return
         if subcommand in SUBCOMMANDS:
             require_config(argv[argv.index(subcommand) + 1 :], subcommand)

@@ -156,6 +156,36 @@ def newest_finished_run(*experiments: Path) -> Path | None:
     return max(finished, key=lambda run: ((run / FINISHED).stat().st_mtime, run.name), default=None)
 
 
+def fit_runs(root: Path) -> list[Path]:
+    """Every run that ``fit`` started under ``root``'s ``lightning_logs``, finished or not, of every experiment: the
+    run directories holding ``fit-config.yaml`` (saved before the first epoch), by experiment and name."""
+    experiments = sorted((root / LOG_ROOT).iterdir()) if (root / LOG_ROOT).is_dir() else []
+    return [run for experiment in experiments for run in sorted(_runs(experiment)) if (run / FIT_CONFIG).is_file()]
+
+
+def fit_configs(run_dir: Path) -> list[Path]:
+    """The configs the run's fits saved (``command_config``), in order: its first fit's, then each resume's."""
+    configs, count = [], 1
+    path = run_dir / FIT_CONFIG
+    while path.is_file():
+        configs.append(path)
+        count += 1
+        path = run_dir / f"fit-config-{count}.yaml"
+    return configs
+
+
+def run_start(run_name: str) -> tuple[time.struct_time, int] | None:
+    """When a run started and the id of the process that started it, from its name (``new_run_name``), or None
+    for a name of another form."""
+    parts = run_name.split("-")
+    if len(parts) < 3 or not parts[2].isdigit():
+        return None
+    try:
+        return time.strptime(f"{parts[0]}-{parts[1]}", "%Y%m%d-%H%M%S"), int(parts[2])
+    except ValueError:
+        return None
+
+
 def finished_runs(root: Path) -> list[Path]:
     """Every finished run under ``root``'s ``lightning_logs``, of every experiment, oldest first."""
     return sorted(path.parent for path in (root / LOG_ROOT).glob(f"*/*/{FINISHED}"))
@@ -309,11 +339,12 @@ def remove_stale_temporaries(run_dir: Path) -> None:
     """Delete the temporary files of writes that a killed process never finished (see ``files.atomic_write``)."""
     for tmp in run_dir.rglob(".*.tmp"):
         pid = tmp.name.rsplit(".", 2)[-2]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             tmp.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (a killed run's id may in time be given to another)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

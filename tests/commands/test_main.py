@@ -2,12 +2,14 @@
 closed pipe, saved configs coming home, and a checkpoint without its config."""
 
 import os
+import shlex
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from benchmarks import launch
 from tests.helpers import CONFIGS, FIZZBUZZ, clean_env, fizzlightning, only_run, start, write
@@ -33,11 +35,31 @@ def test_version_answers_without_importing_torch_or_lightning():
     assert lines[-1] == "[]"  # neither was imported
 
 
-def test_configs_lists_the_shipped_ones_and_copies_them_out(cli, tmp_path, capsys):
+@pytest.mark.parametrize("columns", [60, 100])
+def test_configs_prints_each_description_whole_and_how_to_use_a_layer(cli, tmp_path, capsys, monkeypatch, columns):
+    monkeypatch.setenv("COLUMNS", str(columns))
     assert cli("configs") == 0
-    listed = capsys.readouterr().out
-    for name in ("fizzbuzz", "fizzbuzz_seed10", "regressor", "gan", "optimizers/curve_adam"):
-        assert f"\n  {name} " in listed
+    header, *blocks = capsys.readouterr().out.strip().split("\n\n")
+    assert header.startswith("Shipped configs")
+    shipped = {p.relative_to(CONFIGS).with_suffix("").as_posix(): p for p in CONFIGS.rglob("*.yaml")}
+    printed = {block.splitlines()[0].strip(): block.splitlines()[1:] for block in blocks}
+    assert sorted(printed) == sorted(shipped)
+    layers = []
+    for name, lines in printed.items():
+        assert all(len(line) <= columns for line in lines if "fizzlightning fit" not in line)
+        text = yaml.safe_load(shipped[name].read_text())
+        comments = [line.lstrip("# ") for line in shipped[name].read_text().splitlines() if line.startswith("#")]
+        words = " ".join(line.strip() for line in lines).split()
+        assert words[: len(" ".join(comments).split())] == " ".join(comments).split()  # whole, in order
+        if "model" not in text:  # a layer: it builds no model alone, and says what to put it on
+            (command,) = [line.strip() for line in lines if line.strip().startswith("fizzlightning fit")]
+            layers.append(command)
+    assert layers  # the optimizers/curve_* layers
+    for command in layers if columns == 60 else []:  # each printed command trains, as typed (one epoch)
+        assert cli(*shlex.split(command)[1:], "--trainer.max_epochs", "1") == 0
+
+
+def test_configs_copies_them_out(cli, tmp_path, capsys):
     assert cli("configs", "--copy", "mine") == 0
     copied = sorted(p.relative_to(tmp_path / "mine") for p in (tmp_path / "mine").rglob("*.yaml"))
     assert copied == sorted(p.relative_to(CONFIGS) for p in CONFIGS.rglob("*.yaml"))
@@ -89,11 +111,11 @@ def test_the_wheel_ships_every_config_its_type_marker_and_license(tmp_path):
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
 
 
-COMMANDS = ("fit", "validate", "test", "predict", "serve", "export", "configs")
+COMMANDS = ("fit", "validate", "test", "predict", "serve", "export", "configs", "runs")
 MAX_COMPLETION_BYTES = 64_000  # 13.4 KB with Lightning 2.6's Trainer; LightningCLI's own script was 1.2 MB
 
 
-def test_help_lists_the_seven_commands_a_line_each(tmp_path):
+def test_help_lists_every_command_a_line_each(tmp_path):
     for flag in ("--help", "-h"):
         out = fizzlightning(tmp_path, flag)  # exit 0, or it raises
         listed = [line for line in out.splitlines() if line[:2] == "  " and line[2:3].isalpha()]
@@ -106,7 +128,7 @@ def test_help_lists_the_seven_commands_a_line_each(tmp_path):
     assert done.stdout.splitlines()[-1] == "[]"  # the help answers at once: neither was imported
 
 
-def test_no_command_is_one_error_line_naming_the_seven(tmp_path):
+def test_no_command_is_one_error_line_naming_every_command(tmp_path):
     for args, start_ in (([], "expected a command: "), (["fitt"], "'fitt' is not a command: ")):
         process = start(tmp_path, *args)
         out, err = process.communicate(timeout=120)
@@ -127,11 +149,13 @@ def test_configs_help_is_its_usage_and_its_mistakes_one_line(cli, capfd):
     assert "unrecognized arguments: extra (fizzlightning configs --help lists the options)." in one_error_line(capfd)
 
 
-def test_shell_completion_covers_the_seven_commands_and_is_small(tmp_path):
+def test_shell_completion_covers_every_command_and_is_small(tmp_path):
     script = fizzlightning(tmp_path, "--print_completion", "shtab-bash")
     assert len(script.encode()) < MAX_COMPLETION_BYTES
     assert "-F _shtab_fizzlightning fizzlightning" in script.splitlines()[-1]
     for option in ("--trainer.max_epochs", "--ckpt_path", "--lr_scheduler", "--max-batch-size", "--format", "--copy"):
+        assert option in script
+    for option in ("--experiment", "--root", "--json"):  # runs
         assert option in script
     (tmp_path / "run.yaml").touch()
     # bash takes the script, and completes as a user's TAB would: COMP_WORDS is the line typed so far
@@ -159,6 +183,7 @@ def test_output_into_head_ends_quietly(tmp_path):
         ["--help"],
         ["configs"],
         ["configs", "--help"],
+        ["runs", "--help"],
         ["--print_completion", "shtab-bash"],
         ["fit", "--config", str(CONFIGS / "fizzbuzz.yaml"), "--print_config"],  # LightningCLI's printing
     ],

@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,28 @@ def test_new_run_names_never_repeat_within_a_second(tmp_path, monkeypatch):
     first = layout.new_run_name(tmp_path)
     (tmp_path / first).mkdir()
     assert layout.new_run_name(tmp_path) == f"{first}-1"
+
+
+def test_fit_runs_are_the_run_directories_with_a_fit_config_of_every_experiment(tmp_path):
+    logs = tmp_path / "lightning_logs"
+    finished = make_run(logs / "a", "20260101-000000-1")
+    interrupted = make_run(logs / "b", "20260102-000000-1", finished=False)
+    make_run(logs / "version_0", "checkpoints", seed=None, finished=False)  # a plain Trainer's: no fit-config.yaml
+    assert layout.fit_runs(tmp_path) == [finished, interrupted]
+    assert layout.finished_runs(tmp_path) == [finished]
+    assert layout.fit_runs(tmp_path / "elsewhere") == []
+
+
+def test_fit_configs_are_the_first_fits_then_each_resumes(tmp_path):
+    run = make_run(tmp_path, "20260101-000000-1")
+    assert layout.fit_configs(run) == [run / layout.FIT_CONFIG]
+    for _ in range(2):
+        layout.command_config(run, "fit").write_text("seed_everything: 0\n")  # what a resume saves
+    assert layout.fit_configs(run) == [run / "fit-config.yaml", run / "fit-config-2.yaml", run / "fit-config-3.yaml"]
+
+
+def test_a_run_name_says_when_and_by_which_process_it_started(tmp_path):
+    assert layout.run_start(layout.new_run_name(tmp_path))[1] == os.getpid()
+    assert layout.run_start("20260101-000000-7-2") == (time.strptime("20260101-000000", "%Y%m%d-%H%M%S"), 7)
+    for other in ("version_0", "mine", "2026-x-1", "20261399-000000-1"):
+        assert layout.run_start(other) is None
