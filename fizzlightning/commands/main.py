@@ -10,6 +10,7 @@ ends quietly, exit 1.
 
 import importlib
 import os
+import re
 import sys
 from importlib import metadata, resources
 from pathlib import Path
@@ -55,10 +56,24 @@ def configs(argv: list[str]) -> str:
             ) from None
         return f"Copied the shipped configs to {target}/: fizzlightning fit --config {target / 'fizzbuzz.yaml'}"
     lines = ["Shipped configs (use a name as --config NAME, or copy them with fizzlightning configs --copy DIR):"]
+    for name, base, first in catalog():
+        lines.append(f"  {name:<26} {first[:80]}{'...' * (len(first) > 80)}")
+        if base is not None:
+            lines.append(f"  {'':<26} on top of {base}: --config {base} --config {name}")
+    return "\n".join(lines)
+
+
+def catalog() -> list[tuple[str, str | None, str]]:
+    """The shipped configs as ``fizzlightning configs`` lists them: each one's name, the name of the config it goes
+    on top of (its first line says ``Use on top of ../NAME.yaml``) or None, and its first line."""
+    source = shipped_configs()
+    found = []
     for path in sorted(source.rglob("*.yaml")):
         first = path.read_text().splitlines()[0].lstrip("# ")
-        lines.append(f"  {str(path.relative_to(source).with_suffix('')):<26} {first[:80]}{'...' * (len(first) > 80)}")
-    return "\n".join(lines)
+        on_top = re.search(r"Use on top of (\S+)\.yaml", first)
+        base = (path.parent / on_top[1]).resolve().relative_to(source.resolve()).as_posix() if on_top else None
+        found.append((path.relative_to(source).with_suffix("").as_posix(), base, first))
+    return found
 
 
 def resolve_configs(argv: list[str]) -> list[str]:

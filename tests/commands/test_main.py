@@ -38,6 +38,7 @@ def test_configs_lists_the_shipped_ones_and_copies_them_out(cli, tmp_path, capsy
     listed = capsys.readouterr().out
     for name in ("fizzbuzz", "fizzbuzz_seed10", "regressor", "gan", "optimizers/curve_adam"):
         assert f"\n  {name} " in listed
+    assert "on top of optimizers: --config optimizers --config optimizers/curve_adam\n" in listed
     assert cli("configs", "--copy", "mine") == 0
     copied = sorted(p.relative_to(tmp_path / "mine") for p in (tmp_path / "mine").rglob("*.yaml"))
     assert copied == sorted(p.relative_to(CONFIGS) for p in CONFIGS.rglob("*.yaml"))
