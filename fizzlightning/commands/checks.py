@@ -9,6 +9,24 @@ from typing import Any
 from fizzlightning.errors import ConfigError, require
 
 
+def check_text_arguments(argv: list[str]) -> None:
+    """Every argument is text: the system hands Python bytes that are not UTF-8 as surrogates (``b"caf\\xe9"`` as
+    ``"caf\\udce9"``), which no config, file name or log can hold. The option they were given to is named."""
+    for index, arg in enumerate(argv):
+        key, equals, value = arg.partition("=")
+        if not (equals and key.startswith("-")):
+            key, value = (argv[index - 1] if index and argv[index - 1].startswith("-") else "an argument"), arg
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = value.encode("utf-8", "surrogateescape")
+            bad = next(byte for byte in shown if byte > 0x7F and not chr(byte).isascii())
+            raise ConfigError(
+                f"{key} = {shown!r} is not allowed: expected UTF-8 text (byte 0x{bad:02x} is not UTF-8 here). Type the "
+                "value in a UTF-8 terminal, or set it in a UTF-8 config file."
+            ) from None
+
+
 def check_learning_rate(optimizer: Any) -> None:
     """The config's optimizer (``class_path``, ``init_args``), if any, has a finite learning rate > 0."""
     if optimizer is not None and "lr" in optimizer.init_args:

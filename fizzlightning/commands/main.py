@@ -16,7 +16,7 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import NoReturn
 
-from fizzlightning.commands import completion
+from fizzlightning.commands import checks, completion
 from fizzlightning.errors import ConfigError, NothingToDo, RunError
 
 SUBCOMMANDS = completion.LIGHTNING
@@ -174,6 +174,7 @@ def _command(argv: list[str]) -> None:
         return
     subcommand = next((a for a in argv if a in (*SUBCOMMANDS, *OWN, "configs")), None)
     try:
+        checks.check_text_arguments(argv)
         if any(arg.startswith("--print_completion") for arg in argv):
             print(_completion(argv))
             return

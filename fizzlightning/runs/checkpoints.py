@@ -26,7 +26,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a Lightning checkpoint with ``weights_only=True``, turning every failure into a clear message."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"Checkpoint {path} does not exist{' (it is a directory)' if path.is_dir() else ''}.")
+        what = "is a directory" if path.is_dir() else "is not a regular file" if path.exists() else "does not exist"
+        raise CheckpointError(f"Checkpoint {path} {what}: --ckpt_path names a checkpoint file (.ckpt).")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a damaged file fails anywhere in the unpickler: KeyError, RuntimeError, ...

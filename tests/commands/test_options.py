@@ -7,7 +7,8 @@ without a line here. Values come from the annotation (``int``, ``float``, ``bool
 unions, lists and tuples of them) and from just outside it: negative, zero, huge, NaN and infinity, the wrong type,
 a string that is not UTF-8, one longer than a file name may be, a path that cannot be written.
 
-Each example is a command as a user types it, in a subprocess, in a folder that holds a finished run. It either
+Each example is a command as a user types it (``--KEY=VALUE``: a value that starts with ``-`` is a value, not an
+option), in a subprocess, in a folder that holds a finished run. It either
 exits 0 or prints exactly one line, ``fizzlightning: error: ...`` naming the setting, with a non-zero exit and no
 traceback; and no file of the finished run changed.
 
@@ -216,7 +217,7 @@ def fit_options() -> st.SearchStrategy[tuple[str, list[str], str, str]]:
 def test_fit_with_any_value_of_any_option_runs_or_names_it_in_one_line(finished, case):
     config, _, key, value = case
     budget = [arg for name, default in BUDGET.items() if name != key for arg in (name, default)]
-    result = command(finished[0], ["fit", "--config", config, *budget, *data_budget(config, key), key, value])
+    result = command(finished[0], ["fit", "--config", config, *budget, *data_budget(config, key), f"{key}={value}"])
     one_line_or_success(result, key)
     assert_unchanged(finished)
 
@@ -262,6 +263,6 @@ def test_export_and_serve_with_any_value_of_their_options_run_or_name_it_in_one_
     key = data.draw(st.sampled_from(sorted(OWN[name])), label="option")
     value = data.draw(OWN[name][key], label="value")
     port = ["--port", str(free_port())] if name == "serve" and key != "--port" else []
-    result = command(finished[0], [name, "--config", "fizzbuzz.yaml", *port, key, value])
+    result = command(finished[0], [name, "--config", "fizzbuzz.yaml", *port, f"{key}={value}"])
     one_line_or_success(result, key)
     assert_unchanged(finished)
