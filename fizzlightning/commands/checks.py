@@ -8,6 +8,50 @@ from typing import Any
 
 from fizzlightning.errors import ConfigError, require
 
+MAX_CONFIG_BYTES = 2**20  # the shipped configs are under 2 KB; YAML is parsed at about 1 MB a second
+
+
+def check_config_file(path: Path) -> None:
+    """``--config`` names a regular file of at most ``MAX_CONFIG_BYTES`` (not a directory, a device, a pipe)."""
+    if not path.is_file():
+        what = "it is a directory" if path.is_dir() else "not a regular file" if path.exists() else "no such file"
+        raise ConfigError(f"--config = {str(path)!r} is not allowed: expected an existing YAML file ({what}).")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"--config = {str(path)!r} is not allowed: it is {size / 2**20:.1f} MiB, and a config is at most "
+            f"{MAX_CONFIG_BYTES // 2**20} MiB (a few KB of settings). Is it the right file?"
+        )
+
+
+MAX_VALUES = 100_000  # a config holds tens of values; jsonargparse copies every one of them, aliases expanded
+
+
+def check_config_values(path: Path, config: Any) -> None:
+    """A config's YAML, once its aliases are expanded as jsonargparse expands them, holds at most ``MAX_VALUES``
+    values and does not contain itself: nine lines of nested aliases can stand for a billion values (an "alias
+    bomb"), which would fill the memory before any message. Counted without expanding: each object once."""
+    sizes: dict[int, int] = {}
+
+    def count(node: Any) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        if id(node) in sizes:
+            if sizes[id(node)] < 0:
+                raise ConfigError(f"--config {path} is not allowed: an alias in it refers to itself.")
+            return sizes[id(node)]
+        sizes[id(node)] = -1
+        items = [value for pair in node.items() for value in pair] if isinstance(node, dict) else node
+        sizes[id(node)] = 1 + sum(count(item) for item in items)
+        return sizes[id(node)]
+
+    total = count(config)
+    if total > MAX_VALUES:
+        raise ConfigError(
+            f"--config {path} is not allowed: with its aliases expanded it holds {total:,} values (at most "
+            f"{MAX_VALUES:,}). Write the values out, or use fewer nested aliases."
+        )
+
 
 def check_text_arguments(argv: list[str]) -> None:
     """Every argument is text: the system hands Python bytes that are not UTF-8 as surrogates (``b"caf\\xe9"`` as

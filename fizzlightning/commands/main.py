@@ -90,17 +90,16 @@ def resolve_configs(argv: list[str]) -> list[str]:
             if not path.exists() and path.suffix == "" and shipped.is_file():
                 path = shipped
                 resolved[position] = f"{key}={path}" if value else str(path)
-            if not path.is_file():
-                raise ConfigError(
-                    f"--config = {str(path)!r} is not allowed: expected an existing YAML file (no such file)."
-                )
+            checks.check_config_file(path)
             try:
-                yaml.safe_load(config_text(path))
+                checks.check_config_values(path, yaml.safe_load(config_text(path)))
             except yaml.YAMLError as error:
                 mark = getattr(error, "problem_mark", None)
                 where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
                 problem = getattr(error, "problem", None) or error
                 raise ConfigError(f"--config {path} is not valid YAML: {problem}{where}.") from None
+            except RecursionError:  # YAML's parser and the count above recurse once per level
+                raise ConfigError(f"--config {path} is not allowed: it nests lists or mappings too deeply.") from None
     return resolved
 
 

@@ -1,10 +1,10 @@
 """Whatever is passed as ``--config``: every command runs, or ends in one line and exit 2, never a traceback.
 
 The files are the tiny FizzBuzz config as editors save it (Latin-1, UTF-16 with its BOM, UTF-8 with a BOM, CRLF
-line ends), YAML that is not a mapping at the top (a list, a scalar), aliases (used as meant, and an alias bomb
-that fans out to a billion values), an empty file, a huge one, and paths that are not a file: a directory,
-``/dev/zero``, ``/dev/null``, a FIFO. Each goes through ``fit``, ``test``, ``export`` and ``serve``, in a folder
-that holds a finished run of that config, which no failed command may change.
+line ends), YAML that is not a mapping at the top (a list, a scalar, null), aliases (used as meant, an alias bomb
+that fans out to a billion values, an alias to itself), lists nested 5000 deep, an empty file, a 20 MB one, bytes
+that are not text, and paths that are not a regular file: a directory, a FIFO, ``/dev/zero``, ``/dev/null``. Each
+goes through ``fit``, ``test`` and ``export``, in a folder that holds a finished run, which none of them may change.
 """
 
 import os
@@ -34,6 +34,8 @@ FILES: dict[str, bytes | None] = {
     "null": b"null\n",
     "aliases": ALIASES.encode(),
     "alias-bomb": BOMB.encode(),
+    "alias-to-itself": b"a: &a [1, *a]\n",
+    "deeply-nested": b"[" * 5000 + b"]" * 5000 + b"\n",
     "empty": b"",
     "comments-only": b"# nothing else\n",
     "huge": FIZZBUZZ.encode() + (b"#" + b"y" * 99 + b"\n") * 200_000,  # 20 MB
