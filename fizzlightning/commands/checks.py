@@ -158,19 +158,17 @@ def trainer_message(error: BaseException, settings: dict[str, Any]) -> str:
     """One line for Lightning's refusal of the Trainer's settings (its ``MisconfigurationException``), naming them.
 
     Lightning's messages name the argument (```max_epochs` must be ...``, ``Trainer(devices='0')``) or only its
-    value (``No supported gpu backend found!``): the settings named are those whose name the message holds, else
-    those whose value it holds.
+    value (``No supported gpu backend found!``, ``Timer(duration='1:2')``): the settings named are those whose name
+    the message holds, else those whose value it quotes, else those whose value it holds.
     """
     text = " ".join(str(error).split())
     named = [key for key in settings if re.search(rf"[`(]{re.escape(key)}[`=]", text)]
     if not named:
         named = [key for key in settings if re.search(rf"\b{re.escape(key)}\b", text)]
-    if not named:
-        named = [
-            key
-            for key, value in settings.items()
-            if isinstance(value, (str, int)) and not isinstance(value, bool) and re.search(rf"\b{value}\b", text)
-        ]
+    # a value quoted or given (``Timer(duration='1:2')``: max_time's), else standing alone (``gpu backend``)
+    values = {key: re.escape(str(v)) for key, v in settings.items() if isinstance(v, (str, int)) and v is not True}
+    for pattern in (r"""(?<=['"=]){}(?=['")])""", r"(?<![\w.]){}(?![\w.])"):
+        named = named or [key for key, value in values.items() if value and re.search(pattern.format(value), text)]
     where = ", ".join(f"trainer.{key} = {settings[key]!r}" for key in named) or "trainer"
     hint = ""
     if "accelerator" in named and settings["accelerator"] not in ("cpu", "auto"):

@@ -18,6 +18,7 @@ tests/commands/test_options.py`` runs the ``fuzz`` profile: many more examples, 
 
 import inspect
 import os
+import re
 import signal
 import subprocess
 import time
@@ -25,9 +26,10 @@ import types
 import typing
 from pathlib import Path
 
+import httpx
 import lightning as L
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from benchmarks import launch
@@ -38,7 +40,11 @@ from tests.deploy.test_serve import free_port
 from tests.helpers import FIZZBUZZ, clean_env, digests, fit_in
 
 FUZZ = os.environ.get("FIZZLIGHTNING_FUZZ") == "1"
-COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]}
+COMMON = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    "phases": [Phase.explicit, Phase.reuse, Phase.generate],  # no shrinking: each example is a command of seconds
+}
 settings.register_profile("ci", max_examples=12, derandomize=True, **COMMON)
 settings.register_profile("fuzz", max_examples=int(os.environ.get("FIZZLIGHTNING_FUZZ_EXAMPLES", "200")), **COMMON)
 PROFILE = settings.get_profile("fuzz" if FUZZ else "ci")
@@ -84,8 +90,8 @@ def values(annotation: typing.Any) -> st.SearchStrategy[str] | None:
     if origin is typing.Literal:
         return st.sampled_from([str(arg) for arg in args])
     if origin in (typing.Union, types.UnionType):
-        drawn = [values(arg) for arg in args]
-        return st.one_of([each for each in drawn if each is not None]) if any(drawn) else None
+        drawn = [each for each in map(values, args) if each is not None]
+        return st.one_of(drawn) if drawn else None
     if origin in (list, tuple):
         item = values(args[0]) if args else None
         if item is None:
@@ -155,15 +161,23 @@ def one_line_or_success(result: subprocess.CompletedProcess, key: str) -> None:
     assert name.lower() in lines[0].lower(), f"the line does not name {name}: {lines[0]}"
 
 
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).text == "ok"
+    except httpx.HTTPError:
+        return False
+
+
 def command(root: Path, args: list[str]) -> subprocess.CompletedProcess:
-    """``fizzlightning ARGS`` in ``root``, to its end; a server that started serving is stopped (Ctrl-C) once it
-    says so, and then must exit 0."""
+    """``fizzlightning ARGS`` in ``root``, to its end; a server is stopped (SIGTERM) once it answers ``/health``, and
+    then must exit 0."""
     with (root / "out.txt").open("w+") as out, (root / "err.txt").open("w+", errors="replace") as err:
         process = launch.start(args, root, clean_env(), stdout=out, stderr=err, start_new_session=True)
         deadline = time.monotonic() + TIMEOUT
         while process.poll() is None and time.monotonic() < deadline:
-            if Path(out.name).read_text(errors="replace").startswith("Serving "):
-                os.killpg(process.pid, signal.SIGINT)
+            serving = re.match(r"Serving .* at (http://\S+)/predict ", Path(out.name).read_text(errors="replace"))
+            if serving and answers(serving[1] + "/health"):
+                process.send_signal(signal.SIGTERM)  # a served server stops cleanly: exit 0
                 process.wait(timeout=60)
                 break
             time.sleep(0.2)
