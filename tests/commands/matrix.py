@@ -24,12 +24,6 @@ from tests.helpers import FEW_STEPS, only_run
 
 SHARDS = 3  # the test_matrix_*.py files
 
-# A command that still fails on a config, for a reason being fixed elsewhere: strict, so a fix turns it into a failure
-# that says to remove the line.
-KNOWN = {
-    (("gan",), "validate"): "validate --config gan: AttributeError, 'GAN' object has no attribute 'val_paintings'",
-}
-
 
 def combinations() -> list[tuple[str, ...]]:
     """Each shipped config as ``fizzlightning configs`` says to use it: alone, or after the config it goes on top of."""
@@ -95,10 +89,8 @@ def test_fit_writes_the_runs_files(fitted):
 
 
 @pytest.mark.parametrize("command", ["validate", "test", "predict"])
-def test_scoring_commands_run_on_the_fit(fitted, request, command):
+def test_scoring_commands_run_on_the_fit(fitted, command):
     assert fitted.code == 0, fitted.err
-    if (fitted.configs, command) in KNOWN:
-        request.applymarker(pytest.mark.xfail(reason=KNOWN[fitted.configs, command], strict=True))
     run = fitted.run
     code, out, err = run_command(fitted.root, command, *fitted.args)
     assert code == 0, err
