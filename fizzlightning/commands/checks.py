@@ -166,9 +166,14 @@ def trainer_message(error: BaseException, settings: dict[str, Any]) -> str:
     if not named:
         named = [key for key in settings if re.search(rf"\b{re.escape(key)}\b", text)]
     # a value quoted or given (``Timer(duration='1:2')``: max_time's), else standing alone (``gpu backend``)
-    values = {key: re.escape(str(v)) for key, v in settings.items() if isinstance(v, (str, int)) and v is not True}
-    for pattern in (r"""(?<=['"=]){}(?=['")])""", r"(?<![\w.]){}(?![\w.])"):
-        named = named or [key for key, value in values.items() if value and re.search(pattern.format(value), text)]
+    # (as typed, or as repr shows it: Lightning quotes a value with !r)
+    values = {
+        key: "|".join(re.escape(form) for form in {str(v), repr(v)[1:-1] if isinstance(v, str) else str(v)})
+        for key, v in settings.items()
+        if isinstance(v, (str, int)) and v is not True and str(v)
+    }
+    for pattern in (r"""(?<=['"=])(?:{})(?=['")])""", r"(?<![\w.])(?:{})(?![\w.])"):
+        named = named or [key for key, value in values.items() if re.search(pattern.format(value), text)]
     where = ", ".join(f"trainer.{key} = {settings[key]!r}" for key in named) or "trainer"
     hint = ""
     if "accelerator" in named and settings["accelerator"] not in ("cpu", "auto"):

@@ -40,7 +40,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             ) from None
         reason = re.split(r"(?<=\.)\s", str(error).strip())[0]  # torch's first sentence; the rest is advice
         raise CheckpointError(
-            f"Cannot read {path}: it is not a PyTorch checkpoint, or it is truncated or corrupted "
+            f"Cannot read {path} (--ckpt_path): it is not a PyTorch checkpoint, or it is truncated or corrupted "
             f"({type(error).__name__}: {reason})."
         ) from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
