@@ -25,6 +25,14 @@ FORMAT = 2  # what fizzlightning keeps in a checkpoint beside Lightning's keys; 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a Lightning checkpoint with ``weights_only=True``, turning every failure into a clear message."""
     path = Path(path)
+    try:
+        path.stat()
+    except OSError as error:  # a name too long, a path through a file: the system's reason, in the same line
+        if not isinstance(error, FileNotFoundError):
+            raise CheckpointError(
+                f"Checkpoint {str(path)[:80]}{'...' * (len(str(path)) > 80)} cannot be opened ({error.strerror}): "
+                "--ckpt_path names a checkpoint file (.ckpt)."
+            ) from None
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "is not a regular file" if path.exists() else "does not exist"
         raise CheckpointError(f"Checkpoint {path} {what}: --ckpt_path names a checkpoint file (.ckpt).")
