@@ -8,6 +8,68 @@ from typing import Any
 
 from fizzlightning.errors import ConfigError, require
 
+MAX_CONFIG_BYTES = 2**20  # the shipped configs are under 2 KB; YAML is parsed at about 1 MB a second
+
+
+def check_config_file(path: Path) -> None:
+    """``--config`` names a regular file of at most ``MAX_CONFIG_BYTES`` (not a directory, a device, a pipe)."""
+    if not path.is_file():
+        what = "it is a directory" if path.is_dir() else "not a regular file" if path.exists() else "no such file"
+        raise ConfigError(f"--config = {str(path)!r} is not allowed: expected an existing YAML file ({what}).")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"--config = {str(path)!r} is not allowed: it is {size / 2**20:.1f} MiB, and a config is at most "
+            f"{MAX_CONFIG_BYTES // 2**20} MiB (a few KB of settings). Is it the right file?"
+        )
+
+
+MAX_VALUES = 100_000  # a config holds tens of values; jsonargparse copies every one of them, aliases expanded
+
+
+def check_config_values(path: Path, config: Any) -> None:
+    """A config's YAML, once its aliases are expanded as jsonargparse expands them, holds at most ``MAX_VALUES``
+    values and does not contain itself: nine lines of nested aliases can stand for a billion values (an "alias
+    bomb"), which would fill the memory before any message. Counted without expanding: each object once."""
+    sizes: dict[int, int] = {}
+
+    def count(node: Any) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        if id(node) in sizes:
+            if sizes[id(node)] < 0:
+                raise ConfigError(f"--config {path} is not allowed: an alias in it refers to itself.")
+            return sizes[id(node)]
+        sizes[id(node)] = -1
+        items = [value for pair in node.items() for value in pair] if isinstance(node, dict) else node
+        sizes[id(node)] = 1 + sum(count(item) for item in items)
+        return sizes[id(node)]
+
+    total = count(config)
+    if total > MAX_VALUES:
+        raise ConfigError(
+            f"--config {path} is not allowed: with its aliases expanded it holds {total:,} values (at most "
+            f"{MAX_VALUES:,}). Write the values out, or use fewer nested aliases."
+        )
+
+
+def check_text_arguments(argv: list[str]) -> None:
+    """Every argument is text: the system hands Python bytes that are not UTF-8 as surrogates (``b"caf\\xe9"`` as
+    ``"caf\\udce9"``), which no config, file name or log can hold. The option they were given to is named."""
+    for index, arg in enumerate(argv):
+        key, equals, value = arg.partition("=")
+        if not (equals and key.startswith("-")):
+            key, value = (argv[index - 1] if index and argv[index - 1].startswith("-") else "an argument"), arg
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = value.encode("utf-8", "surrogateescape")
+            bad = next(byte for byte in shown if byte > 0x7F and not chr(byte).isascii())
+            raise ConfigError(
+                f"{key} = {shown!r} is not allowed: expected UTF-8 text (byte 0x{bad:02x} is not UTF-8 here). Type the "
+                "value in a UTF-8 terminal, or set it in a UTF-8 config file."
+            ) from None
+
 
 def check_learning_rate(optimizer: Any) -> None:
     """The config's optimizer (``class_path``, ``init_args``), if any, has a finite learning rate > 0."""
@@ -96,19 +158,22 @@ def trainer_message(error: BaseException, settings: dict[str, Any]) -> str:
     """One line for Lightning's refusal of the Trainer's settings (its ``MisconfigurationException``), naming them.
 
     Lightning's messages name the argument (```max_epochs` must be ...``, ``Trainer(devices='0')``) or only its
-    value (``No supported gpu backend found!``): the settings named are those whose name the message holds, else
-    those whose value it holds.
+    value (``No supported gpu backend found!``, ``Timer(duration='1:2')``): the settings named are those whose name
+    the message holds, else those whose value it quotes, else those whose value it holds.
     """
     text = " ".join(str(error).split())
     named = [key for key in settings if re.search(rf"[`(]{re.escape(key)}[`=]", text)]
     if not named:
         named = [key for key in settings if re.search(rf"\b{re.escape(key)}\b", text)]
-    if not named:
-        named = [
-            key
-            for key, value in settings.items()
-            if isinstance(value, (str, int)) and not isinstance(value, bool) and re.search(rf"\b{value}\b", text)
-        ]
+    # a value quoted or given (``Timer(duration='1:2')``: max_time's), else standing alone (``gpu backend``)
+    # (as typed, or as repr shows it: Lightning quotes a value with !r)
+    values = {
+        key: "|".join(re.escape(form) for form in {str(v), repr(v)[1:-1] if isinstance(v, str) else str(v)})
+        for key, v in settings.items()
+        if isinstance(v, (str, int)) and v is not True and str(v)
+    }
+    for pattern in (r"""(?<=['"=])(?:{})(?=['")])""", r"(?<![\w.])(?:{})(?![\w.])"):
+        named = named or [key for key, value in values.items() if re.search(pattern.format(value), text)]
     where = ", ".join(f"trainer.{key} = {settings[key]!r}" for key in named) or "trainer"
     hint = ""
     if "accelerator" in named and settings["accelerator"] not in ("cpu", "auto"):

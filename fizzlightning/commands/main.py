@@ -16,7 +16,7 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import NoReturn
 
-from fizzlightning.commands import completion
+from fizzlightning.commands import checks, completion
 from fizzlightning.errors import ConfigError, NothingToDo, RunError
 
 SUBCOMMANDS = completion.LIGHTNING
@@ -59,20 +59,27 @@ def configs(argv: list[str]) -> str:
 
     width = min(shutil.get_terminal_size().columns, 120)
     lines = ["Shipped configs (use a name as --config NAME, or copy them with fizzlightning configs --copy DIR):"]
-    names = {path.relative_to(source).with_suffix("").as_posix(): path for path in source.rglob("*.yaml")}
-    for name, path in sorted(names.items()):  # a base config before its layers
+    for name, base, about in catalog():
         lines += ["", f"  {name}"]
         indent = " " * 6
-        lines += textwrap.wrap(
-            description(path), width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
-        )
-        base = layer_base(path)
+        lines += textwrap.wrap(about, width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False)
         if base is not None:
-            base_name = base.relative_to(source).with_suffix("").as_posix()
-            about = f"A layer, not a whole config: put it on top of {base_name}:"
-            lines += textwrap.wrap(about, width, initial_indent=indent, subsequent_indent=indent)
-            lines.append(f"        fizzlightning fit --config {base_name} --config {name}")
+            layer = f"A layer, not a whole config: put it on top of {base}:"
+            lines += textwrap.wrap(layer, width, initial_indent=indent, subsequent_indent=indent)
+            lines.append(f"        fizzlightning fit --config {base} --config {name}")
     return "\n".join(lines)
+
+
+def catalog() -> list[tuple[str, str | None, str]]:
+    """The shipped configs as ``fizzlightning configs`` lists them, sorted (a base config before its layers): each
+    one's name, the name of the config it is a layer of (``layer_base``) or None, and its description."""
+    source = shipped_configs()
+    found = []
+    for path in source.rglob("*.yaml"):
+        base = layer_base(path)
+        base_name = None if base is None else base.relative_to(source).with_suffix("").as_posix()
+        found.append((path.relative_to(source).with_suffix("").as_posix(), base_name, description(path)))
+    return sorted(found)  # by name: optimizers before optimizers/curve_adam
 
 
 def description(config: Path) -> str:
@@ -109,17 +116,16 @@ def resolve_configs(argv: list[str]) -> list[str]:
             if not path.exists() and path.suffix == "" and shipped.is_file():
                 path = shipped
                 resolved[position] = f"{key}={path}" if value else str(path)
-            if not path.is_file():
-                raise ConfigError(
-                    f"--config = {str(path)!r} is not allowed: expected an existing YAML file (no such file)."
-                )
+            checks.check_config_file(path)
             try:
-                yaml.safe_load(config_text(path))
+                checks.check_config_values(path, yaml.safe_load(config_text(path)))
             except yaml.YAMLError as error:
                 mark = getattr(error, "problem_mark", None)
                 where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
                 problem = getattr(error, "problem", None) or error
                 raise ConfigError(f"--config {path} is not valid YAML: {problem}{where}.") from None
+            except RecursionError:  # YAML's parser and the count above recurse once per level
+                raise ConfigError(f"--config {path} is not allowed: it nests lists or mappings too deeply.") from None
     return resolved
 
 
@@ -193,6 +199,7 @@ def _command(argv: list[str]) -> None:
         return
     subcommand = next((a for a in argv if a in (*SUBCOMMANDS, *OWN, "configs", "runs")), None)
     try:
+        checks.check_text_arguments(argv)
         if any(arg.startswith("--print_completion") for arg in argv):
             print(_completion(argv))
             return

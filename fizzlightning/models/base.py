@@ -17,7 +17,7 @@ A model subclasses ``TrainingModule`` and provides:
 """
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import lightning as L
@@ -25,7 +25,8 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
-from fizzlightning.errors import DivergedError
+from fizzlightning.data.base import GiB, available_memory
+from fizzlightning.errors import ConfigError, DivergedError
 
 # LightningCLI's dependency injection: functions that build the optimizer and scheduler once the parameters
 # exist. They stay out of the hyperparameters, which a checkpoint holds as plain values (weights_only=True).
@@ -34,6 +35,22 @@ INJECTED = ["optimizer", "lr_scheduler"]
 # Every TrainingModule subclass, by class path, once its module is imported: the models that checkpoints
 # rebuild, serve serves and export exports. A checkpoint does not get to name what is imported and built.
 MODELS: dict[str, type["TrainingModule"]] = {}
+
+
+def built(key: str, value: Any, make: Callable[[], nn.Module]) -> nn.Module:
+    """``make()``, once its weights are known to fit in memory: it is first built on the meta device (no memory),
+    and a network whose float32 weights, gradients and optimizer state (4 copies) exceed the available memory is a
+    ``ConfigError`` naming ``key``, the setting that sized it, instead of an allocation failure deep in torch."""
+    with torch.device("meta"):
+        parameters = sum(p.numel() for p in make().parameters())
+    available, source = available_memory()
+    if 16 * parameters > available:
+        raise ConfigError(
+            f"{key} = {value!r} is not allowed on this machine: the network would have {parameters:,} parameters, "
+            f"{16 * parameters / GiB:.1f} GiB with their gradients and optimizer state, and {available / GiB:.1f} GiB "
+            f"is available ({source}). Use smaller widths."
+        )
+    return make()
 
 
 def class_path(obj: object) -> str:

@@ -14,7 +14,7 @@ from fizzlightning.errors import require
 from fizzlightning.lessons import fizzbuzz
 from fizzlightning.lessons.nets import ACTIVATIONS, Activation, FizzBuzzMLP
 from fizzlightning.lessons.pictures import render_board
-from fizzlightning.models.base import INJECTED, TrainingModule
+from fizzlightning.models.base import INJECTED, TrainingModule, built
 
 
 def recipe_adamw(params: Iterable) -> torch.optim.AdamW:
@@ -82,7 +82,7 @@ class FizzBuzzClassifier(TrainingModule):
         require(board_every_n_epochs >= 0, "model.board_every_n_epochs", board_every_n_epochs, "an integer >= 0")
         require(activation in ACTIVATIONS, "model.activation", activation, " or ".join(ACTIVATIONS))
         self.save_hyperparameters(ignore=INJECTED)
-        self.net = FizzBuzzMLP(num_digits, hidden, activation=activation)
+        self.net = built("model.hidden", hidden, lambda: FizzBuzzMLP(num_digits, hidden, activation=activation))
         self.val_acc = _accuracy()
         self.val_loss = MeanMetric()  # over every held-out number, however DDP splits them
         self.test_acc = _accuracy()

@@ -18,7 +18,7 @@ from fizzlightning.errors import require
 from fizzlightning.lessons.artist import TOLERANCE, Judgement, judge, ks_to_uniform
 from fizzlightning.lessons.nets import Discriminator, Generator
 from fizzlightning.lessons.pictures import render_paintings
-from fizzlightning.models.base import INJECTED, TrainingModule
+from fizzlightning.models.base import INJECTED, TrainingModule, built
 
 
 class GAN(TrainingModule):
@@ -66,8 +66,16 @@ class GAN(TrainingModule):
             require(0 < value < float("inf"), key, value, "a finite learning rate > 0")
         self.save_hyperparameters(ignore=INJECTED)
         self.automatic_optimization = False
-        generator, discriminator = Generator(n_ideas, hidden, art_components), Discriminator(art_components, hidden)
-        self.net = nn.ModuleDict({"generator": generator, "discriminator": discriminator})
+        self.net = built(
+            "model.hidden",
+            hidden,
+            lambda: nn.ModuleDict(
+                {
+                    "generator": Generator(n_ideas, hidden, art_components),
+                    "discriminator": Discriminator(art_components, hidden),
+                }
+            ),
+        )
         self.register_buffer("points", torch.linspace(-1, 1, art_components), persistent=False)
 
     def parameter_groups(self) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from torchmetrics import MeanMetric, SumMetric
 from fizzlightning.callbacks.dashboards import log_step_scalars
 from fizzlightning.errors import require
 from fizzlightning.lessons.nets import Init, TwoLayerNet
-from fizzlightning.models.base import INJECTED, TrainingModule
+from fizzlightning.models.base import INJECTED, TrainingModule, built
 
 
 def lessons_sgd(params: Iterable) -> torch.optim.SGD:
@@ -58,7 +58,7 @@ class Regressor(TrainingModule):
             "'autograd', or 'manual' together with bias: false and loss: sum (the lessons' hand-written backprop)",
         )
         self.save_hyperparameters(ignore=INJECTED)
-        self.net = TwoLayerNet(d_in, hidden, d_out, bias=bias, init=init)
+        self.net = built("model.hidden", hidden, lambda: TwoLayerNet(d_in, hidden, d_out, bias=bias, init=init))
         # Evaluation losses over every point, however DDP splits them: a per-rank mean of sums would be wrong.
         metric = SumMetric if loss == "sum" else MeanMetric
         self.val_loss, self.test_loss = metric(), metric()

@@ -25,8 +25,17 @@ FORMAT = 2  # what fizzlightning keeps in a checkpoint beside Lightning's keys; 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a Lightning checkpoint with ``weights_only=True``, turning every failure into a clear message."""
     path = Path(path)
+    try:
+        path.stat()
+    except OSError as error:  # a name too long, a path through a file: the system's reason, in the same line
+        if not isinstance(error, FileNotFoundError):
+            raise CheckpointError(
+                f"Checkpoint {str(path)[:80]}{'...' * (len(str(path)) > 80)} cannot be opened ({error.strerror}): "
+                "--ckpt_path names a checkpoint file (.ckpt)."
+            ) from None
     if not path.is_file():
-        raise CheckpointError(f"Checkpoint {path} does not exist{' (it is a directory)' if path.is_dir() else ''}.")
+        what = "is a directory" if path.is_dir() else "is not a regular file" if path.exists() else "does not exist"
+        raise CheckpointError(f"Checkpoint {path} {what}: --ckpt_path names a checkpoint file (.ckpt).")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a damaged file fails anywhere in the unpickler: KeyError, RuntimeError, ...
@@ -39,7 +48,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             ) from None
         reason = re.split(r"(?<=\.)\s", str(error).strip())[0]  # torch's first sentence; the rest is advice
         raise CheckpointError(
-            f"Cannot read {path}: it is not a PyTorch checkpoint, or it is truncated or corrupted "
+            f"Cannot read {path} (--ckpt_path): it is not a PyTorch checkpoint, or it is truncated or corrupted "
             f"({type(error).__name__}: {reason})."
         ) from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:

@@ -1,7 +1,8 @@
 """The seeds' recipes through the real CLI: the regressor ladder to its loss bounds, the optimizer comparison;
 and the 10-bit config against the study that chose it.
 
-(That every config, the FizzBuzz seed recipes included, fits a few steps is test_cli's job.)
+(That every config, the FizzBuzz seed recipes included, fits a few steps and then runs every other command is
+tests/commands/matrix.py's job.)
 """
 
 import importlib.util
