@@ -2,7 +2,7 @@
 
 import torch
 
-from fizzlightning.data.base import InMemoryDataModule
+from fizzlightning.data.base import InMemoryDataModule, check_data_fits
 from fizzlightning.data.batches import ArtistBatches, TensorBatches
 from fizzlightning.errors import require
 from fizzlightning.lessons.artist import artist_works
@@ -38,6 +38,11 @@ class ArtistDataModule(InMemoryDataModule):
             require(value > 0, f"data.{key}", value, "a positive integer")
         require(eval_paintings >= 10, "data.eval_paintings", eval_paintings, "an integer of at least 10")
         self.save_hyperparameters()
+        keys = ("art_components", "n_ideas", "batch_size", "eval_paintings", "predict_paintings")
+        sizes = {f"data.{key}": self.hparams[key] for key in keys}
+        # the validation and test sets, the predict ideas, and one training batch of ideas and paintings
+        rows = 2 * eval_paintings + predict_paintings + batch_size
+        check_data_fits(sizes, rows * (n_ideas + art_components))
         self.art_components, self.n_ideas = art_components, n_ideas  # the GAN's widths, linked by the CLI
         self.points = torch.linspace(-1, 1, art_components)  # (art_components,)
         generator = torch.Generator().manual_seed(self.seed + 1)  # apart from the training draws

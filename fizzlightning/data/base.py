@@ -88,6 +88,15 @@ def check_memory(
     )
 
 
+def check_data_fits(settings: dict[str, int], floats: int) -> None:
+    """A ``ConfigError`` before a data set allocates its ``floats`` float32 values, if they do not fit in memory:
+    the line names the largest of ``settings`` (each key a setting that multiplies into the size, with its value),
+    instead of an allocation failure inside the config's parsing."""
+    key = max(settings, key=settings.get)
+    part = f"the data ({floats:,} float32 values)"
+    check_memory({"the data": (key, settings[key], "Use a smaller value")}, {part: 4 * floats}, {}, 1)
+
+
 # The widths the data decides: a datamodule attribute of one of these names sets the model's argument of the
 # same name (``commands/cli.py`` links them), so the two cannot disagree. A new data set reuses these names.
 WIDTHS = ("num_digits", "d_in", "d_out", "art_components", "n_ideas")

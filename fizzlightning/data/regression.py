@@ -5,7 +5,7 @@ from typing import Literal
 
 import torch
 
-from fizzlightning.data.base import InMemoryDataModule
+from fizzlightning.data.base import InMemoryDataModule, check_data_fits
 from fizzlightning.data.batches import TensorBatches
 from fizzlightning.errors import require
 
@@ -53,6 +53,7 @@ class RegressionDataModule(_PointsDataModule):
         require(steps_per_epoch > 0, "data.steps_per_epoch", steps_per_epoch, "a positive integer")
         self.n, self.d_in, self.d_out, self.steps_per_epoch = n, d_in, d_out, steps_per_epoch
         self.save_hyperparameters()
+        check_data_fits({"data.n": n, "data.d_in": d_in, "data.d_out": d_out}, n * (d_in + d_out))
         generator = torch.Generator().manual_seed(self.seed)
         self.x = torch.randn(n, d_in, generator=generator)
         self.y = torch.randn(n, d_out, generator=generator)
@@ -87,6 +88,7 @@ class CurveDataModule(_PointsDataModule):
             math.isfinite(noise_scale) and noise_scale >= 0, "data.noise_scale", noise_scale, "a finite number >= 0"
         )
         self.save_hyperparameters()
+        check_data_fits({"data.num_points": num_points}, 2 * num_points)
         self.d_in = self.d_out = 1  # the network's widths, linked by the CLI
         generator = torch.Generator().manual_seed(self.seed)
         self.x = torch.linspace(-1, 1, num_points).unsqueeze(1)  # (num_points, 1)

@@ -228,11 +228,12 @@ def fit_options() -> st.SearchStrategy[tuple[str, list[str], str, str]]:
 @pytest.mark.fuzz
 @settings(parent=PROFILE)
 @given(case=fit_options())
-# what earlier runs found, kept: a value Lightning quotes as repr, one that is not UTF-8, a network too large to build
+# what earlier runs found, kept: a value Lightning quotes as repr, one that is not UTF-8, a network or data too large
 @example(case=("regressor_adam", [], "--trainer.max_time", "\xa5\U000f36cf\x86"))
 @example(case=("fizzbuzz", [], "--trainer.max_time", "1:2"))
 @example(case=("regressor", [], "--model.init_args.loss", NOT_UTF8))
 @example(case=("fizzbuzz", [], "--model.init_args.hidden", "[2147483648, 3]"))
+@example(case=("regressor_adam", [], "--data.init_args.d_in", "2147483648"))
 def test_fit_with_any_value_of_any_option_runs_or_names_it_in_one_line(finished, case):
     config, _, key, value = case
     budget = [arg for name, default in BUDGET.items() if name != key for arg in (name, default)]

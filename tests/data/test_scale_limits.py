@@ -135,3 +135,25 @@ def test_the_memory_check_counts_a_batch_no_larger_than_the_data_and_names_the_l
         assert code == 0, err
     else:
         assert code == 2 and f"fizzlightning: error: {named}" in err and "is not allowed on this machine" in err
+
+
+def _size_arguments():
+    """Every integer argument of every shipped datamodule but its seed: each may size what the data allocates."""
+    import inspect
+
+    from fizzlightning.data import ArtistDataModule, CurveDataModule, RegressionDataModule
+
+    for cls in (RegressionDataModule, CurveDataModule, ArtistDataModule):
+        for name, parameter in inspect.signature(cls.__init__).parameters.items():
+            if parameter.annotation is int and name != "seed":
+                yield pytest.param(cls, name, id=f"{cls.__name__}.{name}")
+
+
+@pytest.mark.parametrize(("cls", "name"), list(_size_arguments()))
+def test_a_data_set_too_large_for_memory_is_refused_before_it_is_allocated(cls, name):
+    # 2**40 of anything is terabytes here: the datamodule builds (the value sizes nothing it holds), or refuses in
+    # one ConfigError naming the setting, never a failed allocation (RuntimeError) or a machine out of memory
+    try:
+        cls(**{name: 2**40}, seed=0)
+    except ConfigError as error:
+        assert f"data.{name} = {2**40}" in str(error), error
