@@ -57,18 +57,27 @@ def check_text_arguments(argv: list[str]) -> None:
     """Every argument is text: the system hands Python bytes that are not UTF-8 as surrogates (``b"caf\\xe9"`` as
     ``"caf\\udce9"``), which no config, file name or log can hold. The option they were given to is named."""
     for index, arg in enumerate(argv):
+        if _is_utf8(arg):
+            continue
         key, equals, value = arg.partition("=")
         if not (equals and key.startswith("-")):
             key, value = (argv[index - 1] if index and argv[index - 1].startswith("-") else "an argument"), arg
-        try:
-            arg.encode("utf-8")
-        except UnicodeEncodeError:
-            shown = value.encode("utf-8", "surrogateescape")
-            bad = next(byte for byte in shown if byte > 0x7F and not chr(byte).isascii())
-            raise ConfigError(
-                f"{key} = {shown!r} is not allowed: expected UTF-8 text (byte 0x{bad:02x} is not UTF-8 here). Type the "
-                "value in a UTF-8 terminal, or set it in a UTF-8 config file."
-            ) from None
+        if not _is_utf8(key) or (arg.startswith("-") and not equals):  # the bytes are in an option's name
+            key, value = "an option's name", arg
+        shown = value.encode("utf-8", "surrogateescape")
+        bad = next(byte for byte in shown if byte > 0x7F)  # a surrogate escapes to a byte of 0x80 or more
+        raise ConfigError(
+            f"{key} = {shown!r} is not allowed: expected UTF-8 text (byte 0x{bad:02x} is not UTF-8 here). Type the "
+            "value in a UTF-8 terminal, or set it in a UTF-8 config file."
+        ) from None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_learning_rate(optimizer: Any) -> None:

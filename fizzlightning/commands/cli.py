@@ -94,8 +94,8 @@ class FizzLightningCLI(CLIHooks):
         # LightningCLI would replace the config's model arguments by the checkpoint's hyperparameters, which
         # hides a checkpoint of another network: here the config decides, and instantiate_trainer checks.
         config, subcommand = self._config, self.config.subcommand
-        files = [str(c) for c in config.get("config") or []]
-        name = layout.experiment_name(config.get("experiment"), files, config.model.class_path)
+        config_files = [str(c) for c in config.get("config") or []]
+        name = layout.experiment_name(config.get("experiment"), config_files, config.model.class_path)
         # recorded in the run's saved config: passed back as --config from anywhere, it finds its runs
         root = layout.local_root(config.trainer.default_root_dir)
         config.trainer.default_root_dir = str(root)
@@ -103,7 +103,7 @@ class FizzLightningCLI(CLIHooks):
         self.args = layout.command_args(self.argv, subcommand)  # what test after fit, or a resume, repeats
         self.job = slurm.job_id() if subcommand == "fit" else None
         trainer = config.trainer
-        seeded = type(config.seed_everything) is int
+        seeded = layout.is_seed(config.seed_everything)
         peers = ranks.peers(trainer.num_nodes, trainer.devices, trainer.accelerator, seeded)
         self.rank = peers.rank if peers else rank_zero_only.rank
 
@@ -112,14 +112,20 @@ class FizzLightningCLI(CLIHooks):
                 slurm.check_no_hpc_checkpoint(root)
             fit = f"fizzlightning fit {self.args}"
             ckpt_path, seed = config.get("ckpt_path"), config.seed_everything
-            return layout.plan(subcommand, experiment, ckpt_path, seed, fit, draw_seed=ranks.draw_seed, job=self.job)
+            job = self.job if slurm.requeued() else None  # only a requeued job resumes its run
+            plan = layout.plan(subcommand, experiment, ckpt_path, seed, fit, draw_seed=ranks.draw_seed, job=job)
+            # Every command writes into its run (its saved config, logs, predictions.csv): a read-only or missing
+            # disk is a mistake to fix first, and part of the decision, so every rank stops with rank 0's line
+            # instead of waiting for it in the process group.
+            files.check_writable(plan.run_dir)
+            return plan
 
         try:
             self.plan = ranks.agreed_plan(decide, peers, trainer.accelerator)
         except errors.CheckpointError as error:
             # raised once the model and data have checked the config: a config mistake is the first thing to fix
             self._plan_error = error
-            seed = config.seed_everything if type(config.seed_everything) is int else 0
+            seed = int(config.seed_everything) if layout.is_seed(config.seed_everything) else 0
             self.plan = layout.Plan(experiment, experiment / "none", None, seed)
         config["ckpt_path"], config["experiment"] = self.plan.ckpt_path, experiment.name
 
@@ -135,12 +141,8 @@ class FizzLightningCLI(CLIHooks):
         for key in ("optimizer", "lr_scheduler"):
             if config.get(key) is None:  # none in the config: the model's default, not the None the link passed on
                 config.model.init_args.pop(key, None)
-        # Every command writes into its run (its saved config, logs, predictions.csv): checked before anything is
-        # built or written, so a read-only or missing disk is a mistake to fix first, not a failed write later.
-        if self._plan_error is None and self.rank == 0:
-            files.check_writable(self.plan.run_dir)
-            if self.config.subcommand == "fit":
-                layout.remove_stale_temporaries(self.plan.run_dir)
+        if self._plan_error is None and self.rank == 0 and self.config.subcommand == "fit":
+            layout.remove_stale_temporaries(self.plan.run_dir)
         # predict writes a CSV file, not another set of logs; every other command logs into its run
         predicting = self.config.subcommand == "predict"
         config.trainer.logger = False if predicting else loggers.place(config.trainer.logger, self.plan.run_dir)

@@ -112,11 +112,18 @@ def resolve_configs(argv: list[str]) -> list[str]:
         if key in ("-c", "--config") and (value or index + 1 < len(argv)):
             position = index if value else index + 1
             path = Path(value or argv[index + 1])
-            shipped = shipped_configs() / path.with_suffix(".yaml")
-            if not path.exists() and path.suffix == "" and shipped.is_file():
-                path = shipped
-                resolved[position] = f"{key}={path}" if value else str(path)
-            checks.check_config_file(path)
+            try:  # a name the system cannot look up (too long, a path through a file) raises, not only a miss
+                shipped = shipped_configs() / path.with_suffix(".yaml")
+                if not path.exists() and path.suffix == "" and shipped.is_file():
+                    path = shipped
+                    resolved[position] = f"{key}={path}" if value else str(path)
+                checks.check_config_file(path)
+            except ConfigError:
+                raise
+            except (OSError, ValueError) as error:  # ValueError: a NUL byte, or a name with_suffix cannot take
+                why = getattr(error, "strerror", None) or error
+                shown = str(path) if len(str(path)) <= 80 else f"{str(path)[:60]}... ({len(str(path))} characters)"
+                raise ConfigError(f"--config {shown}: cannot be read as a file ({why}).") from None
             try:
                 checks.check_config_values(path, yaml.safe_load(config_text(path)))
             except yaml.YAMLError as error:

@@ -107,7 +107,7 @@ class RequestCheck:
         while more:  # the whole body, keeping at most MAX_BODY_BYTES: a client reads no answer before it has sent
             try:
                 message = await asyncio.wait_for(receive(), deadline - asyncio.get_running_loop().time())
-            except TimeoutError:
+            except asyncio.TimeoutError:  # the builtin TimeoutError only from Python 3.11
                 why = f"The body did not arrive within {self.body_timeout:g} s (--body-timeout): send it whole."
                 return await _send(send, _refusal(408, why, close=True))
             if message["type"] == "http.disconnect":

@@ -208,18 +208,25 @@ def run_seed(checkpoint: Path) -> int | None:
     return seed_of_run(run) if run else None
 
 
+def is_seed(value: Any) -> bool:
+    """A seed given, not ``true``/``false``/None: jsonargparse hands an ``int`` subclass (its ``Seed`` type)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def seed_of_run(run: Path) -> int | None:
     """The seed a run was fit with, from its saved fit config."""
     config = run / FIT_CONFIG
     if not config.is_file():
         return None
     seed = yaml.safe_load(config.read_text()).get("seed_everything")
-    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+    return seed if is_seed(seed) else None
 
 
 def job_run(experiment: Path, job: str) -> Path | None:
-    """The run whose ``fit`` the SLURM job ``job`` ran last, if any."""
-    return next((run for run in _runs(experiment) if _read(run / SLURM_JOB) == job), None)
+    """The run whose ``fit`` the SLURM job ``job`` ran last, if any: the newest of its runs (names sort by time)."""
+    return max(
+        (run for run in _runs(experiment) if _read(run / SLURM_JOB) == job), key=lambda run: run.name, default=None
+    )
 
 
 def _read(path: Path) -> str | None:

@@ -6,6 +6,7 @@ into whatever the next job in that directory starts. It is switched off (``SLURM
 the run's ``last.ckpt`` is the checkpoint a resume needs, and the run's ``slurm-job`` file says which job it is.
 """
 
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -63,3 +64,10 @@ def requeue(job: str, resume: str) -> str:
         reason = (done.stderr or done.stdout).strip().splitlines()
         return f"scontrol requeue {job} failed ({reason[-1] if reason else done.returncode}). Resume with: {resume}"
     return f"Requeued SLURM job {job}: when it starts again, the same command resumes this run."
+
+
+def requeued() -> bool:
+    """This SLURM job was requeued (SLURM counts its restarts in ``SLURM_RESTART_COUNT``): only then does ``fit``
+    resume the job's own run; a job's first start, or a second ``fit`` in it, starts a new run."""
+    count = os.environ.get("SLURM_RESTART_COUNT", "0")
+    return count.isdigit() and int(count) > 0

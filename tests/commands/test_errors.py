@@ -322,3 +322,24 @@ def test_a_run_on_a_read_only_disk_is_one_line(cli, capfd, read_only_run, args, 
     assert cli(args[0], "--config", "fizzbuzz.yaml", *args[1:]) == code
     assert fragment in error_line(capfd)
     assert_kept(before, read_only_run)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--trainer.max_epoch\udce9=3"],  # the bytes in an option's name, its value after "="
+        ["--trainer.max_epoch\udce9", "3"],
+        ["--model.init_args.loss", "caf\udce9"],  # in a value, named by its option
+        ["--config", "a" * 300],  # a name the system cannot look up
+    ],
+    ids=["name=value", "name value", "value", "long config name"],
+)
+def test_arguments_the_system_cannot_take_are_one_line(tmp_path, args):
+    # os.fsencode turns the surrogate back into the byte 0xe9 that a Latin-1 terminal sends
+    argv = ["fizzlightning", "fit", "--config", "fizzbuzz", *args]
+    done = subprocess.run([os.fsencode(a) for a in argv], cwd=tmp_path, capture_output=True, timeout=120)
+    err = done.stderr.decode(errors="replace").strip()
+    assert done.returncode == 2, err
+    (line,) = err.splitlines()
+    assert line.startswith("fizzlightning: error: ") and "Traceback" not in err
+    assert not (tmp_path / "lightning_logs").exists()

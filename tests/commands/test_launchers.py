@@ -189,6 +189,30 @@ def test_one_command_per_node_with_several_devices_each_refuses_an_unseeded_run(
     assert not (tmp_path / "lightning_logs").exists()
 
 
+@pytest.mark.parametrize("typed", ["3", "0", "true", "false"])
+def test_a_seed_as_the_parser_hands_it_is_a_seed_and_only_then_may_nodes_plan_alone(monkeypatch, typed):
+    # jsonargparse hands --seed_everything 3 as its Seed type, an int subclass: that is a seed given, and one
+    # command per node with several devices each may then go ahead; true (draw one) or false is unseeded
+    from jsonargparse import ArgumentParser
+
+    from fizzlightning.commands.cli import SEED
+
+    parser = ArgumentParser()
+    parser.add_argument("--seed_everything", type=bool | SEED)
+    value = parser.parse_args(["--seed_everything", typed]).seed_everything
+    seeded = typed not in ("true", "false")
+    assert layout.is_seed(value) is seeded
+    for key in ("LOCAL_RANK", ranks.PLAN_KEY, "SLURM_NTASKS", "SLURM_JOB_NAME", "TORCHELASTIC_RUN_ID", "GROUP_RANK"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("NODE_RANK", "1")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    if seeded:
+        assert ranks.peers(2, 2, "cpu", layout.is_seed(value)) is None  # Lightning's launcher starts the node
+    else:
+        with pytest.raises(ConfigError, match="--seed_everything"):
+            ranks.peers(2, 2, "cpu", layout.is_seed(value))
+
+
 def stand_in_scontrol(directory: Path) -> dict[str, str]:
     """A ``scontrol`` on ``PATH`` that logs its arguments to ``directory/scontrol.log``: the environment to use."""
     bin_dir = directory / "bin"

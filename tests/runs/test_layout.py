@@ -119,6 +119,28 @@ def test_a_slurm_job_resumes_its_own_run_and_a_new_job_starts_one(tmp_path):
     )
 
 
+def test_a_job_that_ran_several_fits_resumes_the_newest_of_them(tmp_path):
+    # a job script that fits twice, then is requeued: the run it was in when the signal came is its newest
+    older, newer = (
+        make_run(tmp_path, name, finished=False, seed=1) for name in ("20261203-080000-1", "20261203-090000-2")
+    )
+    for run in (older, newer):
+        (run / layout.SLURM_JOB).write_text("4242\n")
+    assert layout.find_start("fit", tmp_path, None, "fit", job="4242").run_name == newer.name
+
+
+@pytest.mark.parametrize(("count", "requeued"), [(None, False), ("0", False), ("1", True), ("12", True), ("x", False)])
+def test_only_a_requeued_job_resumes_its_run(monkeypatch, count, requeued):
+    # SLURM counts a job's restarts: a job's first start (or a second fit in it) starts a new run
+    from fizzlightning.runs import slurm
+
+    if count is None:
+        monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
+    else:
+        monkeypatch.setenv("SLURM_RESTART_COUNT", count)
+    assert slurm.requeued() is requeued
+
+
 def test_plan_keeps_a_runs_seed_else_the_configured_one_else_draws_one(tmp_path):
     def plan(subcommand, ckpt_path, seed):
         return layout.plan(subcommand, tmp_path, ckpt_path, seed, "fit", name_run=lambda _: "new", draw_seed=lambda: 42)
