@@ -149,32 +149,32 @@ def config_text(path: Path) -> str:
         ) from None
 
 
-def require_config(argv: list[str], subcommand: str) -> None:
-    """A command without ``--config`` (nor a model on the command line) gets told which config to pass."""
-    if any(a in ("-c", "--config") or a.startswith(("--config=", "--model", "-h", "--help")) for a in argv):
-        return
+def with_run_config(argv: list[str], subcommand: str) -> list[str]:
+    """A command without ``--config`` works on a run: its recorded config goes first (``layout.run_config``), the
+    user's arguments after it. ``fit`` needs a config, except to resume (``--ckpt_path last``)."""
+    if any(a in ("-c", "--config", "-h", "--help") or a.startswith("--config=") for a in argv):
+        return argv
     from fizzlightning.runs import layout
 
-    given, _ = layout.split_ckpt_path(argv)
-    if given is not None:
-        if given == "last":
-            found = layout.newest_last_checkpoint(list((Path.cwd() / layout.LOG_ROOT).glob("*")))
-        elif given == "best":
-            newest = layout.newest_finished_run(*(Path.cwd() / layout.LOG_ROOT).glob("*"))
-            found = Path(layout.read_fit(newest)["best_checkpoint"]) if newest else None
-        else:
-            found = Path(given) if given else None
-        run = layout.run_of(found) if found else None
-        saved = run / layout.FIT_CONFIG if run else None
-        hint = f" Its run's config is {saved}: --config {saved}" if saved and saved.is_file() else ""
+    at = argv.index(subcommand) + 1
+    args, fit = argv[at:], "fizzlightning fit --config lightning_configs/fizzbuzz.yaml"
+    given = layout.split_option(args)[0]
+    if subcommand == "fit" and given != "last":
+        if any(a.startswith("--model") for a in args):  # a model on the command line
+            return argv
         raise ConfigError(
-            f"fizzlightning {subcommand} --ckpt_path {given} needs the config the run was trained with (--config)."
-            + (hint or " Pass the config you ran fit with.")
+            "fizzlightning fit needs a config: --config lightning_configs/fizzbuzz.yaml, or a shipped config by name "
+            "(--config fizzbuzz; `fizzlightning configs` lists them)."
         )
-    raise ConfigError(
-        f"fizzlightning {subcommand} needs a config: --config lightning_configs/fizzbuzz.yaml, or a shipped config "
-        "by name (--config fizzbuzz; `fizzlightning configs` lists them)."
-    )
+    try:
+        config = layout.run_config(subcommand, args, fit)
+    except ConfigError:
+        if given not in (None, "best", "last"):  # a path that is not a checkpoint says so first
+            from fizzlightning.runs.checkpoints import load_checkpoint
+
+            load_checkpoint(given)
+        raise
+    return [*argv[:at], "--config", str(config), *args]
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -223,9 +223,7 @@ def _command(argv: list[str]) -> None:
 
             print(runs.main(argv[argv.index("runs") + 1 :]))
             return
-        if subcommand in SUBCOMMANDS:
-            require_config(argv[argv.index(subcommand) + 1 :], subcommand)
-        resolved = resolve_configs(argv)
+        resolved = resolve_configs(with_run_config(argv, subcommand) if subcommand in (*SUBCOMMANDS, *OWN) else argv)
         if subcommand in OWN:  # serve and export: commands of their own, outside LightningCLI
             module = importlib.import_module(OWN[subcommand])
             module.main(resolved[resolved.index(subcommand) + 1 :], argv[argv.index(subcommand) + 1 :])

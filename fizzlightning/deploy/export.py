@@ -174,7 +174,7 @@ def export_onnx(net: nn.Module, inputs: torch.Tensor, out: Path) -> tuple[float,
 def build_parser() -> OneLineParser:
     """``fizzlightning export``'s options (also its shell completion's)."""
     parser = OneLineParser(prog="fizzlightning export", description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    parser.add_argument("-c", "--config", required=True, metavar="PATH", help="the config the run was fit with")
+    parser.add_argument("-c", "--config", metavar="PATH", help="default: the run's own fit-config.yaml")
     parser.add_argument("--ckpt_path", metavar="PATH", help="default: the newest finished run's chosen checkpoint")
     parser.add_argument("--format", choices=sorted(FILES), default="onnx", help="default: onnx")
     return parser
@@ -183,7 +183,8 @@ def build_parser() -> OneLineParser:
 def main(args: list[str], typed: list[str]) -> None:
     """``fizzlightning export``: every mistake is a ``ConfigError`` before anything is written."""
     parser = build_parser()
-    options, typed_config = parser.parse_args(args), parser.parse_args(typed).config
+    options = parser.parse_args(args)
+    typed_config = parser.parse_args(typed).config or options.config
     if options.format == "onnx":
         extras.need("export --format onnx")
     ckpt_path, model_class = layout.start_of_config("export", Path(options.config), options.ckpt_path, typed_config)

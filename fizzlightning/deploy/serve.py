@@ -155,7 +155,7 @@ def build_parser() -> OneLineParser:
     about = 'Serves a trained checkpoint at POST /predict: JSON {"numbers": [...]} for FizzBuzz, {"inputs": [[...]]}'
     about += ' for the regressor, {"ideas": [[...]]} for the GAN (pydoc fizzlightning.deploy.serve: formats, limits).'
     parser = OneLineParser(prog="fizzlightning serve", description=about, allow_abbrev=False)
-    parser.add_argument("-c", "--config", required=True, metavar="PATH", help="the config the run was fit with")
+    parser.add_argument("-c", "--config", metavar="PATH", help="default: the run's own fit-config.yaml")
     parser.add_argument("--ckpt_path", metavar="PATH", help="default: the newest finished run's chosen checkpoint")
     parser.add_argument(
         "--host",
@@ -268,7 +268,8 @@ def _stop_on_signals(watch: WorkerWatch) -> None:
 def main(args: list[str], typed: list[str]) -> None:
     """``fizzlightning serve``: every mistake is a ``ConfigError`` raised before any server starts."""
     extras.need("serve")
-    options, typed_config = parse(args), parse(typed).config  # messages name the config as the user typed it
+    options = parse(args)
+    typed_config = parse(typed).config or options.config  # messages name the config as the user typed it
     key, tls = api_key(options), check_tls(options)  # before the checkpoint: a mistake of this command line
     ckpt_path, model_class = layout.start_of_config("serve", Path(options.config), options.ckpt_path, typed_config)
     checkpoint = load_checkpoint(ckpt_path)

@@ -13,7 +13,10 @@ The rule (``find_start``, used by ``plan`` and by ``serve``):
   so the job's script needs no ``--ckpt_path``; a new job never takes another job's run;
 - ``test``, ``validate``, ``predict``, ``serve`` and ``export`` use the newest finished run's chosen checkpoint, in
   that run; ``--ckpt_path best`` says the same, ``--ckpt_path last`` takes the newest ``last.ckpt`` and its run;
-- an explicit ``--ckpt_path`` is used as given, in a new run.
+- an explicit ``--ckpt_path`` is used as given, in its own run (a loose file, or ``fit``: in a new run).
+
+Without ``--config`` (``run_config``), the same rule finds the run first, under the working directory or
+``--trainer.default_root_dir``, and the run's ``fit-config.yaml`` is the config: the network is the run's.
 
 Every command that starts from a run's checkpoint uses that run's seed, so validation scores the numbers the
 run held out and a resume replays the run's shuffle order.
@@ -54,7 +57,7 @@ class Start:
     """Where a command starts: the checkpoint it loads, the existing run it writes into, that run's seed."""
 
     ckpt_path: str | None = None
-    run_name: str | None = None  # None: a new run directory
+    run: Path | None = None  # None: a new run directory
     seed: int | None = None  # the seed the checkpoint's run was fit with, when known
     note: str | None = None  # a line to tell the user about this choice
 
@@ -246,7 +249,7 @@ def find_start(
         last = checkpoint_dir(run) / "last.ckpt"
         resumed = str(last) if last.is_file() else None  # requeued before its first epoch ended: start it over
         note = f"SLURM job {job} was requeued: {'resuming' if resumed else 'starting over'} its run {run}."
-        return Start(resumed, run.name, seed_of_run(run), note)
+        return Start(resumed, run, seed_of_run(run), note)
     if ckpt_path in UNSUPPORTED or (ckpt_path or "").startswith("registry:"):
         raise CheckpointError(
             f"--ckpt_path {ckpt_path}: fizzlightning does not keep Lightning's {ckpt_path.split(':')[0]} checkpoints. "
@@ -260,7 +263,7 @@ def find_start(
             raise CheckpointError(
                 f"--ckpt_path last: no last.ckpt under {experiment}/*/checkpoints/. Train first: `{fit_command}`."
             )
-        return Start(str(last), run_of(last).name, run_seed(last))
+        return Start(str(last), run_of(last), run_seed(last))
     if subcommand == "fit" and ckpt_path == "best":
         raise CheckpointError(
             "fit --ckpt_path best: fit resumes a run from its last epoch (--ckpt_path last), or starts a new run from "
@@ -274,10 +277,11 @@ def find_start(
                 f"(looked for */{FINISHED}). Train one first with `{fit_command}`, or pass --ckpt_path PATH."
             )
         best = Path(read_fit(run)["best_checkpoint"])
-        return Start(str(best), run.name, run_seed(best))
+        return Start(str(best), run, run_seed(best))
     if ckpt_path is None:
         return Start()
-    return Start(ckpt_path, None, run_seed(Path(ckpt_path)))
+    run = run_of(Path(os.path.abspath(ckpt_path))) if subcommand != "fit" else None  # fit from a checkpoint: a new run
+    return Start(ckpt_path, run if run and (run / FIT_CONFIG).is_file() else None, run_seed(Path(ckpt_path)))
 
 
 def start_of_config(
@@ -316,25 +320,67 @@ def plan(
         seed = start.seed
     elif seed is None or isinstance(seed, bool):
         seed = draw_seed()
-    return Plan(experiment, experiment / (start.run_name or name_run(experiment)), start.ckpt_path, seed)
+    return Plan(experiment, start.run or experiment / name_run(experiment), start.ckpt_path, seed)
 
 
-def split_ckpt_path(args: list[str]) -> tuple[str | None, list[str]]:
-    """``--ckpt_path X`` (or ``--ckpt_path=X``) as typed, if any, and the other arguments."""
+def split_option(args: list[str], option: str = "--ckpt_path") -> tuple[str | None, list[str]]:
+    """``option X`` (or ``option=X``) as typed, if any (the last one given), and the other arguments."""
     given, kept = None, []
     for previous, arg in zip([None, *args], args):
-        if previous == "--ckpt_path":
+        if previous == option:
             given = arg
-        elif arg.startswith("--ckpt_path="):
+        elif arg.startswith(f"{option}="):
             given = arg.split("=", 1)[1]
-        elif arg != "--ckpt_path":
+        elif arg != option:
             kept.append(arg)
-    return (given if given is not None or "--ckpt_path" not in args else ""), kept
+    return (given if given is not None or option not in args else ""), kept
+
+
+# What a command after fit may change of a run's model and data: how it scores, never the network or its inputs
+HOW_IT_SCORES = ("batch_size", "predict_range")
+
+
+def run_config(subcommand: str, args: list[str], fit_command: str) -> Path:
+    """The recorded config of the run a command without ``--config`` works on (``find_start``'s rule): that of
+    ``--ckpt_path PATH``'s run, else of the newest finished run (``best``; ``last``: of the newest ``last.ckpt``)
+    under ``--trainer.default_root_dir`` (else the working directory), in ``--experiment`` if given. A setting
+    that would change the network (``--model...``, ``--data.num_digits``...) is refused: the run's checkpoint
+    decides it."""
+    given = split_option(args)[0]
+    root = local_root(split_option(args, "--trainer.default_root_dir")[0])
+    experiment = split_option(args, "--experiment")[0]
+    experiments = [experiment_dir(root, experiment)] if experiment else sorted((root / LOG_ROOT).glob("*"))
+    if given not in (None, "best", "last"):
+        run = run_of(Path(os.path.abspath(given)))
+    elif given == "last":
+        run = run_of(last) if (last := newest_last_checkpoint(experiments)) else None
+    else:
+        run = newest_finished_run(*experiments)
+    if run is None and given in (None, "best", "last"):
+        looked = f"{experiment or '*'}/*/{FINISHED if given != 'last' else 'checkpoints/last.ckpt'}"
+        raise CheckpointError(
+            f"No trained run to {subcommand}: found none under {root / LOG_ROOT}/ (looked for {looked}). "
+            f"Train one first with `{fit_command}`, or pass --config and --ckpt_path PATH."
+        )
+    if run is None or not (run / FIT_CONFIG).is_file():
+        raise ConfigError(
+            f"fizzlightning {subcommand} --ckpt_path {given}: {'its run' if run else 'a loose checkpoint'} has no "
+            f"recorded {FIT_CONFIG}, so pass the config it was trained with (--config)."
+        )
+    for arg in args:
+        key = arg.split("=", 1)[0]
+        if key.startswith(("--model", "--data")) and key.rsplit(".", 1)[-1] not in HOW_IT_SCORES:
+            raise ConfigError(
+                f"{key} would change the network of {run}, which its checkpoint and {FIT_CONFIG} decide: a command "
+                "after fit changes how it runs (--trainer.*, --data.batch_size, --data.predict_range). Fit a new run "
+                "to change the network."
+            )
+    return run / FIT_CONFIG
 
 
 def command_args(argv: list[str], subcommand: str) -> str:
     """A command's arguments less ``--ckpt_path``: what a resume, or ``test`` after ``fit``, must repeat."""
-    return shlex.join(split_ckpt_path(argv[argv.index(subcommand) + 1 :] if subcommand in argv else argv)[1])
+    return shlex.join(split_option(argv[argv.index(subcommand) + 1 :] if subcommand in argv else argv)[1])
 
 
 def resume_command(args: str) -> str:

@@ -36,19 +36,21 @@ def test_test_uses_the_newest_finished_run_with_its_seed(tmp_path):
     newest = make_run(tmp_path, "20260102-000000-1", seed=7)
     make_run(tmp_path, "20260103-000000-1", seed=9, finished=False)  # interrupted: not scored
     start = layout.find_start("test", tmp_path, None, "fizzlightning fit --config c.yaml")
-    assert start == layout.Start(str(newest / "checkpoints" / "best.ckpt"), newest.name, 7)
+    assert start == layout.Start(str(newest / "checkpoints" / "best.ckpt"), newest, 7)
 
 
 def test_fit_resumes_the_newest_last_checkpoint_in_its_own_run(tmp_path):
     interrupted = make_run(tmp_path, "20260103-000000-1", seed=9, finished=False)
     start = layout.find_start("fit", tmp_path, "last", "unused")
-    assert start == layout.Start(str(interrupted / "checkpoints" / "last.ckpt"), interrupted.name, 9)
+    assert start == layout.Start(str(interrupted / "checkpoints" / "last.ckpt"), interrupted, 9)
     assert layout.find_start("fit", tmp_path, None, "unused") == layout.Start()
 
 
-def test_an_explicit_checkpoint_keeps_its_runs_seed_in_a_new_run(tmp_path):
+def test_an_explicit_checkpoint_is_scored_in_its_run_and_fit_from_it_in_a_new_run(tmp_path):
     run = make_run(tmp_path, "r", seed=11)
     start = layout.find_start("predict", tmp_path, str(run / "checkpoints" / "best.ckpt"), "unused")
+    assert start == layout.Start(str(run / "checkpoints" / "best.ckpt"), run, 11)
+    start = layout.find_start("fit", tmp_path, str(run / "checkpoints" / "best.ckpt"), "unused")
     assert start == layout.Start(str(run / "checkpoints" / "best.ckpt"), None, 11)
     loose = tmp_path / "loose.ckpt"
     assert layout.find_start("test", tmp_path, str(loose), "unused") == layout.Start(str(loose), None, None)
@@ -62,9 +64,9 @@ def test_lightnings_best_and_last_work_for_every_command_after_fit(tmp_path, sub
     os.utime(interrupted / "checkpoints" / "last.ckpt", (2, 2))  # the newest last.ckpt: its run, its seed
     best = layout.find_start(subcommand, tmp_path, "best", "unused")
     assert best == layout.find_start(subcommand, tmp_path, None, "unused")
-    assert best == layout.Start(str(finished / "checkpoints" / "best.ckpt"), finished.name, 7)
+    assert best == layout.Start(str(finished / "checkpoints" / "best.ckpt"), finished, 7)
     last = layout.find_start(subcommand, tmp_path, "last", "unused")
-    assert last == layout.Start(str(interrupted / "checkpoints" / "last.ckpt"), interrupted.name, 9)
+    assert last == layout.Start(str(interrupted / "checkpoints" / "last.ckpt"), interrupted, 9)
 
 
 @pytest.mark.parametrize(
@@ -111,11 +113,11 @@ def test_a_slurm_job_resumes_its_own_run_and_a_new_job_starts_one(tmp_path):
     (mine / layout.SLURM_JOB).write_text("4242\n")
     (other / layout.SLURM_JOB).write_text("4243\n")
     requeued = layout.find_start("fit", tmp_path, None, "fit", job="4242")
-    assert (requeued.ckpt_path, requeued.run_name, requeued.seed) == (str(mine / "checkpoints" / "last.ckpt"), "r1", 5)
+    assert (requeued.ckpt_path, requeued.run, requeued.seed) == (str(mine / "checkpoints" / "last.ckpt"), mine, 5)
     assert layout.find_start("fit", tmp_path, None, "fit", job="4244") == layout.Start()  # a new job: a new run
     (mine / "checkpoints" / "last.ckpt").unlink()  # requeued before its first epoch ended: the run starts over
     assert layout.find_start("fit", tmp_path, None, "fit", job="4242") == layout.Start(
-        None, mine.name, 5, f"SLURM job 4242 was requeued: starting over its run {mine}."
+        None, mine, 5, f"SLURM job 4242 was requeued: starting over its run {mine}."
     )
 
 
@@ -126,7 +128,7 @@ def test_a_job_that_ran_several_fits_resumes_the_newest_of_them(tmp_path):
     )
     for run in (older, newer):
         (run / layout.SLURM_JOB).write_text("4242\n")
-    assert layout.find_start("fit", tmp_path, None, "fit", job="4242").run_name == newer.name
+    assert layout.find_start("fit", tmp_path, None, "fit", job="4242").run == newer
 
 
 @pytest.mark.parametrize(("count", "requeued"), [(None, False), ("0", False), ("1", True), ("12", True), ("x", False)])
