@@ -4,6 +4,7 @@ Plain functions of plain values; the CLI gathers the values from the trainer and
 """
 
 import json
+import shlex
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -92,5 +93,9 @@ def summary(outcome: FitOutcome, run_dir: Path, config_args: str, dashboards: li
             f"Exported network: {run_dir / export.FILES['pt2']} (torch.export), {export.FILES['pt']} (state_dict)"
         )
         lines.extend(dashboards)
-        lines.append(f"Next: fizzlightning test {config_args}")
+        root = run_dir.parent.parent.parent  # <root>/lightning_logs/<experiment>/<run>: test finds it there
+        lines.append(
+            "Next: fizzlightning test"
+            + ("" if root == Path.cwd() else f" --trainer.default_root_dir {shlex.quote(str(root))}")
+        )
     return "\n".join(lines)

@@ -364,14 +364,14 @@ def run_config(subcommand: str, args: list[str], fit_command: str) -> Path:
         )
     if run is None or not (run / FIT_CONFIG).is_file():
         raise ConfigError(
-            f"fizzlightning {subcommand} --ckpt_path {given}: {'its run' if run else 'a loose checkpoint'} has no "
-            f"recorded {FIT_CONFIG}, so pass the config it was trained with (--config)."
+            f"{subcommand}: {f'the run {run}' if run else f'the loose checkpoint {given}'} has no recorded "
+            f"{FIT_CONFIG}: pass the config it was trained with (--config)."
         )
     for arg in args:
         key = arg.split("=", 1)[0]
         if key.startswith(("--model", "--data")) and key.rsplit(".", 1)[-1] not in HOW_IT_SCORES:
             raise ConfigError(
-                f"{key} would change the network of {run}, which its checkpoint and {FIT_CONFIG} decide: a command "
+                f"{key} is part of the network of {run}, which its checkpoint and {FIT_CONFIG} decide: a command "
                 "after fit changes how it runs (--trainer.*, --data.batch_size, --data.predict_range). Fit a new run "
                 "to change the network."
             )

@@ -35,7 +35,7 @@ def toy(tmp_path_factory):
     (directory / "toy.py").write_text(document_block("toy.py"))
     (directory / "toy.yaml").write_text(document_block("toy.yaml"))
     out = run(directory, "fit", "--config", "toy.yaml")
-    assert "Next: fizzlightning test --config toy.yaml" in out, out
+    assert "Next: fizzlightning test" in out, out
     return directory
 
 
