@@ -328,7 +328,7 @@ def test_batch_concatenates_requests_and_unbatch_gives_each_its_own_answers(fizz
 def test_option_mistakes_are_one_line_and_exit_2(cli, tmp_path, capsys):
     config = write(tmp_path, "fizzbuzz.yaml", FIZZBUZZ)
     mistakes = {
-        (): "the following arguments are required: -c/--config",
+        (): "No trained run to serve: found none under",  # without --config, the newest finished run
         ("--port", "abc"): "argument --port: invalid int value: 'abc'",
         ("--port", "80"): "--port = 80 is not allowed: expected a port from 1024 to 65535",
         ("--host", "10.0.0.1"): "--host = '10.0.0.1' is not allowed: expected 127.0.0.1, 0.0.0.0 or ::",
