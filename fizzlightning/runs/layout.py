@@ -371,9 +371,9 @@ def run_config(subcommand: str, args: list[str], fit_command: str) -> Path:
         key = arg.split("=", 1)[0]
         if key.startswith(("--model", "--data")) and key.rsplit(".", 1)[-1] not in HOW_IT_SCORES:
             raise ConfigError(
-                f"{key} is part of the network of {run}, which its checkpoint and {FIT_CONFIG} decide: a command "
-                "after fit changes how it runs (--trainer.*, --data.batch_size, --data.predict_range). Fit a new run "
-                "to change the network."
+                f"{key}: the model and data of {run} are the ones its checkpoint was trained with ({FIT_CONFIG}); a "
+                "command after fit changes how it runs (--trainer.*, --data.batch_size, --data.predict_range). Fit a "
+                "new run to change them."
             )
     return run / FIT_CONFIG
 

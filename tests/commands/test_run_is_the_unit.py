@@ -76,13 +76,13 @@ def test_a_change_to_the_network_is_refused_in_one_line(home, tmp_path, cli, cap
     run = only_run(home)
     shutil.copytree(home / "lightning_logs", tmp_path / "lightning_logs")
     before = sorted(tmp_path.rglob("*"))
-    settings = recorded_network(run)
+    settings, copied = recorded_network(run), tmp_path / "lightning_logs" / run.parent.name / run.name
     assert "--data.init_args.num_digits" in settings and "--model.init_args.hidden" in settings
     for setting in settings:
         for command in ("test", "validate", "predict", "export", "serve"):
             assert cli(command, setting, "1") == 2, (command, setting)
             err = capfd.readouterr().err
-            assert err.count("\n") == 1 and f"error: {setting} is part of the network of " in err, err
+            assert err.count("\n") == 1 and f"error: {setting}: the model and data of {copied} are " in err, err
     assert sorted(tmp_path.rglob("*")) == before
 
 
