@@ -348,7 +348,8 @@ def run_config(subcommand: str, args: list[str], fit_command: str) -> Path:
     decides it."""
     given = split_option(args)[0]
     root = local_root(split_option(args, "--trainer.default_root_dir")[0])
-    experiment = split_option(args, "--experiment")[0]
+    if experiment := split_option(args, "--experiment")[0]:
+        check_experiment(experiment)
     experiments = [experiment_dir(root, experiment)] if experiment else sorted((root / LOG_ROOT).glob("*"))
     if given not in (None, "best", "last"):
         run = run_of(Path(os.path.abspath(given)))
