@@ -7,7 +7,7 @@
   is a callable network for any batch size;
 - ``model.onnx`` (``fizzlightning export --format onnx``, the ``onnx`` extra): the same for ONNX Runtime.
 
-``fizzlightning export --config CONFIG [--ckpt_path PATH] [--format onnx|pt2|pt]`` writes any of them for the
+``fizzlightning export [--config CONFIG] [--ckpt_path PATH] [--format onnx|pt2|pt]`` writes any of them for the
 checkpoint the run rule picks (``layout.find_start``, as ``test`` and ``serve``), into that checkpoint's run.
 
 Each program is checked against the checkpoint's network on the model's fixed inputs (``export_net``, a
