@@ -12,7 +12,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.loggers import CSVLogger, MLFlowLogger, WandbLogger
+from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 # Lightning 2.6's DDP launcher watches its worker processes from a thread of this name (_ChildProcessObserver)
@@ -95,16 +95,6 @@ def csv_writer(logger: CSVLogger, make: type[ExperimentWriter]) -> ExperimentWri
         logger._fs.makedirs(logger.root_dir, exist_ok=True)
         logger._experiment = make(log_dir=logger.log_dir)
     return logger._experiment
-
-
-def mlflow_tracking_uri(logger: MLFlowLogger) -> str:
-    # MLFlowLogger keeps the URI it was given privately; mlflow's own getter would start a client
-    return logger._tracking_uri
-
-
-def wandb_offline(logger: WandbLogger) -> bool:
-    # WandbLogger keeps its offline flag privately; wandb's run settings exist only once a run has started
-    return logger._offline
 
 
 def launched_processes(trainer: L.Trainer) -> list:

@@ -104,18 +104,6 @@ def test_the_csv_writer_hook_sees_the_existing_file_before_lightning_would_delet
     assert writer.kept and writer.header == "epoch,step,val/acc"
 
 
-def test_the_loggers_private_settings_are_what_they_were_given(tmp_path, monkeypatch):
-    pytest.importorskip("mlflow")
-    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # as loggers.place sets it for a run
-    pytest.importorskip("wandb")
-    from lightning.pytorch.loggers import MLFlowLogger, WandbLogger
-
-    uri = f"file:{tmp_path / 'mlruns'}"
-    assert internals.mlflow_tracking_uri(MLFlowLogger(tracking_uri=uri)) == uri
-    assert internals.wandb_offline(WandbLogger(offline=True, save_dir=str(tmp_path))) is True
-    assert internals.wandb_offline(WandbLogger(offline=False, save_dir=str(tmp_path))) is False
-
-
 def test_the_stopped_observer_ends_without_killing_a_process_it_watched():
     from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
 

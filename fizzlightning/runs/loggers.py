@@ -23,8 +23,6 @@ from fizzlightning.internals import (
     csv_file_exists,
     csv_open,
     csv_writer,
-    mlflow_tracking_uri,
-    wandb_offline,
 )
 from fizzlightning.runs.layout import local_root
 
@@ -132,15 +130,16 @@ def where_to_look(loggers: list[Logger], run_dir: Path) -> list[str]:
             lines.append(f"Dashboards: tensorboard --logdir {run_dir.parent.parent}")
         elif isinstance(logger, pl_loggers.CSVLogger):
             lines.append(f"Metrics as CSV: {Path(logger.log_dir) / 'metrics.csv'}")
-        elif isinstance(logger, MLFlowLogger):
-            uri = mlflow_tracking_uri(logger)
+        elif isinstance(logger, MLFlowLogger):  # save_dir: the local store's folder, None for a server
+            store = logger.save_dir
             lines.append(
-                f"MLflow: mlflow ui --backend-store-uri {uri}" if uri.startswith("file:") else f"MLflow: {uri}"
+                f"MLflow: mlflow ui --backend-store-uri file:{store}"
+                if store
+                else f"MLflow: {logger.experiment.tracking_uri}"
             )
         elif isinstance(logger, WandbLogger):
-            offline = wandb_offline(logger)
-            where = logger.experiment.dir if offline else logger.experiment.url
-            lines.append(f"W&B: wandb sync {Path(where).parent}" if offline else f"W&B: {where}")
+            run = logger.experiment
+            lines.append(f"W&B: wandb sync {Path(run.dir).parent}" if run.offline else f"W&B: {run.url}")
         else:
             lines.append(
                 f"{type(logger).__name__}: {getattr(logger, 'log_dir', None) or getattr(logger, 'save_dir', '')}"
