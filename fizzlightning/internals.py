@@ -10,7 +10,6 @@ import threading
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
@@ -46,26 +45,6 @@ class CLIHooks(LightningCLI):
     def subcommand_parser(self, subcommand: str) -> LightningArgumentParser:
         # The parser that can dump a subcommand's config (LightningCLI's SaveConfigCallback uses the same).
         return self._parser(subcommand)
-
-
-class CheckpointHooks(ModelCheckpoint):
-    """ModelCheckpoint's two private save steps, with a public say in when ``last.ckpt`` is written."""
-
-    def last_due(self, trainer: L.Trainer) -> bool:
-        """Whether this epoch end writes ``last.ckpt``; Lightning's answer is "whenever best.ckpt was saved"."""
-        return True
-
-    def last_saved(self) -> None:
-        """Called after each write of ``last.ckpt``."""
-
-    def _save_topk_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict) -> None:
-        super()._save_topk_checkpoint(trainer, monitor_candidates)
-        # ModelCheckpoint writes last.ckpt next exactly when _last_global_step_saved is this step: no public switch
-        self._last_global_step_saved = trainer.global_step if self.last_due(trainer) else -1
-
-    def _save_last_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict) -> None:
-        super()._save_last_checkpoint(trainer, monitor_candidates)
-        self.last_saved()
 
 
 def csv_file_exists(writer: ExperimentWriter, path: str) -> bool:

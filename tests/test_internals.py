@@ -15,7 +15,6 @@ from fizzlightning import internals
 
 def test_every_private_name_is_still_there():
     from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
-    from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.cli import LightningCLI
     from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
@@ -24,14 +23,11 @@ def test_every_private_name_is_still_there():
         (LightningCLI, "_set_seed"),
         (LightningCLI, "_prepare_subcommand_parser"),
         (LightningCLI, "_parser"),
-        (ModelCheckpoint, "_save_topk_checkpoint"),
-        (ModelCheckpoint, "_save_last_checkpoint"),
         (ExperimentWriter, "_check_log_dir_exists"),
     ]:
         assert callable(getattr(owner, name, None)), f"{owner.__name__}.{name} is gone"
     observer = _ChildProcessObserver(main_pid=os.getpid(), child_processes=[])
     assert observer.name == internals.OBSERVER_THREAD and {"_finished", "_child_processes"} <= set(vars(observer))
-    assert hasattr(ModelCheckpoint(), "_last_global_step_saved")
 
 
 class Recorded(internals.CLIHooks):
@@ -55,35 +51,6 @@ def test_the_cli_hooks_are_called_in_lightnings_order_and_the_parser_dumps_the_c
     cli = Recorded(BoringModel, BoringDataModule, args=["fit", "--trainer.fast_dev_run", "1", "--seed_everything", "7"])
     assert Recorded.calls.index("parser fit") < Recorded.calls.index("plan_run") < Recorded.calls.index("seed_run")
     assert "seed_everything: 7" in cli.subcommand_parser("fit").dump(cli.config["fit"])
-
-
-class EveryOther(internals.CheckpointHooks):
-    def __init__(self, dirpath):
-        super().__init__(dirpath, "best", monitor="valid_loss", save_last=True)
-        self.saved = []
-
-    def last_due(self, trainer):
-        return trainer.current_epoch % 2 == 1
-
-    def last_saved(self):
-        self.saved.append(self.trainer_epoch)
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        self.trainer_epoch = trainer.current_epoch
-        super().on_train_epoch_end(trainer, pl_module)
-
-
-def test_last_due_decides_when_last_ckpt_is_written(tmp_path):
-    callback = EveryOther(tmp_path)
-    model = BoringModel()
-    model.validation_step = lambda batch, batch_idx: model.log("valid_loss", model.step(batch))
-    trainer = L.Trainer(
-        max_epochs=4, limit_train_batches=2, limit_val_batches=1, callbacks=[callback], logger=False,
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
-    )  # fmt: skip
-    trainer.fit(model, BoringDataModule())
-    assert callback.saved == [1, 3]  # every new best was saved, last.ckpt only where due
-    assert (tmp_path / "last.ckpt").is_file()
 
 
 class Kept(internals.CSVWriterHooks):
