@@ -11,8 +11,6 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.loggers import CSVLogger
-from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 # Lightning 2.6's DDP launcher watches its worker processes from a thread of this name (_ChildProcessObserver)
 OBSERVER_THREAD = "child-process-observer"
@@ -45,35 +43,6 @@ class CLIHooks(LightningCLI):
     def subcommand_parser(self, subcommand: str) -> LightningArgumentParser:
         # The parser that can dump a subcommand's config (LightningCLI's SaveConfigCallback uses the same).
         return self._parser(subcommand)
-
-
-def csv_file_exists(writer: ExperimentWriter, path: str) -> bool:
-    # The writer's filesystem (fsspec: local or remote), which it keeps private
-    return writer._fs.isfile(path)
-
-
-def csv_open(writer: ExperimentWriter, path: str) -> Any:
-    return writer._fs.open(path, "r", newline="")
-
-
-class CSVWriterHooks(ExperimentWriter):
-    """Lightning's CSV writer with its private check of an existing ``metrics.csv`` as a public method."""
-
-    def _check_log_dir_exists(self) -> None:
-        # Lightning 2.6 deletes an existing metrics.csv here, with no switch to keep it
-        self.existing_metrics()
-
-    def existing_metrics(self) -> None:
-        super()._check_log_dir_exists()
-
-
-def csv_writer(logger: CSVLogger, make: type[ExperimentWriter]) -> ExperimentWriter:
-    """``CSVLogger.experiment`` with a writer of class ``make``: the logger builds its writer with no hook to
-    choose the class, so this does what Lightning's property does, into the logger's private slots."""
-    if logger._experiment is None:
-        logger._fs.makedirs(logger.root_dir, exist_ok=True)
-        logger._experiment = make(log_dir=logger.log_dir)
-    return logger._experiment
 
 
 def launched_processes(trainer: L.Trainer) -> list:

@@ -8,7 +8,6 @@ import threading
 import lightning as L
 import pytest
 from lightning.pytorch.demos.boring_classes import BoringDataModule, BoringModel
-from lightning.pytorch.loggers import CSVLogger
 
 from fizzlightning import internals
 
@@ -16,14 +15,12 @@ from fizzlightning import internals
 def test_every_private_name_is_still_there():
     from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
     from lightning.pytorch.cli import LightningCLI
-    from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
     for owner, name in [
         (LightningCLI, "_parse_ckpt_path"),
         (LightningCLI, "_set_seed"),
         (LightningCLI, "_prepare_subcommand_parser"),
         (LightningCLI, "_parser"),
-        (ExperimentWriter, "_check_log_dir_exists"),
     ]:
         assert callable(getattr(owner, name, None)), f"{owner.__name__}.{name} is gone"
     observer = _ChildProcessObserver(main_pid=os.getpid(), child_processes=[])
@@ -51,24 +48,6 @@ def test_the_cli_hooks_are_called_in_lightnings_order_and_the_parser_dumps_the_c
     cli = Recorded(BoringModel, BoringDataModule, args=["fit", "--trainer.fast_dev_run", "1", "--seed_everything", "7"])
     assert Recorded.calls.index("parser fit") < Recorded.calls.index("plan_run") < Recorded.calls.index("seed_run")
     assert "seed_everything: 7" in cli.subcommand_parser("fit").dump(cli.config["fit"])
-
-
-class Kept(internals.CSVWriterHooks):
-    def existing_metrics(self) -> None:
-        self.kept = internals.csv_file_exists(self, self.metrics_file_path)
-        if self.kept:
-            with internals.csv_open(self, self.metrics_file_path) as file:
-                self.header = file.readline().strip()
-
-
-def test_the_csv_writer_hook_sees_the_existing_file_before_lightning_would_delete_it(tmp_path):
-    logger = CSVLogger(tmp_path, name="run", version=0)
-    os.makedirs(logger.log_dir)
-    with open(os.path.join(logger.log_dir, "metrics.csv"), "w") as file:
-        file.write("epoch,step,val/acc\n0,1,0.5\n")
-    writer = internals.csv_writer(logger, Kept)
-    assert isinstance(writer, Kept) and logger.experiment is writer
-    assert writer.kept and writer.header == "epoch,step,val/acc"
 
 
 def test_the_stopped_observer_ends_without_killing_a_process_it_watched():
