@@ -54,11 +54,10 @@ def launched_processes(trainer: L.Trainer) -> list:
 def stop_process_observer() -> None:
     """End the DDP launcher's watch over its processes: rank 0 names a lost process itself, and the observer
     would SIGKILL the whole run (rank 0 included) first. With no processes left to watch, its next poll
-    (every 5 s) finds nothing to kill and ends its loop; ``_finished`` alone would be overwritten by that poll."""
+    (every 5 s) finds all of them (none) ended and ends its loop, killing nothing."""
     for thread in threading.enumerate():
         if thread.name == OBSERVER_THREAD:
             thread._child_processes = []
-            thread._finished = True
 
 
 def parser_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
