@@ -6,14 +6,10 @@ instead of somewhere in a run. The rest of the package uses public names only, a
 """
 
 import argparse
-import threading
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-
-# Lightning 2.6's DDP launcher watches its worker processes from a thread of this name (_ChildProcessObserver)
-OBSERVER_THREAD = "child-process-observer"
 
 
 class CLIHooks(LightningCLI):
@@ -51,13 +47,11 @@ def launched_processes(trainer: L.Trainer) -> list:
     return list(getattr(trainer.strategy.launcher, "procs", None) or [])
 
 
-def stop_process_observer() -> None:
+def stop_process_observer(trainer: L.Trainer) -> None:
     """End the DDP launcher's watch over its processes: rank 0 names a lost process itself, and the observer
-    would SIGKILL the whole run (rank 0 included) first. With no processes left to watch, its next poll
-    (every 5 s) finds all of them (none) ended and ends its loop, killing nothing."""
-    for thread in threading.enumerate():
-        if thread.name == OBSERVER_THREAD:
-            thread._child_processes = []
+    would SIGKILL the whole run (rank 0 included) first. The observer watches the launcher's own ``procs`` list:
+    emptied, its next poll (every 5 s) finds every process (none) ended and ends its loop, killing nothing."""
+    trainer.strategy.launcher.procs.clear()
 
 
 def parser_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:

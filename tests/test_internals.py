@@ -4,16 +4,17 @@ import os
 import subprocess
 import sys
 import threading
+from types import SimpleNamespace
 
 import lightning as L
 import pytest
+from lightning.fabric.plugins.environments import LightningEnvironment
 from lightning.pytorch.demos.boring_classes import BoringDataModule, BoringModel
 
 from fizzlightning import internals
 
 
 def test_every_private_name_is_still_there():
-    from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
     from lightning.pytorch.cli import LightningCLI
 
     for owner, name in [
@@ -23,8 +24,6 @@ def test_every_private_name_is_still_there():
         (LightningCLI, "_parser"),
     ]:
         assert callable(getattr(owner, name, None)), f"{owner.__name__}.{name} is gone"
-    observer = _ChildProcessObserver(main_pid=os.getpid(), child_processes=[])
-    assert observer.name == internals.OBSERVER_THREAD and "_child_processes" in vars(observer)
 
 
 class Recorded(internals.CLIHooks):
@@ -50,16 +49,23 @@ def test_the_cli_hooks_are_called_in_lightnings_order_and_the_parser_dumps_the_c
     assert "seed_everything: 7" in cli.subcommand_parser("fit").dump(cli.config["fit"])
 
 
-def test_the_stopped_observer_ends_without_killing_a_process_it_watched():
-    from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
+def test_emptying_the_launchers_list_ends_its_observer_without_killing_a_process():
+    import inspect
 
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
+    from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+
+    assert "_launch_process_observer(self.procs)" in inspect.getsource(_SubprocessScriptLauncher.launch)  # same list
+    launcher = _SubprocessScriptLauncher(LightningEnvironment(), num_processes=2, num_nodes=1)
+    launcher.procs.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
+    (child,) = launcher.procs
+    trainer = SimpleNamespace(strategy=SimpleNamespace(launcher=launcher))
     try:
-        observer = _ChildProcessObserver(main_pid=os.getpid(), child_processes=[child], sleep_period=0.05)
+        observer = _ChildProcessObserver(main_pid=os.getpid(), child_processes=launcher.procs, sleep_period=0.05)
         observer.start()
         threading.Event().wait(0.2)  # a few polls: a live child keeps it watching
-        assert observer.is_alive()
-        internals.stop_process_observer()
+        assert observer.is_alive() and internals.launched_processes(trainer) == [child]
+        internals.stop_process_observer(trainer)
         observer.join(timeout=5)
         assert not observer.is_alive() and child.poll() is None
     finally:
