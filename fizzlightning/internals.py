@@ -6,17 +6,10 @@ instead of somewhere in a run. The rest of the package uses public names only, a
 """
 
 import argparse
-import threading
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.loggers import CSVLogger, MLFlowLogger, WandbLogger
-from lightning.pytorch.loggers.csv_logs import ExperimentWriter
-
-# Lightning 2.6's DDP launcher watches its worker processes from a thread of this name (_ChildProcessObserver)
-OBSERVER_THREAD = "child-process-observer"
 
 
 class CLIHooks(LightningCLI):
@@ -48,79 +41,17 @@ class CLIHooks(LightningCLI):
         return self._parser(subcommand)
 
 
-class CheckpointHooks(ModelCheckpoint):
-    """ModelCheckpoint's two private save steps, with a public say in when ``last.ckpt`` is written."""
-
-    def last_due(self, trainer: L.Trainer) -> bool:
-        """Whether this epoch end writes ``last.ckpt``; Lightning's answer is "whenever best.ckpt was saved"."""
-        return True
-
-    def last_saved(self) -> None:
-        """Called after each write of ``last.ckpt``."""
-
-    def _save_topk_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict) -> None:
-        super()._save_topk_checkpoint(trainer, monitor_candidates)
-        # ModelCheckpoint writes last.ckpt next exactly when _last_global_step_saved is this step: no public switch
-        self._last_global_step_saved = trainer.global_step if self.last_due(trainer) else -1
-
-    def _save_last_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict) -> None:
-        super()._save_last_checkpoint(trainer, monitor_candidates)
-        self.last_saved()
-
-
-def csv_file_exists(writer: ExperimentWriter, path: str) -> bool:
-    # The writer's filesystem (fsspec: local or remote), which it keeps private
-    return writer._fs.isfile(path)
-
-
-def csv_open(writer: ExperimentWriter, path: str) -> Any:
-    return writer._fs.open(path, "r", newline="")
-
-
-class CSVWriterHooks(ExperimentWriter):
-    """Lightning's CSV writer with its private check of an existing ``metrics.csv`` as a public method."""
-
-    def _check_log_dir_exists(self) -> None:
-        # Lightning 2.6 deletes an existing metrics.csv here, with no switch to keep it
-        self.existing_metrics()
-
-    def existing_metrics(self) -> None:
-        super()._check_log_dir_exists()
-
-
-def csv_writer(logger: CSVLogger, make: type[ExperimentWriter]) -> ExperimentWriter:
-    """``CSVLogger.experiment`` with a writer of class ``make``: the logger builds its writer with no hook to
-    choose the class, so this does what Lightning's property does, into the logger's private slots."""
-    if logger._experiment is None:
-        logger._fs.makedirs(logger.root_dir, exist_ok=True)
-        logger._experiment = make(log_dir=logger.log_dir)
-    return logger._experiment
-
-
-def mlflow_tracking_uri(logger: MLFlowLogger) -> str:
-    # MLFlowLogger keeps the URI it was given privately; mlflow's own getter would start a client
-    return logger._tracking_uri
-
-
-def wandb_offline(logger: WandbLogger) -> bool:
-    # WandbLogger keeps its offline flag privately; wandb's run settings exist only once a run has started
-    return logger._offline
-
-
 def launched_processes(trainer: L.Trainer) -> list:
     """The processes the DDP launcher started for ranks 1..n-1 (``subprocess.Popen``), on rank 0; else none.
     The launcher (``_SubprocessScriptLauncher``) is private, its ``procs`` list is not."""
     return list(getattr(trainer.strategy.launcher, "procs", None) or [])
 
 
-def stop_process_observer() -> None:
+def stop_process_observer(trainer: L.Trainer) -> None:
     """End the DDP launcher's watch over its processes: rank 0 names a lost process itself, and the observer
-    would SIGKILL the whole run (rank 0 included) first. With no processes left to watch, its next poll
-    (every 5 s) finds nothing to kill and ends its loop; ``_finished`` alone would be overwritten by that poll."""
-    for thread in threading.enumerate():
-        if thread.name == OBSERVER_THREAD:
-            thread._child_processes = []
-            thread._finished = True
+    would SIGKILL the whole run (rank 0 included) first. The observer watches the launcher's own ``procs`` list:
+    emptied, its next poll (every 5 s) finds every process (none) ended and ends its loop, killing nothing."""
+    trainer.strategy.launcher.procs.clear()
 
 
 def parser_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:

@@ -4,34 +4,26 @@ import os
 import subprocess
 import sys
 import threading
+from types import SimpleNamespace
 
 import lightning as L
 import pytest
+from lightning.fabric.plugins.environments import LightningEnvironment
 from lightning.pytorch.demos.boring_classes import BoringDataModule, BoringModel
-from lightning.pytorch.loggers import CSVLogger
 
 from fizzlightning import internals
 
 
 def test_every_private_name_is_still_there():
-    from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
-    from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.cli import LightningCLI
-    from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
     for owner, name in [
         (LightningCLI, "_parse_ckpt_path"),
         (LightningCLI, "_set_seed"),
         (LightningCLI, "_prepare_subcommand_parser"),
         (LightningCLI, "_parser"),
-        (ModelCheckpoint, "_save_topk_checkpoint"),
-        (ModelCheckpoint, "_save_last_checkpoint"),
-        (ExperimentWriter, "_check_log_dir_exists"),
     ]:
         assert callable(getattr(owner, name, None)), f"{owner.__name__}.{name} is gone"
-    observer = _ChildProcessObserver(main_pid=os.getpid(), child_processes=[])
-    assert observer.name == internals.OBSERVER_THREAD and {"_finished", "_child_processes"} <= set(vars(observer))
-    assert hasattr(ModelCheckpoint(), "_last_global_step_saved")
 
 
 class Recorded(internals.CLIHooks):
@@ -57,75 +49,23 @@ def test_the_cli_hooks_are_called_in_lightnings_order_and_the_parser_dumps_the_c
     assert "seed_everything: 7" in cli.subcommand_parser("fit").dump(cli.config["fit"])
 
 
-class EveryOther(internals.CheckpointHooks):
-    def __init__(self, dirpath):
-        super().__init__(dirpath, "best", monitor="valid_loss", save_last=True)
-        self.saved = []
+def test_emptying_the_launchers_list_ends_its_observer_without_killing_a_process():
+    import inspect
 
-    def last_due(self, trainer):
-        return trainer.current_epoch % 2 == 1
-
-    def last_saved(self):
-        self.saved.append(self.trainer_epoch)
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        self.trainer_epoch = trainer.current_epoch
-        super().on_train_epoch_end(trainer, pl_module)
-
-
-def test_last_due_decides_when_last_ckpt_is_written(tmp_path):
-    callback = EveryOther(tmp_path)
-    model = BoringModel()
-    model.validation_step = lambda batch, batch_idx: model.log("valid_loss", model.step(batch))
-    trainer = L.Trainer(
-        max_epochs=4, limit_train_batches=2, limit_val_batches=1, callbacks=[callback], logger=False,
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
-    )  # fmt: skip
-    trainer.fit(model, BoringDataModule())
-    assert callback.saved == [1, 3]  # every new best was saved, last.ckpt only where due
-    assert (tmp_path / "last.ckpt").is_file()
-
-
-class Kept(internals.CSVWriterHooks):
-    def existing_metrics(self) -> None:
-        self.kept = internals.csv_file_exists(self, self.metrics_file_path)
-        if self.kept:
-            with internals.csv_open(self, self.metrics_file_path) as file:
-                self.header = file.readline().strip()
-
-
-def test_the_csv_writer_hook_sees_the_existing_file_before_lightning_would_delete_it(tmp_path):
-    logger = CSVLogger(tmp_path, name="run", version=0)
-    os.makedirs(logger.log_dir)
-    with open(os.path.join(logger.log_dir, "metrics.csv"), "w") as file:
-        file.write("epoch,step,val/acc\n0,1,0.5\n")
-    writer = internals.csv_writer(logger, Kept)
-    assert isinstance(writer, Kept) and logger.experiment is writer
-    assert writer.kept and writer.header == "epoch,step,val/acc"
-
-
-def test_the_loggers_private_settings_are_what_they_were_given(tmp_path, monkeypatch):
-    pytest.importorskip("mlflow")
-    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # as loggers.place sets it for a run
-    pytest.importorskip("wandb")
-    from lightning.pytorch.loggers import MLFlowLogger, WandbLogger
-
-    uri = f"file:{tmp_path / 'mlruns'}"
-    assert internals.mlflow_tracking_uri(MLFlowLogger(tracking_uri=uri)) == uri
-    assert internals.wandb_offline(WandbLogger(offline=True, save_dir=str(tmp_path))) is True
-    assert internals.wandb_offline(WandbLogger(offline=False, save_dir=str(tmp_path))) is False
-
-
-def test_the_stopped_observer_ends_without_killing_a_process_it_watched():
     from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
+    from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    assert "_launch_process_observer(self.procs)" in inspect.getsource(_SubprocessScriptLauncher.launch)  # same list
+    launcher = _SubprocessScriptLauncher(LightningEnvironment(), num_processes=2, num_nodes=1)
+    launcher.procs.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
+    (child,) = launcher.procs
+    trainer = SimpleNamespace(strategy=SimpleNamespace(launcher=launcher))
     try:
-        observer = _ChildProcessObserver(main_pid=os.getpid(), child_processes=[child], sleep_period=0.05)
+        observer = _ChildProcessObserver(main_pid=os.getpid(), child_processes=launcher.procs, sleep_period=0.05)
         observer.start()
         threading.Event().wait(0.2)  # a few polls: a live child keeps it watching
-        assert observer.is_alive()
-        internals.stop_process_observer()
+        assert observer.is_alive() and internals.launched_processes(trainer) == [child]
+        internals.stop_process_observer(trainer)
         observer.join(timeout=5)
         assert not observer.is_alive() and child.poll() is None
     finally:

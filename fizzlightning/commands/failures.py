@@ -167,7 +167,7 @@ class RankWatch(L.Callback):
         procs = launched_processes(trainer)
         if trainer.world_size == 1 or not trainer.is_global_zero or not procs:
             return
-        stop_process_observer()
+        stop_process_observer(trainer)  # after launched_processes made its copy
         gone = _gone(procs)
         deadline = time.monotonic() + GRACE
         while not gone and lost_peer(exception) and time.monotonic() < deadline:

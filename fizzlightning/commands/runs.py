@@ -6,9 +6,10 @@ It reads only what a run records, and imports no torch, so it answers at once:
 - the runs themselves: ``layout.fit_runs``, the one rule of ``runs/layout.py``;
 - ``fit.json`` (``commands/finish.py``): epochs, training seconds, the best validation score and its metric, the seed;
 - ``fit-config.yaml`` and each resume's ``fit-config-N.yaml``: the settings (the newest fit's) and the seed;
-- the logs (TensorBoard's event files in the run, or ``csv/metrics.csv``): the last ``test`` scores and, for a run
-  that did not finish, the validations it logged. A run whose fit did not finish has no ``fit.json``: its epochs are
-  the validations its logs hold and its score the last of them, marked ``(last)``, for its best is not recorded.
+- the logs (TensorBoard's event files in the run, or the CSV logger's ``csv/version_N/metrics.csv``, one a
+  command): the last ``test`` scores and, for a run that did not finish, the validations it logged. A run whose fit
+  did not finish has no ``fit.json``: its epochs are the validations its logs hold and its score the last of them,
+  marked ``(last)``, for its best is not recorded.
 """
 
 import csv
@@ -155,7 +156,7 @@ Scalar = tuple[str, str, int, float]  # (file, tag, step, value), in the order w
 
 
 def scalars(run_dir: Path) -> list[Scalar]:
-    """The scalars the run's commands logged: TensorBoard's event files in the run, else ``csv/metrics.csv``."""
+    """The scalars the run's commands logged: TensorBoard's event files in the run, else the CSV logger's files."""
     events = sorted(run_dir.glob("events.out.tfevents.*"), key=lambda p: (p.stat().st_mtime, p.name))
     found: list[Scalar] = []
     if events:
@@ -170,12 +171,14 @@ def scalars(run_dir: Path) -> list[Scalar]:
                     elif value.metadata.plugin_data.plugin_name == "scalars" and value.tensor.float_val:
                         found.append((file.name, value.tag, event.step, value.tensor.float_val[0]))
         return found
-    metrics = run_dir / "csv" / "metrics.csv"
-    if metrics.is_file():
+    # one CSV version per command (csv/version_0/, version_1/, ...), after 0.2.0's single csv/metrics.csv
+    versions = sorted(run_dir.glob("csv/version_*/metrics.csv"), key=lambda p: (len(p.parent.name), p.parent.name))
+    for metrics in [p for p in [run_dir / "csv" / "metrics.csv"] if p.is_file()] + versions:
         with metrics.open(newline="") as file:
             for index, row in enumerate(csv.DictReader(file)):
                 step = int(float(row.get("step") or 0))
-                found.extend((f"row{index}", tag, step, float(v)) for tag, v in row.items() if v and tag != "step")
+                where = f"{metrics.parent.name}/row{index}"
+                found.extend((where, tag, step, float(v)) for tag, v in row.items() if v and tag != "step")
     return found
 
 

@@ -245,7 +245,10 @@ def _check_settings(held_groups: list[dict], groups: list[dict], path: str | Pat
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint I/O with all-or-nothing writes and ``weights_only=True`` loads."""
+    """Lightning's checkpoint I/O with all-or-nothing writes and ``weights_only=True`` loads.
+
+    Lightning's own save writes the file in the system's temporary directory and moves it into place: across disks
+    a copy into the old file, which a full disk leaves broken (``tests/commands/test_full_disk.py``)."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any = None) -> None:
         data = torch_bytes(checkpoint)

@@ -6,68 +6,19 @@ of the run before it is built: ``csv/``, ``mlruns/``, ``wandb/``. A tracking ser
 (MLflow's ``tracking_uri``) is kept: it holds no files of the run.
 """
 
-import csv
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch import loggers as pl_loggers
-from lightning.pytorch.core.saving import load_hparams_from_yaml
 from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
-from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
-from fizzlightning.internals import (
-    CSVWriterHooks,
-    csv_file_exists,
-    csv_open,
-    csv_writer,
-    mlflow_tracking_uri,
-    wandb_offline,
-)
 from fizzlightning.runs.layout import local_root
 
 TENSORBOARD = "lightning.pytorch.loggers.TensorBoardLogger"
 # LightningCLI's default logger; CSVLogger, which requires a save_dir, inherits it when a config switches to it
 DEFAULT = {"class_path": TENSORBOARD, "init_args": {"save_dir": str(Path("lightning_logs"))}}
-CSV = "lightning.pytorch.loggers.CSVLogger"
-
-
-class _AppendingWriter(CSVWriterHooks):
-    """Lightning's CSV writer, appending to the run's ``metrics.csv`` instead of deleting it.
-
-    Every command of a run (fit, its resume, test, validate) logs into the same ``csv/``; Lightning's writer
-    deletes an existing ``metrics.csv`` when it starts, and replaces ``hparams.yaml``. This one starts from the
-    file's header instead, so that rows of new metrics widen the file (Lightning rewrites it with the wider
-    header) and earlier rows are kept, and from the settings already in ``hparams.yaml``.
-    """
-
-    def __init__(self, log_dir: str) -> None:
-        super().__init__(log_dir)
-        hparams = os.path.join(self.log_dir, self.NAME_HPARAMS_FILE)
-        if csv_file_exists(self, hparams):  # fit's full settings, which a later test's fewer would replace
-            self.hparams = load_hparams_from_yaml(hparams) or {}
-
-    def log_hparams(self, params: dict[str, Any]) -> None:
-        # Lightning logs a list setting as a list, fizzlightning's HPARAMS as its text: the same value, kept as first
-        # recorded, so that a later command rewrites the file as it was
-        held = self.hparams
-        super().log_hparams({k: v for k, v in params.items() if k not in held or str(held[k]) != str(v)})
-
-    def existing_metrics(self) -> None:
-        if csv_file_exists(self, self.metrics_file_path):
-            with csv_open(self, self.metrics_file_path) as file:
-                self.metrics_keys = next(csv.reader(file), [])
-
-
-class RunCSVLogger(pl_loggers.CSVLogger):
-    """Lightning's ``CSVLogger``, keeping what earlier commands of the run wrote (``--trainer.logger CSVLogger``)."""
-
-    @property
-    @rank_zero_experiment  # as Lightning's: the other ranks get a writer that does nothing
-    def experiment(self) -> ExperimentWriter:
-        return csv_writer(self, _AppendingWriter)
 
 
 def place(logger_config: Any, run_dir: Path) -> Any:
@@ -79,8 +30,6 @@ def place(logger_config: Any, run_dir: Path) -> Any:
         return [place(one, run_dir) for one in logger_config]
     if logger_config is False or not hasattr(logger_config, "get"):
         return logger_config
-    if logger_config["class_path"] in (CSV, "lightning.pytorch.loggers.csv_logs.CSVLogger"):
-        logger_config["class_path"] = f"{__name__}.RunCSVLogger"
     name = logger_config["class_path"].rsplit(".", 1)[-1]
     args = logger_config.get("init_args") or {}
     placed = _placement(name, args, run_dir)
@@ -108,8 +57,8 @@ def _placement(name: str, args: Any, run_dir: Path) -> dict[str, Any]:
     experiment, run = run_dir.parent, run_dir.name
     if name == "TensorBoardLogger":  # its events in the run directory itself, as TensorBoard's --logdir expects
         return {"save_dir": str(experiment.parent), "name": experiment.name, "version": run, "default_hp_metric": False}
-    if name in ("CSVLogger", "RunCSVLogger"):
-        return {"save_dir": str(run_dir), "name": "", "version": "csv"}
+    if name == "CSVLogger":  # csv/version_0/ for the first command, version_1/ for the next: none replaces another
+        return {"save_dir": str(run_dir), "name": "csv", "version": None}
     if name == "MLFlowLogger":
         uri = args.get("tracking_uri")
         if uri and not str(uri).startswith("file:"):
@@ -132,15 +81,16 @@ def where_to_look(loggers: list[Logger], run_dir: Path) -> list[str]:
             lines.append(f"Dashboards: tensorboard --logdir {run_dir.parent.parent}")
         elif isinstance(logger, pl_loggers.CSVLogger):
             lines.append(f"Metrics as CSV: {Path(logger.log_dir) / 'metrics.csv'}")
-        elif isinstance(logger, MLFlowLogger):
-            uri = mlflow_tracking_uri(logger)
+        elif isinstance(logger, MLFlowLogger):  # save_dir: the local store's folder, None for a server
+            store = logger.save_dir
             lines.append(
-                f"MLflow: mlflow ui --backend-store-uri {uri}" if uri.startswith("file:") else f"MLflow: {uri}"
+                f"MLflow: mlflow ui --backend-store-uri file:{store}"
+                if store
+                else f"MLflow: {logger.experiment.tracking_uri}"
             )
         elif isinstance(logger, WandbLogger):
-            offline = wandb_offline(logger)
-            where = logger.experiment.dir if offline else logger.experiment.url
-            lines.append(f"W&B: wandb sync {Path(where).parent}" if offline else f"W&B: {where}")
+            run = logger.experiment
+            lines.append(f"W&B: wandb sync {Path(run.dir).parent}" if run.offline else f"W&B: {run.url}")
         else:
             lines.append(
                 f"{type(logger).__name__}: {getattr(logger, 'log_dir', None) or getattr(logger, 'save_dir', '')}"

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info
 
-from fizzlightning.internals import CheckpointHooks
 from fizzlightning.runs.checkpoints import run_record
 
 LAST_EVERY_SECONDS = 1.0  # last.ckpt at most this often (and whenever the run stops): a write costs ~2 ms, an epoch ~30
 
 
-class RunCheckpoint(CheckpointHooks):
+class RunCheckpoint(ModelCheckpoint):
     """What makes a run resumable: ``best.ckpt``, ``last.ckpt``, and a clean stop on a signal.
 
     ``best.ckpt`` is the best epoch by the monitored validation metric; of epochs that tie, the later one,
@@ -30,16 +30,18 @@ class RunCheckpoint(CheckpointHooks):
     the previous ``last.ckpt`` is still whole (checkpoints are written atomically).
 
     One callback instead of three: Lightning calls every hook of every callback at every step, so each
-    callback costs per-step time whether it acts or not.
+    callback costs per-step time whether it acts or not. ``last.ckpt`` is this callback's own write
+    (``Trainer.save_checkpoint``), not ModelCheckpoint's ``save_last``, which writes it only when ``best.ckpt``
+    was saved.
     """
 
     def __init__(self, dirpath: Path, monitor: str, mode: str, stop_signals: tuple[int, ...] = ()) -> None:
-        super().__init__(dirpath, "best", monitor=monitor, mode=mode, save_last=True, enable_version_counter=False)
+        super().__init__(dirpath, "best", monitor=monitor, mode=mode, enable_version_counter=False)
         self.stop_signals = (signal.SIGINT, signal.SIGTERM, *stop_signals)  # and SLURM's requeue signal in a job
         self.signal_received: int | None = None
         self._run_over = False  # the run had stopped for its own reasons (early stopping) when last.ckpt was written
         self._last_written: float | None = None  # when last.ckpt was last written (time.monotonic)
-        self._last_due = True
+        self._last_step: int | None = None  # and at which global step
         self.earlier_seconds = 0.0  # the run's training time before this command: a resumed checkpoint's
         self._started: float | None = None  # when this command's fit began (time.perf_counter)
 
@@ -78,11 +80,14 @@ class RunCheckpoint(CheckpointHooks):
                 return True
         return super().check_monitor_top_k(trainer, current)
 
-    def last_due(self, trainer: L.Trainer) -> bool:
-        return self._last_due  # decided in on_train_epoch_end, the same on every rank
-
-    def last_saved(self) -> None:
-        self._last_written = time.monotonic()
+    def write_last(self, trainer: L.Trainer) -> None:
+        """Write ``last.ckpt`` (on every rank: the save is collective) unless this step's is written already."""
+        if trainer.fast_dev_run or self._last_step == trainer.global_step:
+            return
+        path = Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
+        self.last_model_path = str(path)  # before the save: the callback's state is part of the checkpoint
+        trainer.save_checkpoint(path, self.save_weights_only)
+        self._last_written, self._last_step = time.monotonic(), trainer.global_step
 
     @staticmethod
     def ignore_signals() -> None:
@@ -113,10 +118,9 @@ class RunCheckpoint(CheckpointHooks):
             signal.signal(signum, self._handle_signal)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # A smoke test (fast_dev_run) keeps no checkpoint: Lightning skips every other save then, but not this one,
-        # and its last.ckpt would be what a resume or a later command picks.
-        if not trainer.fast_dev_run:
-            super().on_train_end(trainer, pl_module)
+        # A run that stopped inside an epoch (max_steps, max_time) keeps its last step. A smoke test (fast_dev_run)
+        # keeps no checkpoint: its last.ckpt would be what a resume or a later command picks.
+        self.write_last(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Lightning runs checkpoint callbacks after the others, so a stopping rule has decided by now.
@@ -125,9 +129,10 @@ class RunCheckpoint(CheckpointHooks):
         signalled = trainer.strategy.reduce_boolean_decision(self.signal_received is not None, all=False)
         ending = signalled or trainer.should_stop or trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
         waited = self._last_written is None or time.monotonic() - self._last_written >= LAST_EVERY_SECONDS
+        super().on_train_epoch_end(trainer, pl_module)  # best.ckpt, if this epoch is the best
         # the same decision on every rank: ranks whose clocks disagree would disagree on the collective save
-        self._last_due = trainer.strategy.reduce_boolean_decision(ending or waited, all=False)
-        super().on_train_epoch_end(trainer, pl_module)  # this epoch's checkpoints are written by now
+        if trainer.strategy.reduce_boolean_decision(ending or waited, all=False):
+            self.write_last(trainer)
         if signalled:
             trainer.should_stop = True
             rank_zero_info(f"Stopped after epoch {trainer.current_epoch}.")

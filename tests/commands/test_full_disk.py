@@ -157,3 +157,26 @@ def test_a_disk_full_before_fit_starts_is_said_before_anything_runs(cli, tmp_pat
     line = one_error_line(capfd.readouterr().err)
     assert line.startswith("fizzlightning: error: Cannot write to ")
     assert line.endswith("the disk is full. Free some space first.")
+
+
+def test_lightnings_own_checkpoint_save_spoils_the_previous_file_on_a_full_disk_and_ours_keeps_it(disk):
+    """Why ``AtomicCheckpointIO`` replaces Lightning's ``TorchCheckpointIO``: Lightning writes the new file in the
+    system's temporary directory and moves it over the old one, which across disks is a copy into the old file.
+    Should this start failing for Lightning's, its own save has become whole-or-nothing and ours can go."""
+    import torch
+    from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+    from fizzlightning.errors import WriteError
+    from fizzlightning.runs.checkpoints import AtomicCheckpointIO
+
+    path = disk / "last.ckpt"
+    for io, refused, whole in [(TorchCheckpointIO(), OSError, False), (AtomicCheckpointIO(), WriteError, True)]:
+        io.save_checkpoint({"w": torch.ones(1_000_000)}, path)  # 4 MB of the disk's 16
+        with pytest.raises(refused):
+            io.save_checkpoint({"w": torch.ones(5_000_000)}, path)  # 20 MB: more than the disk holds
+        try:
+            kept = torch.load(path, weights_only=True)["w"].numel() == 1_000_000
+        except RuntimeError:  # torch's "PytorchStreamReader failed reading zip archive"
+            kept = False
+        assert kept is whole, type(io).__name__
+        path.unlink()

@@ -96,7 +96,7 @@ def test_every_run_is_listed_newest_first_with_what_its_files_record(logs):
     assert by["regressor"]["fits"] == 2 and by["regressor"]["epochs"] == 3  # resumed to 3 epochs
     assert by["fizzbuzz_020"]["test"] == {"test/acc": pytest.approx(0.53)}  # 0.2.0's own test printed 53/100
     assert by["fizzbuzz_020"]["settings"]["model"] == "FizzBuzzClassifier"  # its flat module paths, by class name
-    assert set(by["csvlogged"]["test"]) == {"test/acc"}  # from csv/metrics.csv
+    assert set(by["csvlogged"]["test"]) == {"test/acc"}  # from the test's own csv/version_1/metrics.csv
     untested = [run for run in runs if run["experiment"] == "fizzbuzz"][-1]  # the older fizzbuzz run
     assert untested["test"] == {}
 

@@ -27,13 +27,13 @@ def test_csv_logger_writes_into_the_run_and_says_it_cannot_show_pictures(cli, tm
     run = only_run(tmp_path)
     assert not (tmp_path / "csvlogs").exists()  # the reproduction: nothing lands outside the run
     assert f"writes into the run directory {run}, not csvlogs" in err
-    with (run / "csv" / "metrics.csv").open() as table:
+    with (run / "csv" / "version_0" / "metrics.csv").open() as table:  # the first command's
         rows = list(csv.DictReader(table))
     assert [row["val/acc"] for row in rows if row.get("val/acc")] != []  # one per epoch
-    settings = yaml.safe_load((run / "csv" / "hparams.yaml").read_text())
+    settings = yaml.safe_load((run / "csv" / "version_0" / "hparams.yaml").read_text())
     assert settings["optimizer/class"] == "SGD" and settings["optimizer/lr"] == 0.1 and settings["data/num_digits"] == 8
     assert err.count("CSVLogger cannot show pictures, so it gets no board/ images.") == 1  # once per run
-    assert f"Metrics as CSV: {run / 'csv' / 'metrics.csv'}" in out
+    assert f"Metrics as CSV: {run / 'csv' / 'version_0' / 'metrics.csv'}" in out
     assert "tensorboard" not in out and not list(run.glob("events.out.tfevents.*"))
 
 
@@ -66,7 +66,7 @@ def test_several_loggers_at_once_and_none(cli, tmp_path, capfd):
     both = ["--trainer.logger", "[TensorBoardLogger, {class_path: CSVLogger, init_args: {save_dir: .}}]"]
     out, _ = fit(cli, tmp_path, capfd, *both)
     run = only_run(tmp_path)
-    assert list(run.glob("events.out.tfevents.*")) and (run / "csv" / "metrics.csv").is_file()
+    assert list(run.glob("events.out.tfevents.*")) and (run / "csv" / "version_0" / "metrics.csv").is_file()
     assert "Dashboards: tensorboard --logdir" in out and "Metrics as CSV:" in out
     out, _ = fit(cli, tmp_path, capfd, "--trainer.logger", "false")
     assert "No logger: the metrics of this run were not saved (--trainer.logger false)." in out

@@ -8,11 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 import yaml
+from lightning.pytorch.demos.boring_classes import BoringDataModule, BoringModel
 
+from fizzlightning.runs import run_checkpoint
 from fizzlightning.runs.layout import remove_stale_temporaries
 from tests.helpers import (
     INTERRUPTIBLE,
@@ -34,6 +38,27 @@ def uninterrupted(tmp_path_factory) -> dict:
     fit_in(directory, CONFIG, INTERRUPTIBLE)
     (run,) = runs(directory, CONFIG)
     return final_state(run / "checkpoints" / "last.ckpt")
+
+
+def test_last_ckpt_is_written_after_the_first_epoch_and_at_the_end_best_ckpt_at_the_best(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_checkpoint, "LAST_EVERY_SECONDS", float("inf"))  # no write for time passed
+    written = []
+    save = L.Trainer.save_checkpoint
+
+    def recorded(trainer, path, *args, **kwargs):
+        written.append((Path(path).name, trainer.current_epoch))
+        save(trainer, path, *args, **kwargs)
+
+    monkeypatch.setattr(L.Trainer, "save_checkpoint", recorded)
+    model = BoringModel()
+    model.validation_step = lambda batch, batch_idx: model.log("loss", float(model.current_epoch))  # epoch 0 best
+    trainer = L.Trainer(
+        max_epochs=4, limit_train_batches=2, limit_val_batches=1, logger=False, enable_progress_bar=False,
+        callbacks=[run_checkpoint.RunCheckpoint(tmp_path, "loss", "min")], enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(model, BoringDataModule())
+    # ModelCheckpoint's own save_last would write last.ckpt with best.ckpt only, leaving epoch 0's state in it
+    assert written == [("best.ckpt", 0), ("last.ckpt", 0), ("last.ckpt", 3)]
 
 
 @pytest.mark.parametrize(
