@@ -85,3 +85,27 @@ def test_the_10bit_config_is_the_recipe_the_small_data_study_chose():
     assert config["trainer"]["max_epochs"] == CHOSEN.cap and "callbacks" not in config["trainer"]  # no early stop
     assert (CHOSEN.schedule, CHOSEN.ema, CHOSEN.dropout, CHOSEN.smoothing) == (Recipe.schedule, 0.0, 0.0, 0.0)
     assert CHOSEN.shuffle and "lr_scheduler" not in config
+
+
+def test_the_sin_config_is_the_candidate_the_stop_signal_study_chose():
+    sys.path.insert(0, str(CONFIGS.parent / "benchmarks"))
+    from small_data import Recipe
+    from stop_signal import CANDIDATES, RECIPES, SPLITS
+
+    recipe_name, split, rule = CANDIDATES["sin-fixed-30"]
+    recipe = RECIPES[recipe_name]
+    config = yaml.safe_load((CONFIGS / "fizzbuzz_sin.yaml").read_text())
+    default = yaml.safe_load((CONFIGS / "fizzbuzz.yaml").read_text())
+    model, data, optimizer = (config[key]["init_args"] for key in ("model", "data", "optimizer"))
+    assert config["optimizer"]["class_path"] == "torch.optim.AdamW" and recipe.optimizer == "adamw"
+    assert (tuple(model["hidden"]), model["activation"]) == (recipe.hidden, recipe.activation)
+    assert (data["num_digits"], data["batch_size"]) == (12, recipe.batch)
+    assert data.get("val_fraction", FizzBuzzDataModule().val_fraction) == recipe.val_fraction and SPLITS[split] == 0
+    assert (optimizer["lr"], optimizer["weight_decay"]) == (recipe.lr, recipe.decay)
+    assert rule == f"fixed {config['trainer']['max_epochs']} epochs" and "callbacks" not in config["trainer"]
+    assert (recipe.schedule, recipe.ema, recipe.dropout, recipe.smoothing) == (Recipe.schedule, 0.0, 0.0, 0.0)
+    # otherwise the default config: the same data, optimizer class and weight decay
+    assert (
+        data == default["data"]["init_args"]
+        and optimizer["weight_decay"] == default["optimizer"]["init_args"]["weight_decay"]
+    )
