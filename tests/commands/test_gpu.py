@@ -23,6 +23,7 @@ SHORT = {  # every config, cut to a few epochs where a full fit would not fit th
     "fizzbuzz_10bit.yaml": [],
     "fizzbuzz_seed10.yaml": ["--trainer.max_epochs", "200"],
     "fizzbuzz_seed15.yaml": ["--trainer.max_epochs", "10"],
+    "fizzbuzz_sin.yaml": [],
     "gan.yaml": ["--trainer.max_epochs", "4"],
     "optimizers.yaml": [],
     "regressor.yaml": [],
