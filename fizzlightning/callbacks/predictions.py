@@ -1,4 +1,5 @@
-"""``predict``'s output file: every rank's rows, merged in input order, as a CSV table in the run directory.
+"""``predict``'s output file: every rank's rows, merged in input order, as a CSV table in the run directory; and
+every rank's per-sample test results, for what ``test`` prints.
 
 The rows are written as each batch ends, into a hidden spool file beside the final one, so that a range of any
 size is played in the memory of a batch. The finished file is renamed into place (``files.atomic_write``): it is
@@ -14,17 +15,47 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
+from torchmetrics import CatMetric
 
 from fizzlightning.errors import WriteError
 from fizzlightning.files import atomic_write, disk_full, write_failure
 
-KEPT_ROWS = 1010  # the first rows kept for what predict prints (``format_predictions``); the file has every row
+KEPT_ROWS = 1010  # the first rows kept for what predict prints (``commands.reports``); the file has every row
 LAST_ROWS = 10  # and the last ones, past KEPT_ROWS: the end of the range
 SEND_BYTES = 2**20  # CSV text a rank sends to rank 0 at a time
+Table = Callable[[torch.Tensor, int], tuple[list[str], list[list[Any]]]]
+
+
+def gathered(rows: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Every rank's ``rows`` concatenated in rank order (evaluation shards are contiguous, so that is input order).
+
+    Ranks may hold different numbers of rows, none included (an evaluation set is split without padding, so that
+    each sample counts once): torchmetrics' ``CatMetric`` gathers uneven sizes. It is given the rows flat, in their
+    own dtype, so that a rank without rows sends an empty tensor of the same kind."""
+    metric = CatMetric(nan_strategy="disable").to(device).set_dtype(rows.dtype)
+    metric.update(rows.reshape(-1).to(device))  # NCCL gathers device tensors only
+    return metric.compute().reshape(-1, *rows.shape[1:])
+
+
+class TestOutputs(L.Callback):
+    """``results``: what ``test_step`` returned, a dict of per-sample tensors (n, ...), every rank's gathered in
+    input order when the test ends, on every rank (a collective): what ``test`` prints beside the metrics."""
+
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._parts: dict[str, list[torch.Tensor]] = {}
+        self.results: dict[str, torch.Tensor] = {}
+
+    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, *args: Any) -> None:
+        for name, value in (outputs or {}).items():
+            self._parts.setdefault(name, []).append(value.detach())
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.results = {name: gathered(torch.cat(parts), pl_module.device).cpu() for name, parts in self._parts.items()}
 
 
 class PredictionWriter(BasePredictionWriter):
-    """Writes ``predict_step``'s rows as the model's ``prediction_table`` to ``path``, a batch at a time.
+    """Writes ``predict_step``'s rows as ``table(rows, first)`` makes them to ``path``, a batch at a time: a header
+    and the batch's rows, ``first`` being the input index of its first row.
 
     Evaluation shards are contiguous (``TensorBatches(even=False)``): rank 0 writes the header and its own part;
     when predict ends, every other rank sends its part in rank order, a chunk at a time, so the file is the
@@ -33,9 +64,9 @@ class PredictionWriter(BasePredictionWriter):
     last ``LAST_ROWS``. ``total`` counts the rows the file holds.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, table: Table) -> None:
         super().__init__(write_interval="batch")
-        self.path = path
+        self.path, self.table = path, table
         self.predictions: torch.Tensor | None = None
         self.total = 0
         self._spool: Path | None = None
@@ -57,7 +88,7 @@ class PredictionWriter(BasePredictionWriter):
         self, trainer: L.Trainer, pl_module: L.LightningModule, prediction, batch_indices, batch, batch_idx, dl_idx
     ) -> None:
         rows = prediction.detach().cpu()  # (batch, columns)
-        header, table = pl_module.prediction_table(rows, first=self._first + self._count)
+        header, table = self.table(rows, self._first + self._count)
 
         def write() -> None:
             if not self._wrote_header:
@@ -77,10 +108,9 @@ class PredictionWriter(BasePredictionWriter):
     def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._reported(self._out.close)
         # collectives from here on: every rank calls each of them, in the same order
-        counts = pl_module.gather_rows(torch.tensor([[self._count]]))  # (world_size, 1)
-        self.total = int(counts.sum())
-        heads = pl_module.gather_rows(self._head_rows).cpu()
-        tails = pl_module.gather_rows(self._tail_rows).cpu()
+        device = pl_module.device
+        self.total = int(gathered(torch.tensor([self._count]), device).sum())
+        heads, tails = (gathered(rows, device).cpu() for rows in (self._head_rows, self._tail_rows))
         if self.total <= KEPT_ROWS:  # each rank's part is all in its head
             self.predictions = heads
         else:

@@ -115,13 +115,7 @@ class Regressor(TrainingModule):
 
     def predict_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> torch.Tensor:
         (x,) = batch
-        return self(x)  # (batch, d_out)
-
-    def prediction_table(self, predictions: torch.Tensor, first: int = 0) -> tuple[list[str], list[list]]:
-        x = self.trainer.datamodule.x[first : first + len(predictions)]  # the batch's inputs
-        if x.shape[1] == 1:  # a curve: the input beside the output, ready to plot
-            return ["x", "y"], [[a, b] for a, b in zip(x[:, 0].tolist(), predictions[:, 0].tolist())]
-        return super().prediction_table(predictions, first)
+        return torch.cat([x, self(x)], dim=1)  # (batch, d_in + d_out): each input beside its output
 
     def log_step_losses(self, losses: torch.Tensor) -> None:
         # Every step's loss, and its log10: the lessons' loss falls over ten orders of magnitude.

@@ -1,0 +1,166 @@
+"""What ``test`` and ``predict`` print and write for each kind of model, and the HPARAMS tab's scores: the commands'
+part, not the models'. A model steps and logs; its ``Report`` turns what it logged and returned into text.
+
+``report(model)`` picks the report of the model's class or of its nearest base in ``REPORTS``; a model of your own
+gets ``Report``'s: every ``test/`` metric, and one ``output_i`` column per number ``predict_step`` returns.
+"""
+
+from typing import Any
+
+import torch
+
+from fizzlightning.lessons import fizzbuzz
+from fizzlightning.lessons.artist import TOLERANCE, Judgement
+from fizzlightning.models import GAN, FizzBuzzClassifier, Regressor, TrainingModule
+
+SHOWN_IN_FULL = 1000  # predict prints the whole game up to this many numbers, a summary past it
+
+
+class Report:
+    """The defaults, for any ``TrainingModule``.
+
+    - ``test``: what ``fizzlightning test`` prints under the checkpoint line, from the logged metrics (already
+      reduced over all ranks) and ``results``: what ``test_step`` returned, every rank's, in input order;
+    - ``table``: ``predict``'s CSV file, a batch at a time: a header and one row per ``predict_step`` row, ``first``
+      being the input index of the batch's first row;
+    - ``predictions``: what ``predict`` prints above the file's path, a short account, never a tensor's repr.
+      ``predictions`` may be the first and last rows only of a long run (``PredictionWriter`` keeps those);
+      ``total`` is how many rows the file holds;
+    - ``hp_metrics``: the HPARAMS tab's metrics and the logged metrics they mirror: the one ``best.ckpt`` is
+      chosen on, and ``test_hp``.
+    """
+
+    test_hp: dict[str, str] = {}
+
+    def __init__(self, model: TrainingModule) -> None:
+        self.model = model
+
+    def hp_metrics(self) -> dict[str, str]:
+        return {f"hp/{self.model.monitor.replace('/', '_')}": self.model.monitor, **self.test_hp}
+
+    def test(self, metrics: dict[str, Any], results: dict[str, torch.Tensor]) -> str:
+        return "\n".join(
+            f"{key} = {float(value):.6g}" for key, value in sorted(metrics.items()) if key.startswith("test/")
+        )
+
+    def table(self, predictions: torch.Tensor, first: int = 0) -> tuple[list[str], list[list[Any]]]:
+        columns = [f"output_{i}" for i in range(predictions.shape[1])]
+        return ["sample", *columns], [[i, *row] for i, row in enumerate(predictions.tolist(), start=first)]
+
+    def predictions(self, predictions: torch.Tensor, total: int | None = None) -> str:
+        header, rows = self.table(predictions)
+        total = len(rows) if total is None else total
+        shown = [", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) for row in rows[:3]]
+        more = [f"... {total - 3} more rows"] if total > 3 else []
+        return "\n".join([f"{total} predictions: {', '.join(header)}", *shown, *more])
+
+
+class FizzBuzzReport(Report):
+    """The score on 1..100 and every wrong answer; the game, ten numbers a line."""
+
+    test_hp = {"hp/test_acc": "test/acc"}
+
+    def test(self, metrics: dict[str, Any], results: dict[str, torch.Tensor]) -> str:
+        accuracy = float(metrics["test/acc"])
+        played = list(zip(*(results[name].tolist() for name in ("number", "predicted", "truth"))))
+        mistakes = [row for row in played if row[1] != row[2]]
+        lines = [
+            f"Score on 1..100: {len(played) - len(mistakes)}/{len(played)}  (torchmetrics accuracy {accuracy:.4f})"
+        ]
+        if mistakes:
+            lines.append("Wrong answers (number: predicted, truth):")
+            for number, predicted, truth in mistakes:
+                lines.append(
+                    f"  {number:>3}: {fizzbuzz.decode(number, predicted):<8}  {fizzbuzz.decode(number, truth)}"
+                )
+        else:
+            lines.append("No mistakes: a perfect game.")
+        return "\n".join(lines)
+
+    def table(self, predictions: torch.Tensor, first: int = 0) -> tuple[list[str], list[list[Any]]]:
+        # each row carries its number: where the batch starts does not matter
+        return ["number", "answer"], [[n, fizzbuzz.decode(n, label)] for n, label in predictions.tolist()]
+
+    def predictions(self, predictions: torch.Tensor, total: int | None = None) -> str:
+        """The game up to ``SHOWN_IN_FULL`` numbers; past that its first ten lines and its last, and how many
+        numbers the file holds. The (number, class) rows are in input order, and may skip the middle of a range."""
+        rows = self.table(predictions)[1]
+        if not rows:
+            return "No numbers played."
+        first, last = rows[0][0], rows[-1][0]
+        count = last - first + 1 if total is None else total  # predict plays a range of consecutive numbers
+        if count <= SHOWN_IN_FULL and len(rows) == count:
+            return _lines([answer for _, answer in rows])
+        head, tail = [answer for _, answer in rows[:100]], [answer for _, answer in rows[-10:]]
+        return "\n".join(
+            [
+                _lines(head),
+                "...",
+                _lines(tail),
+                f"{count} numbers, {first}..{last}: the first 100 and the last 10 shown, every one in the file",
+            ]
+        )
+
+
+def _lines(words: list[str]) -> str:
+    return "\n".join(" ".join(words[i : i + 10]) for i in range(0, len(words), 10))
+
+
+class RegressorReport(Report):
+    """A curve (one input) as its x and y columns, ready to plot; otherwise the outputs. ``predict_step``'s rows
+    hold the input beside the output."""
+
+    def table(self, predictions: torch.Tensor, first: int = 0) -> tuple[list[str], list[list[Any]]]:
+        d_in = self.model.hparams.d_in
+        if d_in == 1:
+            return ["x", "y"], predictions[:, :2].tolist()
+        return super().table(predictions[:, d_in:], first)
+
+
+class GANReport(Report):
+    """The judged test paintings; each predicted painting's points and verdict."""
+
+    test_hp = {"hp/test_in_bounds": "test/in_bounds"}
+
+    def test(self, metrics: dict[str, Any], results: dict[str, torch.Tensor]) -> str:
+        metrics = {k: float(v) for k, v in metrics.items()}
+        a = results["a"]
+        return "\n".join(
+            [
+                f"Paintings judged: {len(a)}, generated from fixed ideas that validation never saw",
+                f"Within the bounds x^2 <= y <= 2x^2 + 1 (+-{TOLERANCE}): {metrics['test/in_bounds']:.1%}",
+                f"Fitted a: mean {float(a.mean()):.3f}, std {float(a.std()):.3f} (the artist's U(1, 2): 1.500, 0.289); "
+                f"KS distance to U(1, 2) {metrics['test/ks']:.3f}",
+                f"RMS distance to the fitted parabola: {metrics['test/rms']:.3f}",
+                f"D accuracy on real paintings {metrics['test/d_accuracy']:.2f} (0.5 when D has converged), "
+                f"D score {metrics['test/d_score']:.2f} (-1.38 when G has converged)",
+            ]
+        )
+
+    def table(self, predictions: torch.Tensor, first: int = 0) -> tuple[list[str], list[list[Any]]]:
+        header = ["painting", *(f"y({x:.2f})" for x in self.model.points.tolist()), *Judgement._fields]
+        return header, [[i, *row] for i, row in enumerate(predictions.tolist(), start=first)]
+
+    def predictions(self, predictions: torch.Tensor, total: int | None = None) -> str:
+        lines = [f"y at x = {', '.join(f'{x:.2f}' for x in self.model.points.tolist())}"]
+        for painting in predictions.tolist():
+            *y, a, rms, inside = painting
+            where = "within the bounds" if inside else "outside the bounds"
+            lines.append(f"a = {a:.3f}, {where}, RMS off the parabola {rms:.3f}: {', '.join(f'{v:.2f}' for v in y)}")
+        if total is not None and total > len(predictions):  # the writer kept the first and last paintings only
+            lines.append(
+                f"{total} paintings in all: the first and last {len(predictions)} shown, every one in the file"
+            )
+        return "\n".join(lines)
+
+
+REPORTS: dict[type[TrainingModule], type[Report]] = {
+    FizzBuzzClassifier: FizzBuzzReport,
+    Regressor: RegressorReport,
+    GAN: GANReport,
+}
+
+
+def report(model: TrainingModule) -> Report:
+    """The report of ``model``'s class, or of its nearest base class that has one."""
+    return next((REPORTS[kind] for kind in type(model).__mro__ if kind in REPORTS), Report)(model)
