@@ -27,19 +27,15 @@ Table = Callable[[torch.Tensor, int], tuple[list[str], list[list[Any]]]]
 
 
 def gathered(rows: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Every rank's ``rows`` concatenated in rank order (evaluation shards are contiguous, so that is input order).
-
-    Ranks may hold different numbers of rows, none included (an evaluation set is split without padding, so that
-    each sample counts once): torchmetrics' ``CatMetric`` gathers uneven sizes. It is given the rows flat, in their
-    own dtype, so that a rank without rows sends an empty tensor of the same kind."""
+    """Every rank's ``rows``, in rank order (evaluation shards are contiguous: input order), however many each holds:
+    torchmetrics' ``CatMetric``, given them flat in their dtype, so that a rank without rows sends an empty tensor."""
     metric = CatMetric(nan_strategy="disable").to(device).set_dtype(rows.dtype)
     metric.update(rows.reshape(-1).to(device))  # NCCL gathers device tensors only
     return metric.compute().reshape(-1, *rows.shape[1:])
 
 
 class TestOutputs(L.Callback):
-    """``results``: what ``test_step`` returned, a dict of per-sample tensors (n, ...), every rank's gathered in
-    input order when the test ends, on every rank (a collective): what ``test`` prints beside the metrics."""
+    """``results``: every rank's per-sample tensors that ``test_step`` returned by name, gathered in input order."""
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._parts: dict[str, list[torch.Tensor]] = {}
@@ -75,7 +71,7 @@ class PredictionWriter(BasePredictionWriter):
         # the rows go to the file as they come, not into Lightning's list of every batch's outputs
         trainer.predict_loop.return_predictions = False
         self._spool = self.path.with_name(f".{self.path.name}.part{trainer.global_rank}.{os.getpid()}.tmp")
-        self._head_rows = self._tail_rows = None  # (rows, columns) each, once a batch has come
+        self._head_rows = self._tail_rows = torch.empty(0, dtype=torch.long)  # (rows, columns) once a batch came
         self._count = 0
         # this rank's part starts here in input order (evaluation shards are contiguous)
         self._first = getattr(trainer.predict_dataloaders, "first_index", 0)
@@ -98,12 +94,10 @@ class PredictionWriter(BasePredictionWriter):
 
         self._reported(write)
         self._count += len(rows)
-        if self._head_rows is None:
-            self._head_rows = rows[:KEPT_ROWS].clone()
-        elif len(self._head_rows) < KEPT_ROWS:
+        # copies: a view would keep the batch alive (an empty tensor of longs takes the batch's shape and type)
+        if len(self._head_rows) < KEPT_ROWS:
             self._head_rows = torch.cat([self._head_rows, rows])[:KEPT_ROWS].clone()
-        last = rows if self._tail_rows is None else torch.cat([self._tail_rows, rows])
-        self._tail_rows = last[-LAST_ROWS:].clone()  # a copy: a view would keep the batch alive
+        self._tail_rows = torch.cat([self._tail_rows, rows])[-LAST_ROWS:].clone()
 
     def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._reported(self._out.close)

@@ -1,8 +1,5 @@
-"""What ``test`` and ``predict`` print and write for each kind of model, and the HPARAMS tab's scores: the commands'
-part, not the models'. A model steps and logs; its ``Report`` turns what it logged and returned into text.
-
-``report(model)`` picks the report of the model's class or of its nearest base in ``REPORTS``; a model of your own
-gets ``Report``'s: every ``test/`` metric, and one ``output_i`` column per number ``predict_step`` returns.
+"""What ``test`` and ``predict`` print and write for each kind of model, and its HPARAMS scores: the commands' part.
+``report(model)`` is the report of the model's class or nearest base in ``REPORTS``; any other model gets ``Report``'s.
 """
 
 from typing import Any
@@ -17,19 +14,15 @@ SHOWN_IN_FULL = 1000  # predict prints the whole game up to this many numbers, a
 
 
 class Report:
-    """The defaults, for any ``TrainingModule``.
+    """The defaults: every ``test/`` metric; ``predict``'s rows numbered, one ``output_i`` column per number.
 
-    - ``test``: what ``fizzlightning test`` prints under the checkpoint line, from the logged metrics (already
-      reduced over all ranks) and ``results``: what ``test_step`` returned, every rank's, in input order;
-    - ``table``: ``predict``'s CSV file, a batch at a time: a header and one row per ``predict_step`` row, ``first``
-      being the input index of the batch's first row;
-    - ``predictions``: what ``predict`` prints above the file's path, a short account, never a tensor's repr.
-      ``predictions`` may be the first and last rows only of a long run (``PredictionWriter`` keeps those);
-      ``total`` is how many rows the file holds;
-    - ``hp_metrics``: the HPARAMS tab's metrics and the logged metrics they mirror: the one ``best.ckpt`` is
-      chosen on, and ``test_hp``.
+    ``test`` reads the logged metrics (reduced over all ranks) and ``results``, what ``test_step`` returned (every
+    rank's, in input order); ``table`` makes a batch's header and CSV rows, ``first`` being the input index of its
+    first row; ``predictions`` prints a short account of the first and last rows (``PredictionWriter`` keeps those)
+    of ``total``; ``hp_metrics`` names the HPARAMS tab's metrics and the logged metrics they mirror.
     """
 
+    index = "sample"
     test_hp: dict[str, str] = {}
 
     def __init__(self, model: TrainingModule) -> None:
@@ -43,9 +36,12 @@ class Report:
             f"{key} = {float(value):.6g}" for key, value in sorted(metrics.items()) if key.startswith("test/")
         )
 
+    def columns(self, predictions: torch.Tensor) -> list[str]:
+        return [f"output_{i}" for i in range(predictions.shape[1])]
+
     def table(self, predictions: torch.Tensor, first: int = 0) -> tuple[list[str], list[list[Any]]]:
-        columns = [f"output_{i}" for i in range(predictions.shape[1])]
-        return ["sample", *columns], [[i, *row] for i, row in enumerate(predictions.tolist(), start=first)]
+        rows = [[i, *row] for i, row in enumerate(predictions.tolist(), start=first)]
+        return [self.index, *self.columns(predictions)], rows
 
     def predictions(self, predictions: torch.Tensor, total: int | None = None) -> str:
         header, rows = self.table(predictions)
@@ -82,8 +78,7 @@ class FizzBuzzReport(Report):
         return ["number", "answer"], [[n, fizzbuzz.decode(n, label)] for n, label in predictions.tolist()]
 
     def predictions(self, predictions: torch.Tensor, total: int | None = None) -> str:
-        """The game up to ``SHOWN_IN_FULL`` numbers; past that its first ten lines and its last, and how many
-        numbers the file holds. The (number, class) rows are in input order, and may skip the middle of a range."""
+        # the game up to SHOWN_IN_FULL numbers; past that its first ten lines, its last, and the count
         rows = self.table(predictions)[1]
         if not rows:
             return "No numbers played."
@@ -107,8 +102,7 @@ def _lines(words: list[str]) -> str:
 
 
 class RegressorReport(Report):
-    """A curve (one input) as its x and y columns, ready to plot; otherwise the outputs. ``predict_step``'s rows
-    hold the input beside the output."""
+    """A curve (one input) as its x and y columns, ready to plot; else the outputs (each row holds its input first)."""
 
     def table(self, predictions: torch.Tensor, first: int = 0) -> tuple[list[str], list[list[Any]]]:
         d_in = self.model.hparams.d_in
@@ -137,9 +131,10 @@ class GANReport(Report):
             ]
         )
 
-    def table(self, predictions: torch.Tensor, first: int = 0) -> tuple[list[str], list[list[Any]]]:
-        header = ["painting", *(f"y({x:.2f})" for x in self.model.points.tolist()), *Judgement._fields]
-        return header, [[i, *row] for i, row in enumerate(predictions.tolist(), start=first)]
+    index = "painting"
+
+    def columns(self, predictions: torch.Tensor) -> list[str]:
+        return [*(f"y({x:.2f})" for x in self.model.points.tolist()), *Judgement._fields]
 
     def predictions(self, predictions: torch.Tensor, total: int | None = None) -> str:
         lines = [f"y at x = {', '.join(f'{x:.2f}' for x in self.model.points.tolist())}"]

@@ -65,9 +65,8 @@ def export_numbers(num_digits: int) -> torch.Tensor:
 
 
 def export_net(model: TrainingModule) -> tuple[nn.Module, torch.Tensor]:
-    """The plain ``torch.nn`` network a run exports, and a fixed batch of its inputs on which the exported program
-    must give the checkpoint's outputs: the GAN's painter (D only served to train it), FizzBuzz's network on
-    ``export_numbers``, and any model whose ``net`` takes (batch, ``d_in``) on seeded inputs."""
+    """The plain network a run exports and a fixed batch on which the program must give the checkpoint's outputs: the
+    GAN's painter (D only served to train it), FizzBuzz's on ``export_numbers``, a ``net`` of (batch, ``d_in``)."""
     hparams = model.hparams
     if isinstance(model, GAN):
         ideas = torch.randn(1000, hparams.n_ideas, generator=torch.Generator().manual_seed(0))

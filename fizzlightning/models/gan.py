@@ -118,8 +118,7 @@ class GAN(TrainingModule):
         fake = self(ideas)
         prob_real, d_score = self._d_terms(real, fake)
         verdict = judge(fake, self.points)
-        values = {"in_bounds": verdict.inside, "ks": verdict.a, "rms": verdict.rms}
-        values.update({"d_accuracy": prob_real, "d_score": d_score})
+        values = dict(in_bounds=verdict.inside, ks=verdict.a, rms=verdict.rms, d_accuracy=prob_real, d_score=d_score)
         for name, metric in self.judges[stage].items():
             metric.update(values[name])
             self.log(f"{stage}/{name}", metric)
@@ -141,9 +140,6 @@ class GAN(TrainingModule):
 class KSToUniform(CatMetric):
     """The Kolmogorov-Smirnov distance of every rank's fitted ``a`` to the artist's U(1, 2)."""
 
-    def __init__(self) -> None:
-        super().__init__(nan_strategy="disable")
-
     def compute(self) -> torch.Tensor:
         return torch.tensor(ks_to_uniform(super().compute()))
 
@@ -151,10 +147,8 @@ class KSToUniform(CatMetric):
 def _judges() -> nn.ModuleDict:
     """A stage's judgement of paintings: the share within the bounds, the KS distance of the fitted ``a``, the RMS
     distance to the fitted parabola, D's accuracy on real paintings and D's score, over every rank's paintings."""
-    mean = lambda: MeanMetric(nan_strategy="disable")  # noqa: E731
-    return nn.ModuleDict(
-        {"in_bounds": mean(), "ks": KSToUniform(), "rms": mean(), "d_accuracy": mean(), "d_score": mean()}
-    )
+    names = ("in_bounds", "ks", "rms", "d_accuracy", "d_score")
+    return nn.ModuleDict({n: (KSToUniform if n == "ks" else MeanMetric)(nan_strategy="disable") for n in names})
 
 
 class PaintingsImage(L.Callback):
@@ -171,7 +165,6 @@ class PaintingsImage(L.Callback):
         self._kept: list[torch.Tensor] = []
 
     def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, *args: Any) -> None:
-        # rank 0's first paintings, from what validation_step returned
         if loggers(trainer) and sum(len(kept) for kept in self._kept) < self.paintings:
             self._kept.append(outputs["painting"][: self.paintings].detach().cpu())
 
