@@ -23,7 +23,7 @@ from fizzlightning.files import atomic_write, disk_full, write_failure
 KEPT_ROWS = 1010  # the first rows kept for what predict prints (``commands.reports``); the file has every row
 LAST_ROWS = 10  # and the last ones, past KEPT_ROWS: the end of the range
 SEND_BYTES = 2**20  # CSV text a rank sends to rank 0 at a time
-Table = Callable[[torch.Tensor, int], tuple[list[str], list[list[Any]]]]
+Table = Callable[[torch.Tensor, Any, int], tuple[list[str], list[list[Any]]]]
 
 
 def gathered(rows: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -50,20 +50,21 @@ class TestOutputs(L.Callback):
 
 
 class PredictionWriter(BasePredictionWriter):
-    """Writes ``predict_step``'s rows as ``table(rows, first)`` makes them to ``path``, a batch at a time: a header
-    and the batch's rows, ``first`` being the input index of its first row.
+    """Writes ``predict_step``'s rows as ``table(rows, batch, first)`` makes them to ``path``, a batch at a time: a
+    header and the batch's CSV rows, ``first`` being the input index of its first row.
 
     Evaluation shards are contiguous (``TensorBatches(even=False)``): rank 0 writes the header and its own part;
     when predict ends, every other rank sends its part in rank order, a chunk at a time, so the file is the
-    same for any number of processes. ``predictions`` then holds what predict prints: every row (gathered
-    in input order) up to ``KEPT_ROWS`` of them; past that, the first ``KEPT_ROWS - LAST_ROWS`` rows and the
-    last ``LAST_ROWS``. ``total`` counts the rows the file holds.
+    same for any number of processes. ``predictions`` then holds what predict prints: every CSV row (in input
+    order) up to ``KEPT_ROWS`` of them; past that, the first ``KEPT_ROWS - LAST_ROWS`` rows and the last ``LAST_ROWS``.
+    ``total`` counts the rows the file holds.
     """
 
     def __init__(self, path: Path, table: Table) -> None:
         super().__init__(write_interval="batch")
         self.path, self.table = path, table
-        self.predictions: torch.Tensor | None = None
+        self.header: list[str] = []
+        self.predictions: list[list[Any]] = []  # rows of the table, as the file holds them
         self.total = 0
         self._spool: Path | None = None
 
@@ -71,7 +72,8 @@ class PredictionWriter(BasePredictionWriter):
         # the rows go to the file as they come, not into Lightning's list of every batch's outputs
         trainer.predict_loop.return_predictions = False
         self._spool = self.path.with_name(f".{self.path.name}.part{trainer.global_rank}.{os.getpid()}.tmp")
-        self._head_rows = self._tail_rows = torch.empty(0, dtype=torch.long)  # (rows, columns) once a batch came
+        self._head_rows: list[list[Any]] = []
+        self._tail_rows: list[list[Any]] = []
         self._count = 0
         # this rank's part starts here in input order (evaluation shards are contiguous)
         self._first = getattr(trainer.predict_dataloaders, "first_index", 0)
@@ -84,7 +86,7 @@ class PredictionWriter(BasePredictionWriter):
         self, trainer: L.Trainer, pl_module: L.LightningModule, prediction, batch_indices, batch, batch_idx, dl_idx
     ) -> None:
         rows = prediction.detach().cpu()  # (batch, columns)
-        header, table = self.table(rows, self._first + self._count)
+        header, table = self.table(rows, batch, self._first + self._count)
 
         def write() -> None:
             if not self._wrote_header:
@@ -94,21 +96,21 @@ class PredictionWriter(BasePredictionWriter):
 
         self._reported(write)
         self._count += len(rows)
-        # copies: a view would keep the batch alive (an empty tensor of longs takes the batch's shape and type)
-        if len(self._head_rows) < KEPT_ROWS:
-            self._head_rows = torch.cat([self._head_rows, rows])[:KEPT_ROWS].clone()
-        self._tail_rows = torch.cat([self._tail_rows, rows])[-LAST_ROWS:].clone()
+        self.header = header
+        self._head_rows += table[: KEPT_ROWS - len(self._head_rows)]
+        self._tail_rows = (self._tail_rows + table)[-LAST_ROWS:]
 
     def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._reported(self._out.close)
         # collectives from here on: every rank calls each of them, in the same order
-        device = pl_module.device
-        self.total = int(gathered(torch.tensor([self._count]), device).sum())
-        heads, tails = (gathered(rows, device).cpu() for rows in (self._head_rows, self._tail_rows))
+        mine = (self._count, self._head_rows, self._tail_rows)
+        parts = [trainer.strategy.broadcast(mine, src=rank) for rank in range(trainer.world_size)]  # rank order
+        self.total = sum(count for count, _, _ in parts)
+        heads, tails = sum((head for _, head, _ in parts), []), sum((tail for _, _, tail in parts), [])
         if self.total <= KEPT_ROWS:  # each rank's part is all in its head
             self.predictions = heads
         else:
-            self.predictions = torch.cat([heads[: KEPT_ROWS - LAST_ROWS], tails[-LAST_ROWS:]])
+            self.predictions = heads[: KEPT_ROWS - LAST_ROWS] + tails[-LAST_ROWS:]
         for rank in range(1, trainer.world_size):
             self._send_part(trainer, rank)
         if trainer.is_global_zero:

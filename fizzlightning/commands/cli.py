@@ -239,5 +239,5 @@ class FizzLightningCLI(CLIHooks):
     def predict(self, model, datamodule=None, ckpt_path=None, **kwargs: Any) -> None:
         self._run(self.trainer.predict, model, datamodule=datamodule, ckpt_path=ckpt_path)
         if self.trainer.is_global_zero:
-            shown = self.report.predictions(self.writer.predictions, total=self.writer.total)
+            shown = self.report.predictions(self.writer.header, self.writer.predictions, self.writer.total)
             print(f"\nCheckpoint: {ckpt_path}\n{shown}\nWritten to {self.writer.path}", flush=True)

@@ -39,13 +39,11 @@ class Report:
     def columns(self, predictions: torch.Tensor) -> list[str]:
         return [f"output_{i}" for i in range(predictions.shape[1])]
 
-    def table(self, predictions: torch.Tensor, first: int = 0) -> tuple[list[str], list[list[Any]]]:
+    def table(self, predictions: torch.Tensor, batch: Any, first: int) -> tuple[list[str], list[list[Any]]]:
         rows = [[i, *row] for i, row in enumerate(predictions.tolist(), start=first)]
         return [self.index, *self.columns(predictions)], rows
 
-    def predictions(self, predictions: torch.Tensor, total: int | None = None) -> str:
-        header, rows = self.table(predictions)
-        total = len(rows) if total is None else total
+    def predictions(self, header: list[str], rows: list[list[Any]], total: int) -> str:
         shown = [", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) for row in rows[:3]]
         more = [f"... {total - 3} more rows"] if total > 3 else []
         return "\n".join([f"{total} predictions: {', '.join(header)}", *shown, *more])
@@ -73,18 +71,16 @@ class FizzBuzzReport(Report):
             lines.append("No mistakes: a perfect game.")
         return "\n".join(lines)
 
-    def table(self, predictions: torch.Tensor, first: int = 0) -> tuple[list[str], list[list[Any]]]:
+    def table(self, predictions: torch.Tensor, batch: Any, first: int) -> tuple[list[str], list[list[Any]]]:
         # each row carries its number: where the batch starts does not matter
         return ["number", "answer"], [[n, fizzbuzz.decode(n, label)] for n, label in predictions.tolist()]
 
-    def predictions(self, predictions: torch.Tensor, total: int | None = None) -> str:
+    def predictions(self, header: list[str], rows: list[list[Any]], total: int) -> str:
         # the game up to SHOWN_IN_FULL numbers; past that its first ten lines, its last, and the count
-        rows = self.table(predictions)[1]
         if not rows:
             return "No numbers played."
         first, last = rows[0][0], rows[-1][0]
-        count = last - first + 1 if total is None else total  # predict plays a range of consecutive numbers
-        if count <= SHOWN_IN_FULL and len(rows) == count:
+        if total <= SHOWN_IN_FULL and len(rows) == total:
             return _lines([answer for _, answer in rows])
         head, tail = [answer for _, answer in rows[:100]], [answer for _, answer in rows[-10:]]
         return "\n".join(
@@ -92,7 +88,7 @@ class FizzBuzzReport(Report):
                 _lines(head),
                 "...",
                 _lines(tail),
-                f"{count} numbers, {first}..{last}: the first 100 and the last 10 shown, every one in the file",
+                f"{total} numbers, {first}..{last}: the first 100 and the last 10 shown, every one in the file",
             ]
         )
 
@@ -102,13 +98,13 @@ def _lines(words: list[str]) -> str:
 
 
 class RegressorReport(Report):
-    """A curve (one input) as its x and y columns, ready to plot; else the outputs (each row holds its input first)."""
+    """A curve (one input) as its x and y columns, ready to plot; else the outputs."""
 
-    def table(self, predictions: torch.Tensor, first: int = 0) -> tuple[list[str], list[list[Any]]]:
-        d_in = self.model.hparams.d_in
-        if d_in == 1:
-            return ["x", "y"], predictions[:, :2].tolist()
-        return super().table(predictions[:, d_in:], first)
+    def table(self, predictions: torch.Tensor, batch: Any, first: int) -> tuple[list[str], list[list[Any]]]:
+        (x,) = batch
+        if x.shape[1] == 1:  # the batch's inputs beside the outputs
+            return ["x", "y"], [[a, b] for a, b in zip(x[:, 0].tolist(), predictions[:, 0].tolist())]
+        return super().table(predictions, batch, first)
 
 
 class GANReport(Report):
@@ -136,16 +132,13 @@ class GANReport(Report):
     def columns(self, predictions: torch.Tensor) -> list[str]:
         return [*(f"y({x:.2f})" for x in self.model.points.tolist()), *Judgement._fields]
 
-    def predictions(self, predictions: torch.Tensor, total: int | None = None) -> str:
+    def predictions(self, header: list[str], rows: list[list[Any]], total: int) -> str:
         lines = [f"y at x = {', '.join(f'{x:.2f}' for x in self.model.points.tolist())}"]
-        for painting in predictions.tolist():
-            *y, a, rms, inside = painting
+        for _, *y, a, rms, inside in rows:
             where = "within the bounds" if inside else "outside the bounds"
             lines.append(f"a = {a:.3f}, {where}, RMS off the parabola {rms:.3f}: {', '.join(f'{v:.2f}' for v in y)}")
-        if total is not None and total > len(predictions):  # the writer kept the first and last paintings only
-            lines.append(
-                f"{total} paintings in all: the first and last {len(predictions)} shown, every one in the file"
-            )
+        if total > len(rows):  # the writer kept the first and last paintings only
+            lines.append(f"{total} paintings in all: the first and last {len(rows)} shown, every one in the file")
         return "\n".join(lines)
 
 

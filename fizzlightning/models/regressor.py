@@ -115,7 +115,7 @@ class Regressor(TrainingModule):
 
     def predict_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> torch.Tensor:
         (x,) = batch
-        return torch.cat([x, self(x)], dim=1)  # (batch, d_in + d_out): each input beside its output
+        return self(x)  # (batch, d_out)
 
     def log_step_losses(self, losses: torch.Tensor) -> None:
         # Every step's loss, and its log10: the lessons' loss falls over ten orders of magnitude.

@@ -39,7 +39,7 @@ def test_every_row_is_written_in_order_and_only_the_ends_are_kept(tmp_path):
         fizzbuzz.decode(n, int(c)) for n, c in zip(numbers.tolist(), expected.tolist())
     ]
     assert writer.total == last
-    kept = writer.predictions[:, 0].tolist()
+    kept = [row[0] for row in writer.predictions]
     assert len(kept) == predictions.KEPT_ROWS
     assert kept == list(range(1, predictions.KEPT_ROWS - predictions.LAST_ROWS + 1)) + list(
         range(last - predictions.LAST_ROWS + 1, last + 1)
@@ -49,15 +49,15 @@ def test_every_row_is_written_in_order_and_only_the_ends_are_kept(tmp_path):
 
 def test_a_short_range_is_kept_whole_and_printed_as_the_game(tmp_path):
     writer, model, _ = play(tmp_path, 31)
-    assert writer.predictions[:, 0].tolist() == list(range(1, 32))
-    lines = report(model).predictions(writer.predictions).splitlines()
+    assert [row[0] for row in writer.predictions] == list(range(1, 32))
+    lines = report(model).predictions(writer.header, writer.predictions, writer.total).splitlines()
     assert [len(line.split()) for line in lines] == [10, 10, 10, 1]
 
 
 def test_a_long_range_prints_a_summary(tmp_path):
     last = 5000
     writer, model, _ = play(tmp_path, last)
-    lines = report(model).predictions(writer.predictions).splitlines()
+    lines = report(model).predictions(writer.header, writer.predictions, writer.total).splitlines()
     assert len(lines) == 10 + 1 + 1 + 1  # the first 100 numbers, "...", the last 10, the count
     assert lines[10] == "..."
     assert len(lines[11].split()) == 10
