@@ -26,14 +26,6 @@ SEND_BYTES = 2**20  # CSV text a rank sends to rank 0 at a time
 Table = Callable[[torch.Tensor, Any, int], tuple[list[str], list[list[Any]]]]
 
 
-def gathered(rows: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Every rank's ``rows``, in rank order (evaluation shards are contiguous: input order), however many each holds:
-    torchmetrics' ``CatMetric``, given them flat in their dtype, so that a rank without rows sends an empty tensor."""
-    metric = CatMetric(nan_strategy="disable").to(device).set_dtype(rows.dtype)
-    metric.update(rows.reshape(-1).to(device))  # NCCL gathers device tensors only
-    return metric.compute().reshape(-1, *rows.shape[1:])
-
-
 class TestOutputs(L.Callback):
     """``results``: every rank's per-sample tensors that ``test_step`` returned by name, gathered in input order."""
 
@@ -46,7 +38,13 @@ class TestOutputs(L.Callback):
             self._parts.setdefault(name, []).append(value.detach())
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.results = {name: gathered(torch.cat(parts), pl_module.device).cpu() for name, parts in self._parts.items()}
+        # torchmetrics' CatMetric: every rank's rows in rank order (contiguous shards: input order), however many
+        # each holds; given flat in their dtype, so that a rank without rows sends an empty tensor of that kind
+        for name, parts in self._parts.items():
+            rows = torch.cat(parts)
+            metric = CatMetric(nan_strategy="disable").to(pl_module.device).set_dtype(rows.dtype)  # .to resets dtype
+            metric.update(rows.reshape(-1))
+            self.results[name] = metric.compute().reshape(-1, *rows.shape[1:]).cpu()
 
 
 class PredictionWriter(BasePredictionWriter):
