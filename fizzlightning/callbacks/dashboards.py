@@ -76,21 +76,24 @@ def progress_bars(callbacks: list[L.Callback], enabled: bool | None) -> list[L.C
 class Hyperparameters(L.Callback):
     """HPARAMS: every setting that changes a run's result, sent to every logger when training starts.
 
-    TensorBoard's HPARAMS tab also gets the model's ``hp_metrics`` (``hp/val_acc``, ...) after each
-    validation and test: real scores instead of Lightning's default ``hp_metric`` of -1.
+    TensorBoard's HPARAMS tab also gets ``hp_metrics`` (``hp/val_acc``, ...: each mirrors a logged metric,
+    ``val/acc``) after each validation and test: real scores instead of Lightning's default ``hp_metric`` of -1.
     """
+
+    def __init__(self, hp_metrics: dict[str, str]) -> None:
+        self.hp_metrics = hp_metrics
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         settings = run_settings(trainer, pl_module)
         for logger in loggers(trainer):
             if isinstance(logger, TensorBoardLogger):
-                logger.log_hyperparams(settings, {key: math.nan for key in pl_module.hp_metrics})
+                logger.log_hyperparams(settings, {key: math.nan for key in self.hp_metrics})
             else:
                 logger.log_hyperparams(settings)
 
     def _log_hp_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         logged = trainer.callback_metrics
-        metrics = {hp: logged[key] for hp, key in pl_module.hp_metrics.items() if key in logged}
+        metrics = {hp: logged[key] for hp, key in self.hp_metrics.items() if key in logged}
         for logger in loggers(trainer):
             if isinstance(logger, TensorBoardLogger) and metrics and not trainer.sanity_checking:
                 logger.log_metrics(metrics, trainer.global_step)

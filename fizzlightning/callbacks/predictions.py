@@ -1,4 +1,5 @@
-"""``predict``'s output file: every rank's rows, merged in input order, as a CSV table in the run directory.
+"""``predict``'s output file: every rank's rows, merged in input order, as a CSV table in the run directory; and
+every rank's per-sample test results, for what ``test`` prints.
 
 The rows are written as each batch ends, into a hidden spool file beside the final one, so that a range of any
 size is played in the memory of a batch. The finished file is renamed into place (``files.atomic_write``): it is
@@ -14,29 +15,54 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
+from torchmetrics import CatMetric
 
 from fizzlightning.errors import WriteError
 from fizzlightning.files import atomic_write, disk_full, write_failure
 
-KEPT_ROWS = 1010  # the first rows kept for what predict prints (``format_predictions``); the file has every row
+KEPT_ROWS = 1010  # the first rows kept for what predict prints (``commands.reports``); the file has every row
 LAST_ROWS = 10  # and the last ones, past KEPT_ROWS: the end of the range
 SEND_BYTES = 2**20  # CSV text a rank sends to rank 0 at a time
+Table = Callable[[torch.Tensor, Any, int], tuple[list[str], list[list[Any]]]]
+
+
+class TestOutputs(L.Callback):
+    """``results``: every rank's per-sample tensors that ``test_step`` returned by name, gathered in input order."""
+
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._parts: dict[str, list[torch.Tensor]] = {}
+        self.results: dict[str, torch.Tensor] = {}
+
+    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, *args: Any) -> None:
+        for name, value in (outputs or {}).items():
+            self._parts.setdefault(name, []).append(value.detach())
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # torchmetrics' CatMetric: every rank's rows in rank order (contiguous shards: input order), however many
+        # each holds; given flat in their dtype, so that a rank without rows sends an empty tensor of that kind
+        for name, parts in self._parts.items():
+            rows = torch.cat(parts)
+            metric = CatMetric(nan_strategy="disable").to(pl_module.device).set_dtype(rows.dtype)  # .to resets dtype
+            metric.update(rows.reshape(-1))
+            self.results[name] = metric.compute().reshape(-1, *rows.shape[1:]).cpu()
 
 
 class PredictionWriter(BasePredictionWriter):
-    """Writes ``predict_step``'s rows as the model's ``prediction_table`` to ``path``, a batch at a time.
+    """Writes ``predict_step``'s rows as ``table(rows, batch, first)`` makes them to ``path``, a batch at a time: a
+    header and the batch's CSV rows, ``first`` being the input index of its first row.
 
     Evaluation shards are contiguous (``TensorBatches(even=False)``): rank 0 writes the header and its own part;
     when predict ends, every other rank sends its part in rank order, a chunk at a time, so the file is the
-    same for any number of processes. ``predictions`` then holds what predict prints: every row (gathered
-    in input order) up to ``KEPT_ROWS`` of them; past that, the first ``KEPT_ROWS - LAST_ROWS`` rows and the
-    last ``LAST_ROWS``. ``total`` counts the rows the file holds.
+    same for any number of processes. ``predictions`` then holds what predict prints: every CSV row (in input
+    order) up to ``KEPT_ROWS`` of them; past that, the first ``KEPT_ROWS - LAST_ROWS`` rows and the last ``LAST_ROWS``.
+    ``total`` counts the rows the file holds.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, table: Table) -> None:
         super().__init__(write_interval="batch")
-        self.path = path
-        self.predictions: torch.Tensor | None = None
+        self.path, self.table = path, table
+        self.header: list[str] = []
+        self.predictions: list[list[Any]] = []  # rows of the table, as the file holds them
         self.total = 0
         self._spool: Path | None = None
 
@@ -44,7 +70,8 @@ class PredictionWriter(BasePredictionWriter):
         # the rows go to the file as they come, not into Lightning's list of every batch's outputs
         trainer.predict_loop.return_predictions = False
         self._spool = self.path.with_name(f".{self.path.name}.part{trainer.global_rank}.{os.getpid()}.tmp")
-        self._head_rows = self._tail_rows = None  # (rows, columns) each, once a batch has come
+        self._head_rows: list[list[Any]] = []
+        self._tail_rows: list[list[Any]] = []
         self._count = 0
         # this rank's part starts here in input order (evaluation shards are contiguous)
         self._first = getattr(trainer.predict_dataloaders, "first_index", 0)
@@ -57,7 +84,7 @@ class PredictionWriter(BasePredictionWriter):
         self, trainer: L.Trainer, pl_module: L.LightningModule, prediction, batch_indices, batch, batch_idx, dl_idx
     ) -> None:
         rows = prediction.detach().cpu()  # (batch, columns)
-        header, table = pl_module.prediction_table(rows, first=self._first + self._count)
+        header, table = self.table(rows, batch, self._first + self._count)
 
         def write() -> None:
             if not self._wrote_header:
@@ -67,24 +94,21 @@ class PredictionWriter(BasePredictionWriter):
 
         self._reported(write)
         self._count += len(rows)
-        if self._head_rows is None:
-            self._head_rows = rows[:KEPT_ROWS].clone()
-        elif len(self._head_rows) < KEPT_ROWS:
-            self._head_rows = torch.cat([self._head_rows, rows])[:KEPT_ROWS].clone()
-        last = rows if self._tail_rows is None else torch.cat([self._tail_rows, rows])
-        self._tail_rows = last[-LAST_ROWS:].clone()  # a copy: a view would keep the batch alive
+        self.header = header
+        self._head_rows += table[: KEPT_ROWS - len(self._head_rows)]
+        self._tail_rows = (self._tail_rows + table)[-LAST_ROWS:]
 
     def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._reported(self._out.close)
         # collectives from here on: every rank calls each of them, in the same order
-        counts = pl_module.gather_rows(torch.tensor([[self._count]]))  # (world_size, 1)
-        self.total = int(counts.sum())
-        heads = pl_module.gather_rows(self._head_rows).cpu()
-        tails = pl_module.gather_rows(self._tail_rows).cpu()
+        mine = (self._count, self._head_rows, self._tail_rows)
+        parts = [trainer.strategy.broadcast(mine, src=rank) for rank in range(trainer.world_size)]  # rank order
+        self.total = sum(count for count, _, _ in parts)
+        heads, tails = sum((head for _, head, _ in parts), []), sum((tail for _, _, tail in parts), [])
         if self.total <= KEPT_ROWS:  # each rank's part is all in its head
             self.predictions = heads
         else:
-            self.predictions = torch.cat([heads[: KEPT_ROWS - LAST_ROWS], tails[-LAST_ROWS:]])
+            self.predictions = heads[: KEPT_ROWS - LAST_ROWS] + tails[-LAST_ROWS:]
         for rank in range(1, trainer.world_size):
             self._send_part(trainer, rank)
         if trainer.is_global_zero:

@@ -6,7 +6,7 @@ LightningCLI parses the config, then calls these hooks in order; each hands its 
   command works in, the checkpoint it loads, its seed;
 - ``before_instantiate_classes``: ``extras`` (optional packages) and ``loggers.place`` (logs go into the run);
 - ``instantiate_trainer``: the trainer's callbacks and plugins, ``checkpoints`` checks, the saved config;
-- ``fit``, ``test``, ``predict``: the Trainer, then ``finish`` (fit's files and summary) or the model's report.
+- ``fit``, ``test``, ``predict``: the Trainer, then ``finish`` (fit's files and summary) or ``reports``.
 """
 
 import shlex
@@ -23,8 +23,8 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from fizzlightning import errors, extras, files
 from fizzlightning.callbacks.dashboards import Hyperparameters, progress_bars
-from fizzlightning.callbacks.predictions import PredictionWriter
-from fizzlightning.commands import finish
+from fizzlightning.callbacks.predictions import PredictionWriter, TestOutputs
+from fizzlightning.commands import finish, reports
 from fizzlightning.commands.checks import check_learning_rate, check_top_level_optimizer, trainer_message
 from fizzlightning.commands.failures import RankWatch, raised_in
 from fizzlightning.data.base import WIDTHS
@@ -160,7 +160,8 @@ class FizzLightningCLI(CLIHooks):
         resume = layout.resume_command(self.args) if subcommand == "fit" else None
         self.watch = RankWatch(resume, shlex.join(["fizzlightning", *self.argv]), run_dir)
         own = config["trainer"].get("callbacks") or []
-        callbacks = [*(own if isinstance(own, list) else [own]), Hyperparameters(), self.watch]
+        self.report = reports.report(self.model)
+        callbacks = [*(own if isinstance(own, list) else [own]), Hyperparameters(self.report.hp_metrics()), self.watch]
         callbacks = progress_bars(callbacks, config["trainer"].get("enable_progress_bar"))
         if subcommand == "fit":
             requeue = (slurm.REQUEUE_SIGNAL,) if self.job else ()  # sbatch --signal: stop, save, requeue
@@ -170,8 +171,11 @@ class FizzLightningCLI(CLIHooks):
         else:  # only fit writes checkpoints; Lightning's default one would warn that a loaded one's dirpath moved
             kwargs["enable_checkpointing"] = False
         if subcommand == "predict":
-            self.writer = PredictionWriter(run_dir / "predictions.csv")
+            self.writer = PredictionWriter(run_dir / "predictions.csv", self.report.table)
             callbacks.append(self.writer)
+        if subcommand == "test":
+            self.test_outputs = TestOutputs()
+            callbacks.append(self.test_outputs)
         kwargs["callbacks"] = callbacks
         own = config["trainer"].get("plugins") or []
         own = own if isinstance(own, list) else [own]
@@ -229,10 +233,11 @@ class FizzLightningCLI(CLIHooks):
     def test(self, model, datamodule=None, ckpt_path=None, verbose: bool = False, **kwargs: Any) -> None:
         self._run(self.trainer.test, model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=verbose)
         if self.trainer.is_global_zero:
-            print(f"\nCheckpoint: {ckpt_path}\n{model.test_report()}", flush=True)
+            text = self.report.test(self.trainer.callback_metrics, self.test_outputs.results)
+            print(f"\nCheckpoint: {ckpt_path}\n{text}", flush=True)
 
     def predict(self, model, datamodule=None, ckpt_path=None, **kwargs: Any) -> None:
         self._run(self.trainer.predict, model, datamodule=datamodule, ckpt_path=ckpt_path)
         if self.trainer.is_global_zero:
-            shown = model.format_predictions(self.writer.predictions, total=self.writer.total)
+            shown = self.report.predictions(self.writer.header, self.writer.predictions, self.writer.total)
             print(f"\nCheckpoint: {ckpt_path}\n{shown}\nWritten to {self.writer.path}", flush=True)

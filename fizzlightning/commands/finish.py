@@ -53,7 +53,7 @@ def outcome(trainer, checkpoint, seed: int) -> FitOutcome:
 
 
 def write_run_files(outcome: FitOutcome, run_dir: Path, model: nn.Module) -> None:
-    """``model.pt`` (the network's state_dict) and ``model.pt2`` (``model.export_net()``, checked) from the chosen
+    """``model.pt`` (the network's state_dict) and ``model.pt2`` (``export.export_net(model)``, checked) from the chosen
     checkpoint's weights, then ``fit.json``: the last file written, so that a run with one has everything.
 
     A network ``torch.export`` cannot take is said in one line and left out: the run's checkpoints and
@@ -61,10 +61,10 @@ def write_run_files(outcome: FitOutcome, run_dir: Path, model: nn.Module) -> Non
     """
     export.export_state_dict(model.net, run_dir / export.FILES["pt"])
     try:
-        export.export_program(*model.export_net(), run_dir / export.FILES["pt2"])
+        export.export_program(*export.export_net(model), run_dir / export.FILES["pt2"])
     except WriteError:
         raise
-    except Exception as error:  # torch.export refuses some code; a model may have no export_net
+    except Exception as error:  # torch.export refuses some code; a model may not say what to export
         reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
         print(f"fizzlightning: {export.FILES['pt2']} was not written: {reason}", file=sys.stderr, flush=True)
     record = {**asdict(outcome), "best_checkpoint": str(outcome.best_checkpoint), "seconds": round(outcome.seconds, 3)}

@@ -70,8 +70,13 @@ class TensorBatches(EpochBatches):
         self.passes = passes
         self.even = even
         self.transform = transform
+        # This rank's share of each epoch's order, computed once: with even=False a contiguous part (tensor_split's
+        # parts, rank by rank), else every world_size-th sample of the order padded to ceil(n / world_size)
         n = len(tensors[0])
-        self._per_rank = math.ceil(n / world_size) if even else len(range(n)[rank::world_size])
+        size, rest = divmod(n, world_size)
+        start = rank * size + min(rank, rest)
+        self._part = range(n) if even else range(start, start + size + (rank < rest))
+        self._per_rank = math.ceil(n / world_size) if even else len(self._part)
 
     def __len__(self) -> int:
         return self.passes * max(1, math.ceil(self._per_rank / self.batch_size))
@@ -85,7 +90,7 @@ class TensorBatches(EpochBatches):
         else:
             order = torch.arange(n)
         if not self.even:
-            return torch.tensor_split(order, self.world_size)[self.rank].to(self.tensors[0].device)
+            return order[self._part.start : self._part.stop].to(self.tensors[0].device)
         padded = self._per_rank * self.world_size
         order = torch.cat([order, order[: padded - n]])
         return order[self.rank :: self.world_size].to(self.tensors[0].device)  # (per_rank,)
@@ -93,18 +98,12 @@ class TensorBatches(EpochBatches):
     @property
     def first_index(self) -> int:
         """Where this rank's part starts in input order, when evaluating (``even=False``, unshuffled); else 0."""
-        return self._shard().start if not self.even and not self.shuffle else 0
-
-    def _shard(self) -> range:
-        """This rank's contiguous part of the samples when evaluating (``even=False``): ``tensor_split``'s parts."""
-        n, size, rest = len(self.tensors[0]), *divmod(len(self.tensors[0]), self.world_size)
-        start = self.rank * size + min(self.rank, rest)
-        return range(min(start, n), min(start + size + (self.rank < rest), n))
+        return self._part.start if not self.even and not self.shuffle else 0
 
     def _slices(self) -> Iterator[tuple[torch.Tensor, ...]]:
         if not self.shuffle and (self.world_size == 1 or not self.even):
             # views of one contiguous range, no index tensor: an evaluation pass allocates one batch at a time
-            part = self._shard() if not self.even else range(len(self.tensors[0]))
+            part = self._part  # every sample when world_size is 1
             for start in range(part.start, max(part.stop, part.start + 1), self.batch_size):
                 stop = min(start + self.batch_size, part.stop)
                 yield tuple(t[start:stop] for t in self.tensors)  # an empty part: one empty batch

@@ -27,7 +27,9 @@ from torch import nn
 from fizzlightning import extras
 from fizzlightning.errors import OneLineParser, RunError
 from fizzlightning.files import atomic_write, torch_bytes
+from fizzlightning.lessons import fizzbuzz
 from fizzlightning.lessons.nets import Sine
+from fizzlightning.models import GAN, FizzBuzzClassifier, TrainingModule
 from fizzlightning.runs import layout
 from fizzlightning.runs.checkpoints import check_config_model, load_checkpoint, rebuild_model
 
@@ -41,6 +43,40 @@ STILL_WORKS = {
     "--format pt2",
     "pt2": "model.pt (the state_dict) holds the same weights: fizzlightning export --format pt",
 }
+
+# The numbers an exported FizzBuzz program is checked on: the game, the largest numbers the bits encode, and a seeded
+# sample of those between. A fixed count: the check costs the same at every num_digits.
+EXPORT_LARGEST = 100
+EXPORT_SAMPLE = 4096
+
+
+def export_numbers(num_digits: int) -> torch.Tensor:
+    """1..100, the ``EXPORT_LARGEST`` largest numbers and ``EXPORT_SAMPLE`` seeded others, sorted and distinct;
+    every number the bits encode when they are fewer."""
+    largest = fizzbuzz.max_number(num_digits)
+    between = largest - 100 - EXPORT_LARGEST  # 101 .. largest - EXPORT_LARGEST
+    if between <= EXPORT_SAMPLE:
+        return torch.arange(1, largest + 1)
+    generator = torch.Generator().manual_seed(0)
+    # drawn with replacement: randperm(between) would be (2**num_digits,); a repeat only makes the set smaller
+    sample = 101 + torch.randint(between, (EXPORT_SAMPLE,), generator=generator)
+    ends = torch.cat([torch.arange(1, 101), torch.arange(largest - EXPORT_LARGEST + 1, largest + 1)])
+    return torch.cat([ends, sample]).unique()  # sorted
+
+
+def export_net(model: TrainingModule) -> tuple[nn.Module, torch.Tensor]:
+    """The plain network a run exports and a fixed batch on which the program must give the checkpoint's outputs: the
+    GAN's painter (D only served to train it), FizzBuzz's on ``export_numbers``, a ``net`` of (batch, ``d_in``)."""
+    hparams = model.hparams
+    if isinstance(model, GAN):
+        ideas = torch.randn(1000, hparams.n_ideas, generator=torch.Generator().manual_seed(0))
+        return model.net["generator"], ideas
+    if isinstance(model, FizzBuzzClassifier):
+        # (at most 100 + EXPORT_LARGEST + EXPORT_SAMPLE, num_digits): bounded, so the check is at every size
+        return model.net, fizzbuzz.binary_encode(export_numbers(hparams.num_digits), hparams.num_digits)
+    if "d_in" not in hparams:
+        raise NotImplementedError(f"{type(model).__name__} does not say what to export: it has no d_in")
+    return model.net, torch.randn(64, hparams.d_in, generator=torch.Generator().manual_seed(0))
 
 
 def _plain(net: nn.Module) -> nn.Module:
@@ -194,7 +230,7 @@ def main(args: list[str], typed: list[str]) -> None:
     checkpoint = Path(ckpt_path)
     run_dir = layout.run_of(checkpoint) or checkpoint.parent  # a loose checkpoint: its exports beside it
     out = run_dir / FILES[options.format]
-    exported, inputs = model.export_net()
+    exported, inputs = export_net(model)
     if options.format == "pt":
         export_state_dict(model.net, out)
         print(f"Wrote {out} from {ckpt_path}: the state_dict of {type(model.net).__name__}")

@@ -1,4 +1,4 @@
-"""The LightningModules: thin wrappers around the lessons' networks, each with its test report and pictures.
+"""The LightningModules: thin wrappers around the lessons' networks, each with its metrics and pictures.
 
 Importing this package registers the shipped models (``base.MODELS``); a model of your own registers when its
 module is imported, as LightningCLI does for a config's ``model.class_path``.

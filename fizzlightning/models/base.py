@@ -4,14 +4,12 @@ A model subclasses ``TrainingModule`` and provides:
 
 - ``training_step`` returning the step's loss, under automatic or manual optimisation. The base records it
   (no ``self.log`` per step), logs the epoch's ``train/loss`` and stops a diverged run;
-- ``monitor`` and ``mode``: the validation metric ``best.ckpt`` is chosen on; ``hp_metrics``: the HPARAMS
-  tab's metrics and the logged metrics they mirror;
+- ``monitor`` and ``mode``: the validation metric ``best.ckpt`` is chosen on;
 - ``shapeless``: the ``__init__`` arguments that change the network without changing a parameter's shape (an
   activation), which a checkpoint must agree on as well as its shapes;
-- ``predict_step`` returning one row per sample, and ``prediction_table`` naming its columns: ``predict``
-  writes the table to a CSV file; ``format_predictions`` is what it prints;
-- ``test_report``: what ``test`` prints (the default lists every ``test/`` metric);
-- ``export_net``: the plain network that ``model.pt`` and ``model.pt2`` hold, and a fixed batch of its inputs;
+- ``predict_step`` returning one row per sample, and ``test_step`` optionally a dict of per-sample tensors:
+  ``commands/reports.py`` turns them, and the logged metrics, into what ``test`` and ``predict`` print and write;
+- ``net``: the plain network that ``model.pt`` and ``model.pt2`` hold (``deploy/export.py``);
 - ``optimizer`` and ``lr_scheduler`` ``__init__`` arguments passed to ``super().__init__`` and left out of
   ``save_hyperparameters`` (``ignore=INJECTED``); ``parameter_groups`` if the optimizer needs groups.
 """
@@ -75,7 +73,6 @@ class TrainingModule(L.LightningModule):
 
     monitor = "val/loss"  # what best.ckpt is chosen on
     mode = "min"
-    hp_metrics = {"hp/val_loss": "val/loss"}  # HPARAMS tab metric -> the logged metric it mirrors
     shapeless: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -114,71 +111,6 @@ class TrainingModule(L.LightningModule):
         ``test`` of one Trainer would otherwise replace the first call's, with a note each time."""
         held = {type(callback) for callback in self.trainer.callbacks}
         return [callback for callback in callbacks if type(callback) not in held]
-
-    # ---- what test and predict print and write -----------------------------------------------------------------
-
-    def test_report(self) -> str:
-        """What ``fizzlightning test`` prints under the checkpoint line: every ``test/`` metric.
-
-        Called on rank 0 after ``trainer.test``. Metrics are already reduced over all ranks (torchmetrics
-        and ``sync_dist``); a model that reports per-sample results gathers them with ``gather_rows``.
-        """
-        metrics = self.trainer.callback_metrics
-        return "\n".join(
-            f"{key} = {float(value):.6g}" for key, value in sorted(metrics.items()) if key.startswith("test/")
-        )
-
-    def prediction_table(self, predictions: torch.Tensor, first: int = 0) -> tuple[list[str], list[list[Any]]]:
-        """``predict``'s CSV file, a batch at a time: a header and one row per ``predict_step`` row.
-
-        ``first`` is the input index of the batch's first row (``PredictionWriter`` passes it: batches come
-        one at a time, and under DDP each rank holds a contiguous part of the input)."""
-        columns = [f"output_{i}" for i in range(predictions.shape[1])]
-        return ["sample", *columns], [[i, *row] for i, row in enumerate(predictions.tolist(), start=first)]
-
-    def format_predictions(self, predictions: torch.Tensor, total: int | None = None) -> str:
-        """What ``predict`` prints above the file's path: a short account, never a tensor's repr.
-
-        ``predictions`` may be the first and last rows only of a long run (``PredictionWriter`` keeps those);
-        ``total`` is how many rows the file holds (default: as many as ``predictions``).
-        """
-        header, rows = self.prediction_table(predictions)
-        total = len(rows) if total is None else total
-        shown = [", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) for row in rows[:3]]
-        more = [f"... {total - 3} more rows"] if total > 3 else []
-        return "\n".join([f"{total} predictions: {', '.join(header)}", *shown, *more])
-
-    def export_net(self) -> tuple[nn.Module, torch.Tensor]:
-        """The plain ``torch.nn`` network a run exports, and a fixed batch of its inputs on which the exported
-        program must give the checkpoint's outputs. Models whose ``net`` takes (batch, ``d_in``) inherit this."""
-        if "d_in" not in self.hparams:
-            raise NotImplementedError(f"{type(self).__name__} does not say what to export: it has no export_net")
-        inputs = torch.randn(64, self.hparams.d_in, generator=torch.Generator().manual_seed(0))
-        return self.net, inputs
-
-    # ---- every rank's rows -----------------------------------------------------------------------------------------
-
-    def gather_rows(self, rows: torch.Tensor) -> torch.Tensor:
-        """Every rank's ``rows`` concatenated in rank order (evaluation shards are contiguous, so that is input order).
-
-        Ranks may hold different numbers of rows (an evaluation set is split without padding, so that each
-        sample counts once); Lightning's ``all_gather`` needs equal shapes, so rows are padded for the transfer.
-        """
-        if self.trainer.world_size == 1:
-            return rows
-        rows = rows.to(self.device)  # NCCL gathers device tensors only
-        counts = self.all_gather(torch.tensor(len(rows), device=self.device))  # (world_size,)
-        padded = torch.zeros((int(counts.max()), *rows.shape[1:]), dtype=rows.dtype, device=self.device)
-        padded[: len(rows)] = rows
-        gathered = self.all_gather(padded)  # (world_size, max_count, ...)
-        return torch.cat([gathered[rank, :count] for rank, count in enumerate(counts.tolist())])
-
-    def gather_fields(self, fields: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """``gather_rows`` for named per-sample fields of shape (n,) or (n, k): one transfer, the names kept."""
-        columns = {name: field.reshape(len(field), -1) for name, field in fields.items()}
-        gathered = self.gather_rows(torch.cat(list(columns.values()), dim=1))
-        parts = gathered.split([column.shape[1] for column in columns.values()], dim=1)
-        return {name: part.reshape(-1, *fields[name].shape[1:]) for name, part in zip(fields, parts)}
 
     # ---- the loss of every step --------------------------------------------------------------------------------------
 

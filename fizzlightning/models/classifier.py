@@ -1,4 +1,4 @@
-"""The FizzBuzz classifier: a thin LightningModule around ``FizzBuzzMLP``, its test report and its game."""
+"""The FizzBuzz classifier: a thin LightningModule around ``FizzBuzzMLP``, its board picture."""
 
 from collections.abc import Iterable
 
@@ -20,27 +20,6 @@ from fizzlightning.models.base import INJECTED, TrainingModule, built
 def recipe_adamw(params: Iterable) -> torch.optim.AdamW:
     """lightning_configs/fizzbuzz.yaml's optimizer: AdamW with the recipe search's lr (unrounded) and weight decay."""
     return torch.optim.AdamW(params, lr=0.004148012235518274, weight_decay=0.1)
-
-
-# The numbers an exported program is checked on (export_net): the game, the largest numbers the bits encode, and a
-# seeded sample of those between. A fixed count: the check costs the same at every num_digits.
-EXPORT_LARGEST = 100
-EXPORT_SAMPLE = 4096
-SHOWN_IN_FULL = 1000  # predict prints the whole game up to this many numbers, a summary past it
-
-
-def export_numbers(num_digits: int) -> torch.Tensor:
-    """1..100, the ``EXPORT_LARGEST`` largest numbers and ``EXPORT_SAMPLE`` seeded others, sorted and distinct;
-    every number the bits encode when they are fewer."""
-    largest = fizzbuzz.max_number(num_digits)
-    between = largest - 100 - EXPORT_LARGEST  # 101 .. largest - EXPORT_LARGEST
-    if between <= EXPORT_SAMPLE:
-        return torch.arange(1, largest + 1)
-    generator = torch.Generator().manual_seed(0)
-    # drawn with replacement: randperm(between) would be (2**num_digits,); a repeat only makes the set smaller
-    sample = 101 + torch.randint(between, (EXPORT_SAMPLE,), generator=generator)
-    ends = torch.cat([torch.arange(1, 101), torch.arange(largest - EXPORT_LARGEST + 1, largest + 1)])
-    return torch.cat([ends, sample]).unique()  # sorted
 
 
 def _accuracy() -> MulticlassAccuracy:
@@ -65,7 +44,6 @@ class FizzBuzzClassifier(TrainingModule):
 
     monitor = "val/acc"
     mode = "max"
-    hp_metrics = {"hp/val_acc": "val/acc", "hp/test_acc": "test/acc"}
     shapeless = ("activation",)
 
     def __init__(
@@ -107,71 +85,16 @@ class FizzBuzzClassifier(TrainingModule):
         self.log("val/loss", self.val_loss)
         self.log("val/acc", self.val_acc, prog_bar=True)
 
-    def on_test_epoch_start(self) -> None:
-        self._test_rows: list[torch.Tensor] = []
-
-    def test_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+    def test_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> dict[str, torch.Tensor]:
         x, y, numbers = batch
         predicted = self(x).argmax(dim=1)
         self.test_acc(predicted, y)
         self.log("test/acc", self.test_acc)
-        self._test_rows.append(torch.stack([numbers, predicted, y], dim=1))  # (batch, 3)
-
-    def on_test_epoch_end(self) -> None:
-        # every rank holds a contiguous part of 1..100: the report needs all of it, each number once
-        self.test_results = self.gather_rows(torch.cat(self._test_rows)).tolist()  # [(number, predicted, truth)]
-
-    def test_report(self) -> str:
-        accuracy = float(self.trainer.callback_metrics["test/acc"])
-        mistakes = [row for row in self.test_results if row[1] != row[2]]
-        total = len(self.test_results)
-        lines = [f"Score on 1..100: {total - len(mistakes)}/{total}  (torchmetrics accuracy {accuracy:.4f})"]
-        if mistakes:
-            lines.append("Wrong answers (number: predicted, truth):")
-            for number, predicted, truth in mistakes:
-                lines.append(
-                    f"  {number:>3}: {fizzbuzz.decode(number, predicted):<8}  {fizzbuzz.decode(number, truth)}"
-                )
-        else:
-            lines.append("No mistakes: a perfect game.")
-        return "\n".join(lines)
+        return {"number": numbers, "predicted": predicted, "truth": y}  # each number's answer, for the report
 
     def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, numbers = batch
         return torch.stack([numbers, self(x).argmax(dim=1)], dim=1)  # (batch, 2): number, predicted class
-
-    def export_net(self) -> tuple[torch.nn.Module, torch.Tensor]:
-        # (at most 100 + EXPORT_LARGEST + EXPORT_SAMPLE, num_digits): bounded, so the check is at every size
-        return self.net, fizzbuzz.binary_encode(export_numbers(self.hparams.num_digits), self.hparams.num_digits)
-
-    def prediction_table(self, predictions: torch.Tensor, first: int = 0) -> tuple[list[str], list[list]]:
-        # each row carries its number: where the batch starts does not matter
-        return ["number", "answer"], [[n, fizzbuzz.decode(n, label)] for n, label in predictions.tolist()]
-
-    def format_predictions(self, predictions: torch.Tensor, total: int | None = None) -> str:
-        """The game, ten numbers a line, up to ``SHOWN_IN_FULL`` numbers; past that its first ten lines and its
-        last, and how many numbers the file holds. ``predictions`` (number, class) rows are in input order, and may
-        skip the middle of a long range (``PredictionWriter`` keeps its first and last rows for this)."""
-        rows = self.prediction_table(predictions)[1]
-        if not rows:
-            return "No numbers played."
-        first, last = rows[0][0], rows[-1][0]
-        count = last - first + 1 if total is None else total  # predict plays a range of consecutive numbers
-        if count <= SHOWN_IN_FULL and len(rows) == count:
-            return _lines([answer for _, answer in rows])
-        head, tail = [answer for _, answer in rows[:100]], [answer for _, answer in rows[-10:]]
-        return "\n".join(
-            [
-                _lines(head),
-                "...",
-                _lines(tail),
-                f"{count} numbers, {first}..{last}: the first 100 and the last 10 shown, every one in the file",
-            ]
-        )
-
-
-def _lines(words: list[str]) -> str:
-    return "\n".join(" ".join(words[i : i + 10]) for i in range(0, len(words), 10))
 
 
 class BoardImage(L.Callback):

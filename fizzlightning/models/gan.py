@@ -1,10 +1,9 @@
-"""Lesson 004's GAN: a thin LightningModule around ``Generator`` and ``Discriminator``, its test report.
+"""Lesson 004's GAN: a thin LightningModule around ``Generator`` and ``Discriminator``, its metrics and picture.
 
 The artist and the judge are ``lessons/artist.py``, the data ``data.ArtistDataModule``, the picture
 ``PaintingsImage``; ``lightning_configs/gan.yaml`` puts them together.
 """
 
-import warnings
 from typing import Any
 
 import lightning as L
@@ -12,10 +11,11 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torch.func import functional_call
+from torchmetrics import CatMetric, MeanMetric
 
 from fizzlightning.callbacks.dashboards import log_image, loggers
 from fizzlightning.errors import require
-from fizzlightning.lessons.artist import TOLERANCE, Judgement, judge, ks_to_uniform
+from fizzlightning.lessons.artist import judge, ks_to_uniform
 from fizzlightning.lessons.nets import Discriminator, Generator
 from fizzlightning.lessons.pictures import render_paintings
 from fizzlightning.models.base import INJECTED, TrainingModule, built
@@ -48,7 +48,6 @@ class GAN(TrainingModule):
 
     monitor = "val/ks"
     mode = "min"
-    hp_metrics = {"hp/val_ks": "val/ks", "hp/test_in_bounds": "test/in_bounds"}
 
     def __init__(
         self,
@@ -77,6 +76,7 @@ class GAN(TrainingModule):
             ),
         )
         self.register_buffer("points", torch.linspace(-1, 1, art_components), persistent=False)
+        self.judges = nn.ModuleDict({"val": _judges(), "test": _judges()})
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         # One Adam with a parameter group per network is two Adams to the bit (Adam's state is per parameter),
@@ -111,60 +111,24 @@ class GAN(TrainingModule):
         optimizer.step()
         return d_loss  # train/loss is D's loss, the lesson's printout
 
-    def setup(self, stage: str) -> None:
-        # _judge_all logs values every rank computes from the same gathered paintings: Lightning's advice to
-        # sync them (sync_dist=True) does not apply, and syncing would read them on rank 0 only (base.py)
-        warnings.filterwarnings("ignore", message=r".*self\.log\('(val|test)/(in_bounds|ks|rms|d_accuracy|d_score)'.*")
-
-    def _score(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _judge(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> dict[str, torch.Tensor]:
+        """Judges the batch's paintings into the stage's metrics, which reduce over every rank's paintings (the KS
+        distance needs all of them); the paintings and their fitted ``a`` are the step's outputs."""
         ideas, real = batch
         fake = self(ideas)
         prob_real, d_score = self._d_terms(real, fake)
-        return {"painting": fake, **judge(fake, self.points)._asdict(), "prob_real": prob_real, "d_score": d_score}
+        verdict = judge(fake, self.points)
+        values = dict(in_bounds=verdict.inside, ks=verdict.a, rms=verdict.rms, d_accuracy=prob_real, d_score=d_score)
+        for name, metric in self.judges[stage].items():
+            metric.update(values[name])
+            self.log(f"{stage}/{name}", metric)
+        return {"painting": fake, "a": verdict.a}
 
-    def _judge_all(self, scored: list[dict[str, torch.Tensor]], stage: str) -> dict[str, torch.Tensor]:
-        fields = {name: torch.cat([batch[name] for batch in scored]) for name in scored[0]}
-        every = self.gather_fields(fields)  # every rank's paintings: the KS distance needs all of them
-        # Every rank now holds every painting and computes the same values: no reduction (sync_dist) is needed.
-        self.log(f"{stage}/in_bounds", every["inside"].mean())
-        self.log(f"{stage}/ks", ks_to_uniform(every["a"]))
-        self.log(f"{stage}/rms", every["rms"].mean())
-        self.log(f"{stage}/d_accuracy", every["prob_real"].mean())
-        self.log(f"{stage}/d_score", every["d_score"].mean())
-        return every
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._judge(batch, "val")
 
-    def on_validation_epoch_start(self) -> None:
-        self._scored: list[dict[str, torch.Tensor]] = []
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._scored.append(self._score(batch))
-
-    def on_validation_epoch_end(self) -> None:
-        self.val_paintings = self._judge_all(self._scored, "val")["painting"]  # for PaintingsImage
-
-    def on_test_epoch_start(self) -> None:
-        self._scored = []
-
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._scored.append(self._score(batch))
-
-    def on_test_epoch_end(self) -> None:
-        self.test_results = self._judge_all(self._scored, "test")
-
-    def test_report(self) -> str:
-        metrics = {k: float(v) for k, v in self.trainer.callback_metrics.items()}
-        a = self.test_results["a"]
-        return "\n".join(
-            [
-                f"Paintings judged: {len(a)}, generated from fixed ideas that validation never saw",
-                f"Within the bounds x^2 <= y <= 2x^2 + 1 (+-{TOLERANCE}): {metrics['test/in_bounds']:.1%}",
-                f"Fitted a: mean {float(a.mean()):.3f}, std {float(a.std()):.3f} (the artist's U(1, 2): 1.500, 0.289); "
-                f"KS distance to U(1, 2) {metrics['test/ks']:.3f}",
-                f"RMS distance to the fitted parabola: {metrics['test/rms']:.3f}",
-                f"D accuracy on real paintings {metrics['test/d_accuracy']:.2f} (0.5 when D has converged), "
-                f"D score {metrics['test/d_score']:.2f} (-1.38 when G has converged)",
-            ]
-        )
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._judge(batch, "test")
 
     def predict_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> torch.Tensor:
         (ideas,) = batch
@@ -172,25 +136,19 @@ class GAN(TrainingModule):
         verdict = judge(paintings, self.points)
         return torch.cat([paintings, torch.stack(verdict, dim=1)], dim=1)  # (batch, art_components + 3)
 
-    def export_net(self) -> tuple[nn.Module, torch.Tensor]:
-        ideas = torch.randn(1000, self.hparams.n_ideas, generator=torch.Generator().manual_seed(0))
-        return self.net["generator"], ideas  # the painter; D only served to train it
 
-    def prediction_table(self, predictions: torch.Tensor, first: int = 0) -> tuple[list[str], list[list]]:
-        header = ["painting", *(f"y({x:.2f})" for x in self.points.tolist()), *Judgement._fields]
-        return header, [[i, *row] for i, row in enumerate(predictions.tolist(), start=first)]
+class KSToUniform(CatMetric):
+    """The Kolmogorov-Smirnov distance of every rank's fitted ``a`` to the artist's U(1, 2)."""
 
-    def format_predictions(self, predictions: torch.Tensor, total: int | None = None) -> str:
-        lines = [f"y at x = {', '.join(f'{x:.2f}' for x in self.points.tolist())}"]
-        for painting in predictions.tolist():
-            *y, a, rms, inside = painting
-            where = "within the bounds" if inside else "outside the bounds"
-            lines.append(f"a = {a:.3f}, {where}, RMS off the parabola {rms:.3f}: {', '.join(f'{v:.2f}' for v in y)}")
-        if total is not None and total > len(predictions):  # the writer kept the first and last paintings only
-            lines.append(
-                f"{total} paintings in all: the first and last {len(predictions)} shown, every one in the file"
-            )
-        return "\n".join(lines)
+    def compute(self) -> torch.Tensor:
+        return torch.tensor(ks_to_uniform(super().compute()))
+
+
+def _judges() -> nn.ModuleDict:
+    """A stage's judgement of paintings: the share within the bounds, the KS distance of the fitted ``a``, the RMS
+    distance to the fitted parabola, D's accuracy on real paintings and D's score, over every rank's paintings."""
+    names = ("in_bounds", "ks", "rms", "d_accuracy", "d_score")
+    return nn.ModuleDict({n: (KSToUniform if n == "ks" else MeanMetric)(nan_strategy="disable") for n in names})
 
 
 class PaintingsImage(L.Callback):
@@ -203,11 +161,16 @@ class PaintingsImage(L.Callback):
     def __init__(self, paintings: int = 3) -> None:
         self.paintings = paintings
 
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._kept: list[torch.Tensor] = []
+
+    def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, *args: Any) -> None:
+        if loggers(trainer) and sum(len(kept) for kept in self._kept) < self.paintings:
+            self._kept.append(outputs["painting"][: self.paintings].detach().cpu())
+
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # Not on_validation_epoch_end: Lightning calls the callbacks' before the module's, which judges the epoch's
-        # paintings; there the picture would be the previous epoch's, and absent in the first validate.
         if trainer.sanity_checking or not loggers(trainer):
             return
-        paintings = pl_module.val_paintings[: self.paintings].cpu().numpy()
+        paintings = torch.cat(self._kept)[: self.paintings].numpy()
         image = render_paintings(pl_module.points.cpu().numpy(), paintings)
         log_image(trainer, "gan/paintings", image, trainer.global_step)

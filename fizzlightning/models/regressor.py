@@ -117,12 +117,6 @@ class Regressor(TrainingModule):
         (x,) = batch
         return self(x)  # (batch, d_out)
 
-    def prediction_table(self, predictions: torch.Tensor, first: int = 0) -> tuple[list[str], list[list]]:
-        x = self.trainer.datamodule.x[first : first + len(predictions)]  # the batch's inputs
-        if x.shape[1] == 1:  # a curve: the input beside the output, ready to plot
-            return ["x", "y"], [[a, b] for a, b in zip(x[:, 0].tolist(), predictions[:, 0].tolist())]
-        return super().prediction_table(predictions, first)
-
     def log_step_losses(self, losses: torch.Tensor) -> None:
         # Every step's loss, and its log10: the lessons' loss falls over ten orders of magnitude.
         values = losses.tolist()

@@ -7,6 +7,7 @@ import torch
 
 from fizzlightning.callbacks import predictions
 from fizzlightning.callbacks.predictions import PredictionWriter
+from fizzlightning.commands.reports import report
 from fizzlightning.data import FizzBuzzDataModule
 from fizzlightning.data.base import EVAL_BATCH_SIZE
 from fizzlightning.lessons import fizzbuzz
@@ -15,11 +16,11 @@ from tests.helpers import TINY_FIZZBUZZ, only_run
 
 
 def play(tmp_path, last: int, num_digits: int = 14) -> tuple[PredictionWriter, FizzBuzzClassifier, object]:
-    writer = PredictionWriter(tmp_path / "predictions.csv")
+    model = FizzBuzzClassifier(num_digits=num_digits, hidden=[8])
+    writer = PredictionWriter(tmp_path / "predictions.csv", report(model).table)
     trainer = L.Trainer(
         accelerator="cpu", devices=1, logger=False, callbacks=[writer], enable_progress_bar=False, max_epochs=1
     )
-    model = FizzBuzzClassifier(num_digits=num_digits, hidden=[8])
     data = FizzBuzzDataModule(num_digits=num_digits, seed=0, predict_range=(1, last))
     returned = trainer.predict(model, datamodule=data)
     return writer, model, returned
@@ -38,7 +39,7 @@ def test_every_row_is_written_in_order_and_only_the_ends_are_kept(tmp_path):
         fizzbuzz.decode(n, int(c)) for n, c in zip(numbers.tolist(), expected.tolist())
     ]
     assert writer.total == last
-    kept = writer.predictions[:, 0].tolist()
+    kept = [row[0] for row in writer.predictions]
     assert len(kept) == predictions.KEPT_ROWS
     assert kept == list(range(1, predictions.KEPT_ROWS - predictions.LAST_ROWS + 1)) + list(
         range(last - predictions.LAST_ROWS + 1, last + 1)
@@ -48,15 +49,15 @@ def test_every_row_is_written_in_order_and_only_the_ends_are_kept(tmp_path):
 
 def test_a_short_range_is_kept_whole_and_printed_as_the_game(tmp_path):
     writer, model, _ = play(tmp_path, 31)
-    assert writer.predictions[:, 0].tolist() == list(range(1, 32))
-    lines = model.format_predictions(writer.predictions).splitlines()
+    assert [row[0] for row in writer.predictions] == list(range(1, 32))
+    lines = report(model).predictions(writer.header, writer.predictions, writer.total).splitlines()
     assert [len(line.split()) for line in lines] == [10, 10, 10, 1]
 
 
 def test_a_long_range_prints_a_summary(tmp_path):
     last = 5000
     writer, model, _ = play(tmp_path, last)
-    lines = model.format_predictions(writer.predictions).splitlines()
+    lines = report(model).predictions(writer.header, writer.predictions, writer.total).splitlines()
     assert len(lines) == 10 + 1 + 1 + 1  # the first 100 numbers, "...", the last 10, the count
     assert lines[10] == "..."
     assert len(lines[11].split()) == 10

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from fizzlightning.deploy import export
+from fizzlightning.deploy.export import EXPORT_LARGEST, EXPORT_SAMPLE, export_numbers
 from fizzlightning.errors import RunError
 from fizzlightning.lessons import fizzbuzz, nets
-from fizzlightning.models.classifier import EXPORT_LARGEST, EXPORT_SAMPLE, FizzBuzzClassifier, export_numbers
+from fizzlightning.models.classifier import FizzBuzzClassifier
 
 
 @pytest.mark.parametrize("num_digits", [8, 12, 13, 20, 24])
@@ -28,7 +29,7 @@ def test_the_export_check_covers_the_game_and_the_largest_numbers_in_a_bounded_s
 
 def test_export_net_encodes_the_checked_numbers():
     model = FizzBuzzClassifier(num_digits=20, hidden=[8])
-    net, inputs = model.export_net()
+    net, inputs = export.export_net(model)
     assert net is model.net
     assert torch.equal(inputs, fizzbuzz.binary_encode(export_numbers(20), 20))
 
@@ -63,7 +64,7 @@ def test_a_nan_anywhere_fails_the_check():
 
 def test_the_exported_program_of_a_20_bit_net_is_checked_and_written(tmp_path):
     model = FizzBuzzClassifier(num_digits=20, hidden=[64])
-    difference, allowed = export.export_program(*model.export_net(), tmp_path / "model.pt2")
+    difference, allowed = export.export_program(*export.export_net(model), tmp_path / "model.pt2")
     assert difference == 0.0 and allowed > 0
     program = torch.export.load(tmp_path / "model.pt2").module()
     x = fizzbuzz.binary_encode(torch.tensor([1, 2**20 - 1]), 20)
