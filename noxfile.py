@@ -17,7 +17,8 @@ nox.options.default_venv_backend = "venv"
 nox.options.sessions = ["floors", "newest"]
 
 PROJECT = nox.project.load_toml("pyproject.toml")["project"]
-TOOLS = {"pytest", "pytest-xdist", "hypothesis", "sybil"}  # what the fast tests need of the dev extra
+TOOLS = {"pytest", "pytest-xdist", "hypothesis", "sybil", "playwright"}  # what the fast tests need of the dev extra
+EXTRAS = ["serve"]  # the fast tests start a server (tests/models/test_new_model.py)
 # The models, data, lessons and callbacks, the library used from a plain Trainer (0.2.0's checkpoint and config
 # included), and fit -> test -> predict -> export through the CLI as a user types it: a few minutes on 2 cores.
 FAST = [
@@ -54,17 +55,18 @@ def run_fast(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def floors(session: nox.Session) -> None:
-    """The lowest direct dependencies: every requirement of [project] at its floor, in one resolve."""
+    """The lowest direct dependencies: every requirement of [project] and of ``EXTRAS`` at its floor."""
     constraints = Path(session.create_tmp()) / "floors.txt"
-    constraints.write_text("\n".join(floors_of(PROJECT["dependencies"])) + "\n")
-    session.install("-c", str(constraints), "-e", ".", *tools())
+    extras = [spec for extra in EXTRAS for spec in PROJECT["optional-dependencies"][extra]]
+    constraints.write_text("\n".join(floors_of(PROJECT["dependencies"] + extras)) + "\n")
+    session.install("-c", str(constraints), "-e", f".[{','.join(EXTRAS)}]", *tools())
     run_fast(session)
 
 
 @nox.session(python="3.11")
 def newest(session: nox.Session) -> None:
     """The newest releases within the ranges (and within a pip cap the machine sets, such as torch's)."""
-    session.install("--upgrade", "--upgrade-strategy", "eager", "-e", ".[search]", *tools())
+    session.install("--upgrade", "--upgrade-strategy", "eager", "-e", f".[{','.join(['search', *EXTRAS])}]", *tools())
     run_fast(session)
     # optuna: benchmarks/search.py resumes the stored study; the newest optuna reads it (on a copy: it may migrate)
     study = Path(session.create_tmp()) / "search.db"
