@@ -17,7 +17,7 @@ nox.options.default_venv_backend = "venv"
 nox.options.sessions = ["floors", "newest"]
 
 PROJECT = nox.project.load_toml("pyproject.toml")["project"]
-TOOLS = {"pytest", "pytest-xdist", "hypothesis", "sybil", "playwright"}  # what the fast tests need of the dev extra
+TOOLS = {"pytest", "pytest-xdist", "hypothesis", "sybil", "playwright", "cryptography"}  # the fast tests need these
 EXTRAS = ["serve"]  # the fast tests start a server (tests/models/test_new_model.py)
 # The models, data, lessons and callbacks, the library used from a plain Trainer (0.2.0's checkpoint and config
 # included), and fit -> test -> predict -> export through the CLI as a user types it: a few minutes on 2 cores.
