@@ -10,3 +10,6 @@ from fizzlightning.models.gan import GAN
 from fizzlightning.models.regressor import Regressor
 
 __all__ = ["GAN", "FizzBuzzClassifier", "Regressor", "TrainingModule"]
+
+# 0.2.0's paths of the models, in sys.modules: Lightning loads a checkpoint's ``_class_path`` only from there
+from fizzlightning import classifier, gan, regressor  # noqa: E402, F401, I001

@@ -57,10 +57,13 @@ def class_path(obj: object) -> str:
 
 
 def model_class(path: str | None) -> type["TrainingModule"] | None:
-    """The model class a checkpoint's ``_class_path`` names (also as 0.2.0 spelled it), if it is one of ``MODELS``."""
+    """The model class a checkpoint's ``_class_path`` names (also as 0.2.0 spelled it, without ``.models``), if it is
+    one of ``MODELS``."""
     import fizzlightning.models  # noqa: F401  the shipped models register on import
 
-    return MODELS.get(fizzlightning.current_path(path)) if isinstance(path, str) and path else None
+    if not isinstance(path, str):
+        return None
+    return MODELS.get(path) or MODELS.get(path.replace("fizzlightning.", "fizzlightning.models.", 1))
 
 
 class TrainingModule(L.LightningModule):

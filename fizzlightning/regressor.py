@@ -1,0 +1,5 @@
+"""0.2.0's path of the regressor, which its configs and checkpoints name (``fizzlightning.models`` now)."""
+
+from fizzlightning.models.regressor import Regressor
+
+__all__ = ["Regressor"]

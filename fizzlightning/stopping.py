@@ -1,0 +1,5 @@
+"""0.2.0's path of the stopping rule, which its configs name (``fizzlightning.callbacks`` now)."""
+
+from fizzlightning.callbacks.stopping import StreakStopping
+
+__all__ = ["StreakStopping"]
