@@ -6,6 +6,7 @@ Each command runs in its own process as typed; the refusals, which end before an
 
 import ast
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -180,3 +181,17 @@ def test_without_a_run_or_its_config_each_command_says_what_to_pass(home, tmp_pa
         assert cli(*args) == 2, args
         err = capfd.readouterr().err
         assert err.count("\n") == 1 and f"the run {run} has no recorded fit-config.yaml: pass the config" in err, err
+    resumes = []
+    for experiment, pid in (("a", 2**31 - 1), ("b", os.getppid())):  # b's process (pytest's) still runs
+        resumes.append(tmp_path / "lightning_logs" / experiment / f"20260101-000000-{pid}")
+        shutil.copytree(only_run(home), resumes[-1])
+        (resumes[-1] / layout.FINISHED).unlink()  # interrupted
+    shutil.copytree(resumes[0], tmp_path / "lightning_logs" / "c" / resumes[0].name)
+    assert cli("fit", "--ckpt_path", "last") == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "interrupted runs of 2 experiments could resume (a, c): name one with" in err, err
+    shutil.rmtree(tmp_path / "lightning_logs" / "c")
+    shutil.rmtree(resumes[0])  # left: a finished run and one that runs
+    assert cli("fit", "--ckpt_path", "last") == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "No trained run to fit" in err and "finished and running ones excluded" in err
