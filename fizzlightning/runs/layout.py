@@ -293,21 +293,29 @@ def find_start(
     return Start(ckpt_path, run if run and (run / FIT_CONFIG).is_file() else None, run_seed(Path(ckpt_path)))
 
 
-def start_of_config(
-    command: str, config_path: Path, ckpt_path: str | None, typed_config: str
-) -> tuple[str, str | None]:
+def add_run_options(parser: Any) -> None:
+    """``--experiment`` and ``--trainer.default_root_dir`` on an argparse parser (``serve``, ``export``): where the
+    run is, as the Lightning commands take them (``start_of_config``)."""
+    parser.add_argument("--experiment", metavar="NAME", help=EXPERIMENT_HELP)
+    parser.add_argument("--trainer.default_root_dir", metavar="DIR", dest="root", help="default: the config's")
+
+
+def start_of_config(command: str, config_path: Path, options: Any, typed_config: str) -> tuple[str, str | None]:
     """For commands that take a config without building it (``serve``, ``export``): the checkpoint by the same
-    rule (``find_start``), and the config's model class, if it names one."""
+    rule (``find_start``), in ``options``' root and experiment (``add_run_options``) else the config's, and the
+    config's model class, if it names one."""
     config = yaml.safe_load(config_path.read_text()) or {}
     if not isinstance(config, dict):
         raise ConfigError(f"--config {config_path} must be a mapping of settings, not a YAML {type(config).__name__}.")
     trainer, model = config.get("trainer") or {}, config.get("model") or {}
     model_class = model.get("class_path") if isinstance(model, dict) else model
     model_class = model_class if isinstance(model_class, str) else None
-    root = local_root(trainer.get("default_root_dir") if isinstance(trainer, dict) else None)
-    name = experiment_name(config.get("experiment"), [str(config_path)], str(model_class or ""))
+    if options.experiment:
+        check_experiment(options.experiment)
+    root = local_root(options.root or (trainer.get("default_root_dir") if isinstance(trainer, dict) else None))
+    name = experiment_name(options.experiment or config.get("experiment"), [str(config_path)], str(model_class or ""))
     fit = f"fizzlightning fit --config {typed_config}"
-    return find_start(command, experiment_dir(root, name), ckpt_path, fit).ckpt_path, model_class
+    return find_start(command, experiment_dir(root, name), options.ckpt_path, fit).ckpt_path, model_class
 
 
 def plan(

@@ -97,6 +97,10 @@ def test_a_bare_command_scores_the_newest_run_not_the_checkpoint_it_started_from
         "--ckpt_path",
         str(best),
     ]
+    named = fizzlightning(
+        two, "export", "--experiment", "fizzbuzz", "--trainer.default_root_dir", str(two), "--format", "pt"
+    )
+    assert f"Wrote {first / 'model.pt'} from {first / 'checkpoints' / 'best.ckpt'}" in named
 
 
 def test_a_copied_root_is_scored_in_the_copy_with_its_newest_fit_config(restarted, tmp_path):
