@@ -140,6 +140,14 @@ def test_a_checkpoint_path_alone_works_from_another_directory_and_writes_into_it
     assert list(tmp_path.iterdir()) == []
 
 
+def test_fit_beside_other_finished_runs_names_its_checkpoint_in_next(home, tmp_path):
+    shutil.copytree(home / "lightning_logs", tmp_path / "lightning_logs")
+    shutil.copy(home / "fizzbuzz.yaml", tmp_path)
+    out = fizzlightning(tmp_path, "fit", "--config", "fizzbuzz.yaml", "--experiment", "again")
+    (run,) = (tmp_path / "lightning_logs" / "again").iterdir()
+    assert f"Next: fizzlightning test --ckpt_path {run / 'checkpoints' / 'best.ckpt'}\n" in out, out
+
+
 def recorded_network(run) -> list[str]:
     """Every setting of the run's model and data in its recorded config, but how a command scores it."""
     config = yaml.safe_load((run / layout.FIT_CONFIG).read_text())
