@@ -315,7 +315,12 @@ def start_of_config(command: str, config_path: Path, options: Any, typed_config:
     root = local_root(options.root or (trainer.get("default_root_dir") if isinstance(trainer, dict) else None))
     name = experiment_name(options.experiment or config.get("experiment"), [str(config_path)], str(model_class or ""))
     fit = f"fizzlightning fit --config {typed_config}"
-    return find_start(command, experiment_dir(root, name), options.ckpt_path, fit).ckpt_path, model_class
+    try:
+        return find_start(command, experiment_dir(root, name), options.ckpt_path, fit).ckpt_path, model_class
+    except CheckpointError as error:  # where it looked is the user's choice: name it
+        given = [f"{option} {value}" for option, value in (("--experiment", options.experiment), (
+            "--trainer.default_root_dir", options.root)) if value]  # fmt: skip
+        raise CheckpointError(f"{', '.join(given)}: {error}" if given else str(error)) from None
 
 
 def plan(
