@@ -420,16 +420,23 @@ def run_config(subcommand: str, args: list[str], fit_command: str) -> tuple[Path
     return fit_configs(run)[-1], run, str(checkpoint.absolute()) if checkpoint else None
 
 
+def is_finished(run: Path) -> bool:
+    """Whether the run's latest ``fit`` finished: a resume that did not finish leaves the earlier fit's ``fit.json``
+    behind, older than the resume's config (``fit_configs``)."""
+    configs, finished = fit_configs(run), run / FINISHED
+    return finished.is_file() and (not configs or finished.stat().st_mtime >= configs[-1].stat().st_mtime)
+
+
 def running(run: Path) -> bool:
-    """Whether another process still runs the run's ``fit``: it has not finished and the process that started it
-    (``run_start``) is alive."""
+    """Whether another process may still run the run's first ``fit``: it has not finished and the process that
+    started it (``run_start``) is alive. (A resume runs in another process, which the run's name does not record.)"""
     start = run_start(run.name)
-    return not (run / FINISHED).is_file() and bool(start) and start[1] != os.getpid() and alive(start[1])
+    return not is_finished(run) and bool(start) and start[1] != os.getpid() and alive(start[1])
 
 
 def resumable(run: Path) -> bool:
     """Whether a bare ``fit --ckpt_path last`` resumes this run: it did not finish, and no process runs it."""
-    return not (run / FINISHED).is_file() and not running(run)
+    return not is_finished(run) and not running(run)
 
 
 def command_args(argv: list[str], subcommand: str) -> str:
