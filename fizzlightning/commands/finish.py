@@ -94,8 +94,9 @@ def summary(outcome: FitOutcome, run_dir: Path, config_args: str, dashboards: li
         )
         lines.extend(dashboards)
         root = run_dir.parent.parent.parent  # <root>/lightning_logs/<experiment>/<run>: test finds it there
-        lines.append(
-            "Next: fizzlightning test"
-            + ("" if root == Path.cwd() else f" --trainer.default_root_dir {shlex.quote(str(root))}")
-        )
+        if any(run != run_dir for run in layout.finished_runs(root)):  # another may finish first: name this one
+            where = f" --ckpt_path {shlex.quote(str(outcome.best_checkpoint))}"
+        else:
+            where = "" if root == Path.cwd() else f" --trainer.default_root_dir {shlex.quote(str(root))}"
+        lines.append(f"Next: fizzlightning test{where}")
     return "\n".join(lines)

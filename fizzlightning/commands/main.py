@@ -167,14 +167,21 @@ def with_run_config(argv: list[str], subcommand: str) -> list[str]:
             "(--config fizzbuzz; `fizzlightning configs` lists them)."
         )
     try:
-        config = layout.run_config(subcommand, args, fit)
+        config, run, checkpoint = layout.run_config(subcommand, args, fit)
     except ConfigError:
         if given not in (None, "best", "last"):  # a path that is not a checkpoint says so first
             from fizzlightning.runs.checkpoints import load_checkpoint
 
             load_checkpoint(given)
         raise
-    return [*argv[:at], "--config", str(config), *args]
+    # The run found is the run used, in every process (sys.argv is what a DDP launcher starts the others with): the
+    # checkpoint it resolved (not the one its config records), and for a resume its root and experiment
+    pinned = ["--ckpt_path", checkpoint] if checkpoint and given in (None, "best", "last") else []
+    if subcommand not in OWN and run.parent.parent.name == layout.LOG_ROOT.name:
+        for option, value in (("--trainer.default_root_dir", run.parent.parent.parent), ("--experiment", run.parent)):
+            if layout.split_option(args, option)[0] is None:
+                pinned += [option, str(value) if option != "--experiment" else value.name]
+    return [*argv[:at], "--config", str(config), *args, *pinned]
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -192,7 +199,7 @@ def main(args: list[str] | None = None) -> None:
     argv = sys.argv[1:] if args is None else list(args)
     try:
         try:
-            _command(argv)
+            _command(argv, sys.argv if args is None else None)
         finally:  # also after SystemExit (--help): what is still buffered fails here, not at interpreter exit
             sys.stdout.flush()
     except BrokenPipeError:
@@ -200,7 +207,9 @@ def main(args: list[str] | None = None) -> None:
         raise SystemExit(1) from None
 
 
-def _command(argv: list[str]) -> None:
+def _command(argv: list[str], process_argv: list[str] | None = None) -> None:
+    """``process_argv``: ``sys.argv`` when the command is the process's own, rewritten to the run's resolved
+    command (``with_run_config``) for the processes a launcher starts with it."""
     if argv[:1] in (["--version"], ["-V"]):
         print(version(verbose="--verbose" in argv or "-v" in argv))
         return
@@ -223,7 +232,11 @@ def _command(argv: list[str]) -> None:
 
             print(runs.main(argv[argv.index("runs") + 1 :]))
             return
-        resolved = resolve_configs(with_run_config(argv, subcommand) if subcommand in (*SUBCOMMANDS, *OWN) else argv)
+        if subcommand in (*SUBCOMMANDS, *OWN):
+            pinned = with_run_config(argv, subcommand)
+            if process_argv is not None:
+                process_argv[1:] = pinned
+        resolved = resolve_configs(pinned if subcommand in (*SUBCOMMANDS, *OWN) else argv)
         if subcommand in OWN:  # serve and export: commands of their own, outside LightningCLI
             module = importlib.import_module(OWN[subcommand])
             module.main(resolved[resolved.index(subcommand) + 1 :], argv[argv.index(subcommand) + 1 :])

@@ -107,10 +107,8 @@ def read(path: Path) -> Run:
     """What the files of one run (``layout.fit_runs``) record."""
     configs = layout.fit_configs(path)
     config = _mapping(configs[-1], yaml.safe_load, yaml.YAMLError)
-    finished_file = path / layout.FINISHED
-    # a resume that did not finish leaves the earlier fit's fit.json behind, older than the resume's config
-    finished = finished_file.is_file() and finished_file.stat().st_mtime >= configs[-1].stat().st_mtime
-    record = _mapping(finished_file, json.loads, ValueError) if finished else {}
+    finished = layout.is_finished(path)
+    record = _mapping(path / layout.FINISHED, json.loads, ValueError) if finished else {}
     start = layout.run_start(path.name)
     started = start[0] if start else time.localtime(configs[0].stat().st_mtime)
     if finished:

@@ -212,6 +212,7 @@ def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="fizzlightning export", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("-c", "--config", metavar="PATH", help="default: the run's own fit-config.yaml")
     parser.add_argument("--ckpt_path", metavar="PATH", help="default: the newest finished run's chosen checkpoint")
+    layout.add_run_options(parser)
     parser.add_argument("--format", choices=sorted(FILES), default="onnx", help="default: onnx")
     return parser
 
@@ -223,7 +224,7 @@ def main(args: list[str], typed: list[str]) -> None:
     typed_config = parser.parse_args(typed).config or options.config
     if options.format == "onnx":
         extras.need("export --format onnx")
-    ckpt_path, model_class = layout.start_of_config("export", Path(options.config), options.ckpt_path, typed_config)
+    ckpt_path, model_class = layout.start_of_config("export", Path(options.config), options, typed_config)
     checkpoint = load_checkpoint(ckpt_path)
     check_config_model(checkpoint, model_class, ckpt_path, typed_config)
     model = rebuild_model(checkpoint, ckpt_path)

@@ -157,6 +157,7 @@ def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="fizzlightning serve", description=about, allow_abbrev=False)
     parser.add_argument("-c", "--config", metavar="PATH", help="default: the run's own fit-config.yaml")
     parser.add_argument("--ckpt_path", metavar="PATH", help="default: the newest finished run's chosen checkpoint")
+    layout.add_run_options(parser)
     parser.add_argument(
         "--host",
         default="127.0.0.1",
@@ -271,7 +272,7 @@ def main(args: list[str], typed: list[str]) -> None:
     options = parse(args)
     typed_config = parse(typed).config or options.config  # messages name the config as the user typed it
     key, tls = api_key(options), check_tls(options)  # before the checkpoint: a mistake of this command line
-    ckpt_path, model_class = layout.start_of_config("serve", Path(options.config), options.ckpt_path, typed_config)
+    ckpt_path, model_class = layout.start_of_config("serve", Path(options.config), options, typed_config)
     checkpoint = load_checkpoint(ckpt_path)
     check_config_model(checkpoint, model_class, ckpt_path, typed_config)
     model = rebuild_model(checkpoint, ckpt_path)  # refuses here what the inference worker could not serve

@@ -194,15 +194,21 @@ def finished_runs(root: Path) -> list[Path]:
     return sorted(path.parent for path in (root / LOG_ROOT).glob(f"*/*/{FINISHED}"))
 
 
-def newest_last_checkpoint(experiments: list[Path]) -> Path | None:
-    """The most recently written ``last.ckpt`` of any run of these experiments, finished or interrupted."""
+def _lasts(experiments: list[Path]) -> list[Path]:
     lasts = [checkpoint_dir(run) / "last.ckpt" for experiment in experiments for run in _runs(experiment)]
-    return max((p for p in lasts if p.is_file()), key=lambda p: p.stat().st_mtime, default=None)
+    return [p for p in lasts if p.is_file()]
 
 
 def read_fit(run_dir: Path) -> dict[str, Any]:
     """What ``fit`` recorded when it finished (see ``commands/finish.py``)."""
     return json.loads((run_dir / FINISHED).read_text())
+
+
+def best_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint ``fit`` chose (``read_fit``); one of the run's own in this run's directory: a run copied
+    elsewhere (``cp -r``) records the path it had where it was fit."""
+    best = Path(read_fit(run_dir)["best_checkpoint"])
+    return checkpoint_dir(run_dir) / best.name if best.parent.parent.name == run_dir.name else best
 
 
 def run_seed(checkpoint: Path) -> int | None:
@@ -256,7 +262,10 @@ def find_start(
             "Pass best, last or the path of a .ckpt file."
         )
     if ckpt_path == "last":
-        last = newest_last_checkpoint([experiment])
+        lasts = _lasts([experiment])
+        if subcommand == "fit":  # an interrupted run first; never one a process is training now
+            lasts = [p for p in lasts if resumable(run_of(p))] or [p for p in lasts if not running(run_of(p))]
+        last = max(lasts, key=lambda p: p.stat().st_mtime, default=None)
         if last is None and subcommand == "fit":  # Lightning's rule for "last" with nothing to resume
             return Start(note=f"--ckpt_path last: no last.ckpt under {experiment}/*/checkpoints/ yet: a new run.")
         if last is None:
@@ -276,7 +285,7 @@ def find_start(
                 f"No trained checkpoint to {subcommand}: found no finished run under {experiment}/ "
                 f"(looked for */{FINISHED}). Train one first with `{fit_command}`, or pass --ckpt_path PATH."
             )
-        best = Path(read_fit(run)["best_checkpoint"])
+        best = best_checkpoint(run)
         return Start(str(best), run, run_seed(best))
     if ckpt_path is None:
         return Start()
@@ -284,21 +293,34 @@ def find_start(
     return Start(ckpt_path, run if run and (run / FIT_CONFIG).is_file() else None, run_seed(Path(ckpt_path)))
 
 
-def start_of_config(
-    command: str, config_path: Path, ckpt_path: str | None, typed_config: str
-) -> tuple[str, str | None]:
+def add_run_options(parser: Any) -> None:
+    """``--experiment`` and ``--trainer.default_root_dir`` on an argparse parser (``serve``, ``export``): where the
+    run is, as the Lightning commands take them (``start_of_config``)."""
+    parser.add_argument("--experiment", metavar="NAME", help=EXPERIMENT_HELP)
+    parser.add_argument("--trainer.default_root_dir", metavar="DIR", dest="root", help="default: the config's")
+
+
+def start_of_config(command: str, config_path: Path, options: Any, typed_config: str) -> tuple[str, str | None]:
     """For commands that take a config without building it (``serve``, ``export``): the checkpoint by the same
-    rule (``find_start``), and the config's model class, if it names one."""
+    rule (``find_start``), in ``options``' root and experiment (``add_run_options``) else the config's, and the
+    config's model class, if it names one."""
     config = yaml.safe_load(config_path.read_text()) or {}
     if not isinstance(config, dict):
         raise ConfigError(f"--config {config_path} must be a mapping of settings, not a YAML {type(config).__name__}.")
     trainer, model = config.get("trainer") or {}, config.get("model") or {}
     model_class = model.get("class_path") if isinstance(model, dict) else model
     model_class = model_class if isinstance(model_class, str) else None
-    root = local_root(trainer.get("default_root_dir") if isinstance(trainer, dict) else None)
-    name = experiment_name(config.get("experiment"), [str(config_path)], str(model_class or ""))
+    if options.experiment:
+        check_experiment(options.experiment)
+    root = local_root(options.root or (trainer.get("default_root_dir") if isinstance(trainer, dict) else None))
+    name = experiment_name(options.experiment or config.get("experiment"), [str(config_path)], str(model_class or ""))
     fit = f"fizzlightning fit --config {typed_config}"
-    return find_start(command, experiment_dir(root, name), ckpt_path, fit).ckpt_path, model_class
+    try:
+        return find_start(command, experiment_dir(root, name), options.ckpt_path, fit).ckpt_path, model_class
+    except CheckpointError as error:  # where it looked is the user's choice: name it
+        given = [f"{option} {value}" for option, value in (("--experiment", options.experiment), (
+            "--trainer.default_root_dir", options.root)) if value]  # fmt: skip
+        raise CheckpointError(f"{', '.join(given)}: {error}" if given else str(error)) from None
 
 
 def plan(
@@ -340,9 +362,11 @@ def split_option(args: list[str], option: str = "--ckpt_path") -> tuple[str | No
 HOW_IT_SCORES = ("batch_size", "predict_range")
 
 
-def run_config(subcommand: str, args: list[str], fit_command: str) -> Path:
-    """The recorded config of the run a command without ``--config`` works on (``find_start``'s rule): that of
-    ``--ckpt_path PATH``'s run, else of the newest finished run (``best``; ``last``: of the newest ``last.ckpt``)
+def run_config(subcommand: str, args: list[str], fit_command: str) -> tuple[Path, Path, str | None]:
+    """The run a command without ``--config`` works on (``find_start``'s rule), its newest recorded fit config
+    (``fit_configs``: a resume's, if any) and the checkpoint it resolved, absolute (None for ``fit --ckpt_path
+    last``, whose run ``find_start`` resumes). The run is that of ``--ckpt_path PATH``, else the newest finished
+    run (``best``; ``last``: the newest ``last.ckpt``, for ``fit`` of an interrupted run no process is running)
     under ``--trainer.default_root_dir`` (else the working directory), in ``--experiment`` if given. A setting
     that would change the network (``--model...``, ``--data.num_digits``...) is refused: the run's checkpoint
     decides it."""
@@ -351,17 +375,30 @@ def run_config(subcommand: str, args: list[str], fit_command: str) -> Path:
     if experiment := split_option(args, "--experiment")[0]:
         check_experiment(experiment)
     experiments = [experiment_dir(root, experiment)] if experiment else sorted((root / LOG_ROOT).glob("*"))
+    checkpoint: Path | None = None
     if given not in (None, "best", "last"):
-        run = run_of(Path(os.path.abspath(given)))
+        checkpoint = Path(os.path.abspath(given))
+        run = run_of(checkpoint)
     elif given == "last":
-        run = run_of(last) if (last := newest_last_checkpoint(experiments)) else None
+        keep = resumable if subcommand == "fit" else lambda run: True
+        lasts = [last for last in _lasts(experiments) if keep(run_of(last))]
+        names = sorted({last.parent.parent.parent.name for last in lasts})
+        if subcommand == "fit" and len(names) > 1:
+            raise ConfigError(
+                f"fit --ckpt_path last: interrupted runs of {len(names)} experiments could resume ({', '.join(names)}):"
+                " name one with --experiment."
+            )
+        checkpoint = max(lasts, key=lambda p: p.stat().st_mtime, default=None)
+        run = run_of(checkpoint) if checkpoint else None
     else:
         run = newest_finished_run(*experiments)
     if run is None and given in (None, "best", "last"):
         looked = f"{experiment or '*'}/*/{FINISHED if given != 'last' else 'checkpoints/last.ckpt'}"
+        which = "an interrupted run to resume (finished and running ones excluded)" if subcommand == "fit" else ""
         raise CheckpointError(
-            f"No trained run to {subcommand}: found none under {root / LOG_ROOT}/ (looked for {looked}). "
-            f"Train one first with `{fit_command}`, or pass --config and --ckpt_path PATH."
+            f"No trained run to {subcommand}: found none under {root / LOG_ROOT}/ (looked for {looked}"
+            f"{f'; {which}' if which else ''}). Train one first with `{fit_command}`, or pass --config and "
+            "--ckpt_path PATH."
         )
     if run is None or not (run / FIT_CONFIG).is_file():
         raise ConfigError(
@@ -376,7 +413,30 @@ def run_config(subcommand: str, args: list[str], fit_command: str) -> Path:
                 "command after fit changes how it runs (--trainer.*, --data.batch_size, --data.predict_range). Fit a "
                 "new run to change them."
             )
-    return run / FIT_CONFIG
+    if checkpoint is None and given != "last":
+        checkpoint = best_checkpoint(run)
+    if subcommand == "fit":
+        checkpoint = None
+    return fit_configs(run)[-1], run, str(checkpoint.absolute()) if checkpoint else None
+
+
+def is_finished(run: Path) -> bool:
+    """Whether the run's latest ``fit`` finished: a resume that did not finish leaves the earlier fit's ``fit.json``
+    behind, older than the resume's config (``fit_configs``)."""
+    configs, finished = fit_configs(run), run / FINISHED
+    return finished.is_file() and (not configs or finished.stat().st_mtime >= configs[-1].stat().st_mtime)
+
+
+def running(run: Path) -> bool:
+    """Whether another process may still run the run's first ``fit``: it has not finished and the process that
+    started it (``run_start``) is alive. (A resume runs in another process, which the run's name does not record.)"""
+    start = run_start(run.name)
+    return not is_finished(run) and bool(start) and start[1] != os.getpid() and alive(start[1])
+
+
+def resumable(run: Path) -> bool:
+    """Whether a bare ``fit --ckpt_path last`` resumes this run: it did not finish, and no process runs it."""
+    return not is_finished(run) and not running(run)
 
 
 def command_args(argv: list[str], subcommand: str) -> str:

@@ -4,9 +4,13 @@ directory, and a command scores a checkpoint in its own run, with the network it
 Each command runs in its own process as typed; the refusals, which end before anything is built, run in-process.
 """
 
+import ast
+import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -14,7 +18,7 @@ import yaml
 
 from benchmarks import launch
 from fizzlightning.runs import layout
-from tests.helpers import FIZZBUZZ, clean_env, fizzlightning, only_run, write
+from tests.helpers import FIZZBUZZ, clean_env, digests, fizzlightning, only_run, write
 
 SCORE = re.compile(r"Score on 1\.\.100: .*")
 
@@ -36,6 +40,10 @@ def home(tmp_path_factory):
     return home
 
 
+def configs(run, command: str) -> list:
+    return sorted(run.glob(f"{command}-config*.yaml"))
+
+
 def test_after_fit_test_and_predict_work_bare_on_its_run(home):
     run = only_run(home)
     bare, configured = fizzlightning(home, "test"), fizzlightning(home, "test", "--config", "fizzbuzz.yaml")
@@ -46,19 +54,98 @@ def test_after_fit_test_and_predict_work_bare_on_its_run(home):
     assert only_run(home) == run  # every command wrote into the run fit made
 
 
+@pytest.fixture(scope="module")
+def restarted(home, tmp_path_factory):
+    """A copy of ``home`` with a second, newer run of another experiment that was fit from the first run's
+    checkpoint: its config records that ``ckpt_path``. Made by copying the first run and writing what such a fit
+    records (a real fit from a checkpoint that reached ``max_epochs`` trains no further and keeps its best)."""
+    two = tmp_path_factory.mktemp("two")
+    shutil.copytree(home / "lightning_logs", two / "lightning_logs")
+    first = only_run(two)
+    second = two / "lightning_logs" / "again" / first.name
+    shutil.copytree(first, second)
+    config = yaml.safe_load((second / layout.FIT_CONFIG).read_text())
+    config |= {"experiment": "again", "ckpt_path": str(first / "checkpoints" / "best.ckpt")}
+    (second / layout.FIT_CONFIG).write_text(yaml.safe_dump(config))
+    fit = layout.read_fit(second) | {"best_checkpoint": str(second / "checkpoints" / "best.ckpt")}
+    (second / layout.FINISHED).write_text(json.dumps(fit))  # written now: the newest finished run
+    return two, first, second
+
+
+def test_a_bare_command_scores_the_newest_run_not_the_checkpoint_it_started_from(restarted):
+    two, first, second = restarted
+    before = {run: configs(run, "test") for run in (first, second)}
+    fizzlightning(two, "test")
+    assert configs(first, "test") == before[first]  # nothing written into the run it started from
+    (new,) = set(configs(second, "test")) - set(before[second])
+    assert yaml.safe_load(new.read_text())["ckpt_path"] == str(second / "checkpoints" / "best.ckpt")
+    (second / "model.pt").unlink(missing_ok=True)
+    code = "import sys\nfrom fizzlightning.commands.main import main\ntry:\n    main()\nfinally:\n    print(sys.argv)"
+    out = subprocess.run(
+        [sys.executable, "-c", code, "export", "--format", "pt"], cwd=two, env=clean_env(), capture_output=True,
+        text=True, check=True, timeout=300,
+    ).stdout  # fmt: skip
+    best = second / "checkpoints" / "best.ckpt"
+    assert f"Wrote {second / 'model.pt'} from {best}" in out  # export picks test's checkpoint
+    argv = ast.literal_eval(out.splitlines()[-1])  # what a launcher restarts the command with: the run pinned
+    assert argv[1:] == [
+        "export",
+        "--config",
+        str(second / layout.FIT_CONFIG),
+        "--format",
+        "pt",
+        "--ckpt_path",
+        str(best),
+    ]
+    named = fizzlightning(
+        two, "export", "--experiment", "fizzbuzz", "--trainer.default_root_dir", str(two), "--format", "pt"
+    )
+    assert f"Wrote {first / 'model.pt'} from {first / 'checkpoints' / 'best.ckpt'}" in named
+
+
+def test_a_copied_root_is_scored_in_the_copy_with_its_newest_fit_config(restarted, tmp_path):
+    two, _, second = restarted
+    shutil.copytree(two / "lightning_logs", tmp_path / "lightning_logs")
+    copy = tmp_path / "lightning_logs" / "again" / second.name
+    copied = configs(copy, "test")
+    config = yaml.safe_load((copy / layout.FIT_CONFIG).read_text())
+    config["data"]["init_args"]["batch_size"] = 7  # as a resume that changed how it runs records it
+    (copy / "fit-config-2.yaml").write_text(yaml.safe_dump(config))
+    before = digests(two)
+    fizzlightning(tmp_path, "test")
+    assert digests(two) == before  # the run it was copied from is untouched
+    (new,) = set(configs(copy, "test")) - set(copied)
+    recorded = yaml.safe_load(new.read_text())
+    assert recorded["ckpt_path"] == str(copy / "checkpoints" / "best.ckpt")
+    assert recorded["trainer"]["default_root_dir"] == str(tmp_path)
+    assert recorded["data"]["init_args"]["batch_size"] == 7
+
+
 def test_a_checkpoint_path_alone_works_from_another_directory_and_writes_into_its_run(home, tmp_path):
     run = only_run(home)
     best = str(run / "checkpoints" / "best.ckpt")
+    before = configs(run, "test")
     elsewhere = fizzlightning(tmp_path, "test", "--ckpt_path", best)
+    (new,) = set(configs(run, "test")) - set(before)  # the one it wrote
+    assert yaml.safe_load(new.read_text())["ckpt_path"] == best  # the checkpoint's run holds its record
     assert SCORE.search(elsewhere)[0] == SCORE.search(fizzlightning(home, "test", "--config", "fizzbuzz.yaml"))[0]
     assert list(tmp_path.iterdir()) == []  # nothing written where the command ran
-    tests = sorted(run.glob("test-config*.yaml"))
-    assert yaml.safe_load(tests[-1].read_text())["ckpt_path"] == best  # the checkpoint's run holds its record
-    fizzlightning(tmp_path, "export", "--ckpt_path", best, "--format", "pt")
+    (run / "model.pt").unlink(missing_ok=True)
+    assert f"Wrote {run / 'model.pt'} from {best}" in fizzlightning(
+        tmp_path, "export", "--ckpt_path", best, "--format", "pt"
+    )
     alone = torch.load(run / "model.pt", weights_only=True)
     fizzlightning(home, "export", "--config", "fizzbuzz.yaml", "--ckpt_path", best, "--format", "pt")
     assert all(torch.equal(alone[key], value) for key, value in torch.load(run / "model.pt").items())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_beside_other_finished_runs_names_its_checkpoint_in_next(home, tmp_path):
+    shutil.copytree(home / "lightning_logs", tmp_path / "lightning_logs")
+    shutil.copy(home / "fizzbuzz.yaml", tmp_path)
+    out = fizzlightning(tmp_path, "fit", "--config", "fizzbuzz.yaml", "--experiment", "again")
+    (run,) = (tmp_path / "lightning_logs" / "again").iterdir()
+    assert f"Next: fizzlightning test --ckpt_path {run / 'checkpoints' / 'best.ckpt'}\n" in out, out
 
 
 def recorded_network(run) -> list[str]:
@@ -106,3 +193,17 @@ def test_without_a_run_or_its_config_each_command_says_what_to_pass(home, tmp_pa
         assert cli(*args) == 2, args
         err = capfd.readouterr().err
         assert err.count("\n") == 1 and f"the run {run} has no recorded fit-config.yaml: pass the config" in err, err
+    resumes = []
+    for experiment, pid in (("a", 2**31 - 1), ("b", os.getppid())):  # b's process (pytest's) still runs
+        resumes.append(tmp_path / "lightning_logs" / experiment / f"20260101-000000-{pid}")
+        shutil.copytree(only_run(home), resumes[-1])
+        (resumes[-1] / layout.FINISHED).unlink()  # interrupted
+    shutil.copytree(resumes[0], tmp_path / "lightning_logs" / "c" / resumes[0].name)
+    assert cli("fit", "--ckpt_path", "last") == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "interrupted runs of 2 experiments could resume (a, c): name one with" in err, err
+    shutil.rmtree(tmp_path / "lightning_logs" / "c")
+    shutil.rmtree(resumes[0])  # left: a finished run and one that runs
+    assert cli("fit", "--ckpt_path", "last") == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "No trained run to fit" in err and "finished and running ones excluded" in err

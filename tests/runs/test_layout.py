@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -39,11 +40,25 @@ def test_test_uses_the_newest_finished_run_with_its_seed(tmp_path):
     assert start == layout.Start(str(newest / "checkpoints" / "best.ckpt"), newest, 7)
 
 
+DEAD = 2**31 - 1  # above any pid_max: no process has this id
+
+
 def test_fit_resumes_the_newest_last_checkpoint_in_its_own_run(tmp_path):
-    interrupted = make_run(tmp_path, "20260103-000000-1", seed=9, finished=False)
+    interrupted = make_run(tmp_path, f"20260103-000000-{DEAD}", seed=9, finished=False)
     start = layout.find_start("fit", tmp_path, "last", "unused")
     assert start == layout.Start(str(interrupted / "checkpoints" / "last.ckpt"), interrupted, 9)
     assert layout.find_start("fit", tmp_path, None, "unused") == layout.Start()
+
+
+def test_fit_resumes_an_interrupted_run_before_a_finished_one_and_never_one_that_runs(tmp_path):
+    interrupted = make_run(tmp_path, f"20260101-000000-{DEAD}", seed=9, finished=False)
+    finished = make_run(tmp_path, f"20260102-000000-{DEAD}", seed=7)
+    running = make_run(tmp_path, f"20260103-000000-{os.getppid()}", seed=5, finished=False)  # a live process's run
+    for i, run in enumerate((interrupted, finished, running)):
+        os.utime(run / "checkpoints" / "last.ckpt", (i + 1, i + 1))  # the running run's last.ckpt is the newest
+    assert layout.find_start("fit", tmp_path, "last", "unused").run == interrupted
+    shutil.rmtree(interrupted)
+    assert layout.find_start("fit", tmp_path, "last", "unused").run == finished  # train a finished run on
 
 
 def test_an_explicit_checkpoint_is_scored_in_its_run_and_fit_from_it_in_a_new_run(tmp_path):
