@@ -19,10 +19,12 @@ class Report:
     ``test`` reads the logged metrics (reduced over all ranks) and ``results``, what ``test_step`` returned (every
     rank's, in input order); ``table`` makes a batch's header and CSV rows, ``first`` being the input index of its
     first row; ``predictions`` prints a short account of the first and last rows (``PredictionWriter`` keeps those)
-    of ``total``; ``hp_metrics`` names the HPARAMS tab's metrics and the logged metrics they mirror.
+    of ``total``; ``hp_metrics`` names the HPARAMS tab's metrics and the logged metrics they mirror. ``results``
+    names what ``test`` reads of ``test_step``'s returned dict (``TestOutputs`` gathers those and nothing else).
     """
 
     index = "sample"
+    results: tuple[str, ...] = ()
     test_hp: dict[str, str] = {}
 
     def __init__(self, model: TrainingModule) -> None:
@@ -53,10 +55,11 @@ class FizzBuzzReport(Report):
     """The score on 1..100 and every wrong answer; the game, ten numbers a line."""
 
     test_hp = {"hp/test_acc": "test/acc"}
+    results = ("number", "predicted", "truth")
 
     def test(self, metrics: dict[str, Any], results: dict[str, torch.Tensor]) -> str:
         accuracy = float(metrics["test/acc"])
-        played = list(zip(*(results[name].tolist() for name in ("number", "predicted", "truth"))))
+        played = list(zip(*(results[name].tolist() for name in self.results)))
         mistakes = [row for row in played if row[1] != row[2]]
         lines = [
             f"Score on 1..100: {len(played) - len(mistakes)}/{len(played)}  (torchmetrics accuracy {accuracy:.4f})"
@@ -111,6 +114,7 @@ class GANReport(Report):
     """The judged test paintings; each predicted painting's points and verdict."""
 
     test_hp = {"hp/test_in_bounds": "test/in_bounds"}
+    results = ("a",)
 
     def test(self, metrics: dict[str, Any], results: dict[str, torch.Tensor]) -> str:
         metrics = {k: float(v) for k, v in metrics.items()}
