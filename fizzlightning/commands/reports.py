@@ -25,6 +25,7 @@ class Report:
 
     index = "sample"
     results: tuple[str, ...] = ()
+    scores: tuple[str, ...] = ()  # the logged metrics that ``printout`` reads
     test_hp: dict[str, str] = {}
 
     def __init__(self, model: TrainingModule) -> None:
@@ -34,9 +35,15 @@ class Report:
         return {f"hp/{self.model.monitor.replace('/', '_')}": self.model.monitor, **self.test_hp}
 
     def test(self, metrics: dict[str, Any], results: dict[str, torch.Tensor]) -> str:
-        return "\n".join(
-            f"{key} = {float(value):.6g}" for key, value in sorted(metrics.items()) if key.startswith("test/")
-        )
+        """The report's own printout when the model logged ``scores`` and returned ``results`` (a subclass of the
+        user's may not; a skipped test loop logs none); else every ``test/`` metric."""
+        if set(self.scores) <= metrics.keys() and set(self.results) <= results.keys():
+            return self.printout(metrics, results)
+        return Report.printout(self, metrics, results)
+
+    def printout(self, metrics: dict[str, Any], results: dict[str, torch.Tensor]) -> str:
+        lines = [f"{key} = {float(value):.6g}" for key, value in sorted(metrics.items()) if key.startswith("test/")]
+        return "\n".join(lines) or "No test/ metrics were logged: no test batch ran."
 
     def columns(self, predictions: torch.Tensor) -> list[str]:
         return [f"output_{i}" for i in range(predictions.shape[1])]
@@ -56,8 +63,9 @@ class FizzBuzzReport(Report):
 
     test_hp = {"hp/test_acc": "test/acc"}
     results = ("number", "predicted", "truth")
+    scores = ("test/acc",)
 
-    def test(self, metrics: dict[str, Any], results: dict[str, torch.Tensor]) -> str:
+    def printout(self, metrics: dict[str, Any], results: dict[str, torch.Tensor]) -> str:
         accuracy = float(metrics["test/acc"])
         played = list(zip(*(results[name].tolist() for name in self.results)))
         mistakes = [row for row in played if row[1] != row[2]]
@@ -115,8 +123,9 @@ class GANReport(Report):
 
     test_hp = {"hp/test_in_bounds": "test/in_bounds"}
     results = ("a",)
+    scores = ("test/in_bounds", "test/ks", "test/rms", "test/d_accuracy", "test/d_score")
 
-    def test(self, metrics: dict[str, Any], results: dict[str, torch.Tensor]) -> str:
+    def printout(self, metrics: dict[str, Any], results: dict[str, torch.Tensor]) -> str:
         metrics = {k: float(v) for k, v in metrics.items()}
         a = results["a"]
         return "\n".join(

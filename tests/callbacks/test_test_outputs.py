@@ -6,8 +6,8 @@ import pytest
 
 from fizzlightning.callbacks import predictions
 from fizzlightning.commands.reports import report
-from fizzlightning.data import RegressionDataModule
-from fizzlightning.models import Regressor
+from fizzlightning.data import FizzBuzzDataModule, RegressionDataModule
+from fizzlightning.models import FizzBuzzClassifier, Regressor
 
 RETURNS = {
     "a scalar loss": lambda loss: loss.mean(),
@@ -58,3 +58,21 @@ def test_a_skipped_test_loop_leaves_no_results():
     outputs = predictions.TestOutputs(("loss",))
     run_test(Returning(d_in=2, hidden=4, d_out=1), outputs, limit_test_batches=0)
     assert outputs.results == {}
+
+
+class Silent(FizzBuzzClassifier):
+    """A user's classifier whose ``test_step`` logs the accuracy and returns nothing."""
+
+    def test_step(self, batch, batch_idx):
+        super().test_step(batch, batch_idx)
+
+
+def test_a_subclass_that_returns_nothing_gets_the_default_printout():
+    model = Silent(num_digits=8, hidden=[4])
+    outputs = predictions.TestOutputs(report(model).results)
+    trainer = L.Trainer(
+        accelerator="cpu", devices=1, logger=False, callbacks=[outputs], enable_progress_bar=False, max_epochs=1
+    )
+    trainer.test(model, datamodule=FizzBuzzDataModule(num_digits=8, seed=0), verbose=False)
+    assert outputs.results == {}
+    assert report(model).test(trainer.callback_metrics, outputs.results).startswith("test/acc = ")
