@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from fizzlightning.callbacks.dashboards import mirrored
 from fizzlightning.lessons import fizzbuzz
 from fizzlightning.lessons.artist import TOLERANCE, Judgement
 from fizzlightning.models import GAN, FizzBuzzClassifier, Regressor, TrainingModule
@@ -32,7 +33,7 @@ class Report:
         self.model = model
 
     def hp_metrics(self) -> dict[str, str]:
-        return {f"hp/{self.model.monitor.replace('/', '_')}": self.model.monitor, **self.test_hp}
+        return {**mirrored(self.model.monitor), **self.test_hp}
 
     def test(self, metrics: dict[str, Any], results: dict[str, torch.Tensor]) -> str:
         """The report's own printout when the model logged ``scores`` and returned ``results`` (a subclass of the
