@@ -78,22 +78,29 @@ class Hyperparameters(L.Callback):
 
     TensorBoard's HPARAMS tab also gets ``hp_metrics`` (``hp/val_acc``, ...: each mirrors a logged metric,
     ``val/acc``) after each validation and test: real scores instead of Lightning's default ``hp_metric`` of -1.
+    Without them, the model's ``monitor`` (the metric ``best.ckpt`` is chosen on), if it has one.
     """
 
-    def __init__(self, hp_metrics: dict[str, str]) -> None:
+    def __init__(self, hp_metrics: dict[str, str] | None = None) -> None:
         self.hp_metrics = hp_metrics
+
+    def _hp_metrics(self, pl_module: L.LightningModule) -> dict[str, str]:
+        if self.hp_metrics is not None:
+            return self.hp_metrics
+        monitor = getattr(pl_module, "monitor", None)
+        return mirrored(monitor) if isinstance(monitor, str) else {}
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         settings = run_settings(trainer, pl_module)
         for logger in loggers(trainer):
             if isinstance(logger, TensorBoardLogger):
-                logger.log_hyperparams(settings, {key: math.nan for key in self.hp_metrics})
+                logger.log_hyperparams(settings, {key: math.nan for key in self._hp_metrics(pl_module)})
             else:
                 logger.log_hyperparams(settings)
 
     def _log_hp_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         logged = trainer.callback_metrics
-        metrics = {hp: logged[key] for hp, key in self.hp_metrics.items() if key in logged}
+        metrics = {hp: logged[key] for hp, key in self._hp_metrics(pl_module).items() if key in logged}
         for logger in loggers(trainer):
             if isinstance(logger, TensorBoardLogger) and metrics and not trainer.sanity_checking:
                 logger.log_metrics(metrics, trainer.global_step)
@@ -103,6 +110,11 @@ class Hyperparameters(L.Callback):
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._log_hp_metrics(trainer, pl_module)
+
+
+def mirrored(metric: str) -> dict[str, str]:
+    """The HPARAMS tab's name for a logged metric (``hp/val_acc`` for ``val/acc``), mapped to it."""
+    return {f"hp/{metric.replace('/', '_')}": metric}
 
 
 def run_settings(trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:

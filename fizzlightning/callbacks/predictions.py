@@ -27,21 +27,30 @@ Table = Callable[[torch.Tensor, Any, int], tuple[list[str], list[list[Any]]]]
 
 
 class TestOutputs(L.Callback):
-    """``results``: every rank's per-sample tensors that ``test_step`` returned by name, gathered in input order."""
+    """``results``: the per-sample tensors named ``names`` that ``test_step`` returned in a dict, every rank's,
+    gathered in input order. Anything else ``test_step`` returns (a loss tensor, ``{"loss": loss}``) is not
+    gathered; a 0-d value counts as one row."""
+
+    def __init__(self, names: tuple[str, ...] = ()) -> None:
+        self.names = names
+        self._parts: dict[str, list[torch.Tensor]] = {}
+        self.results: dict[str, torch.Tensor] = {}  # also when the test loop is skipped (limit_test_batches 0)
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._parts: dict[str, list[torch.Tensor]] = {}
-        self.results: dict[str, torch.Tensor] = {}
+        self._parts, self.results = {}, {}
 
     def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, *args: Any) -> None:
-        for name, value in (outputs or {}).items():
-            self._parts.setdefault(name, []).append(value.detach())
+        if not isinstance(outputs, dict):
+            return
+        for name in self.names:
+            if name in outputs:
+                self._parts.setdefault(name, []).append(torch.atleast_1d(torch.as_tensor(outputs[name])).detach())
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # torchmetrics' CatMetric: every rank's rows in rank order (contiguous shards: input order), however many
         # each holds; given flat in their dtype, so that a rank without rows sends an empty tensor of that kind
-        for name, parts in self._parts.items():
-            rows = torch.cat(parts)
+        for name in (name for name in self.names if name in self._parts):
+            rows = torch.cat(self._parts[name])
             metric = CatMetric(nan_strategy="disable").to(pl_module.device).set_dtype(rows.dtype)  # .to resets dtype
             metric.update(rows.reshape(-1))
             self.results[name] = metric.compute().reshape(-1, *rows.shape[1:]).cpu()

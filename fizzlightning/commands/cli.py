@@ -174,7 +174,7 @@ class FizzLightningCLI(CLIHooks):
             self.writer = PredictionWriter(run_dir / "predictions.csv", self.report.table)
             callbacks.append(self.writer)
         if subcommand == "test":
-            self.test_outputs = TestOutputs()
+            self.test_outputs = TestOutputs(self.report.results)
             callbacks.append(self.test_outputs)
         kwargs["callbacks"] = callbacks
         own = config["trainer"].get("plugins") or []

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from fizzlightning.callbacks.dashboards import mirrored
 from fizzlightning.lessons import fizzbuzz
 from fizzlightning.lessons.artist import TOLERANCE, Judgement
 from fizzlightning.models import GAN, FizzBuzzClassifier, Regressor, TrainingModule
@@ -19,22 +20,31 @@ class Report:
     ``test`` reads the logged metrics (reduced over all ranks) and ``results``, what ``test_step`` returned (every
     rank's, in input order); ``table`` makes a batch's header and CSV rows, ``first`` being the input index of its
     first row; ``predictions`` prints a short account of the first and last rows (``PredictionWriter`` keeps those)
-    of ``total``; ``hp_metrics`` names the HPARAMS tab's metrics and the logged metrics they mirror.
+    of ``total``; ``hp_metrics`` names the HPARAMS tab's metrics and the logged metrics they mirror. ``results``
+    names what ``test`` reads of ``test_step``'s returned dict (``TestOutputs`` gathers those and nothing else).
     """
 
     index = "sample"
+    results: tuple[str, ...] = ()
+    scores: tuple[str, ...] = ()  # the logged metrics that ``printout`` reads
     test_hp: dict[str, str] = {}
 
     def __init__(self, model: TrainingModule) -> None:
         self.model = model
 
     def hp_metrics(self) -> dict[str, str]:
-        return {f"hp/{self.model.monitor.replace('/', '_')}": self.model.monitor, **self.test_hp}
+        return {**mirrored(self.model.monitor), **self.test_hp}
 
     def test(self, metrics: dict[str, Any], results: dict[str, torch.Tensor]) -> str:
-        return "\n".join(
-            f"{key} = {float(value):.6g}" for key, value in sorted(metrics.items()) if key.startswith("test/")
-        )
+        """The report's own printout when the model logged ``scores`` and returned ``results`` (a subclass of the
+        user's may not; a skipped test loop logs none); else every ``test/`` metric."""
+        if set(self.scores) <= metrics.keys() and set(self.results) <= results.keys():
+            return self.printout(metrics, results)
+        return Report.printout(self, metrics, results)
+
+    def printout(self, metrics: dict[str, Any], results: dict[str, torch.Tensor]) -> str:
+        lines = [f"{key} = {float(value):.6g}" for key, value in sorted(metrics.items()) if key.startswith("test/")]
+        return "\n".join(lines) or "No test/ metrics were logged: no test batch ran."
 
     def columns(self, predictions: torch.Tensor) -> list[str]:
         return [f"output_{i}" for i in range(predictions.shape[1])]
@@ -53,10 +63,12 @@ class FizzBuzzReport(Report):
     """The score on 1..100 and every wrong answer; the game, ten numbers a line."""
 
     test_hp = {"hp/test_acc": "test/acc"}
+    results = ("number", "predicted", "truth")
+    scores = ("test/acc",)
 
-    def test(self, metrics: dict[str, Any], results: dict[str, torch.Tensor]) -> str:
+    def printout(self, metrics: dict[str, Any], results: dict[str, torch.Tensor]) -> str:
         accuracy = float(metrics["test/acc"])
-        played = list(zip(*(results[name].tolist() for name in ("number", "predicted", "truth"))))
+        played = list(zip(*(results[name].tolist() for name in self.results)))
         mistakes = [row for row in played if row[1] != row[2]]
         lines = [
             f"Score on 1..100: {len(played) - len(mistakes)}/{len(played)}  (torchmetrics accuracy {accuracy:.4f})"
@@ -111,8 +123,10 @@ class GANReport(Report):
     """The judged test paintings; each predicted painting's points and verdict."""
 
     test_hp = {"hp/test_in_bounds": "test/in_bounds"}
+    results = ("a",)
+    scores = ("test/in_bounds", "test/ks", "test/rms", "test/d_accuracy", "test/d_score")
 
-    def test(self, metrics: dict[str, Any], results: dict[str, torch.Tensor]) -> str:
+    def printout(self, metrics: dict[str, Any], results: dict[str, torch.Tensor]) -> str:
         metrics = {k: float(v) for k, v in metrics.items()}
         a = results["a"]
         return "\n".join(

@@ -66,7 +66,8 @@ def export_numbers(num_digits: int) -> torch.Tensor:
 
 def export_net(model: TrainingModule) -> tuple[nn.Module, torch.Tensor]:
     """The plain network a run exports and a fixed batch on which the program must give the checkpoint's outputs: the
-    GAN's painter (D only served to train it), FizzBuzz's on ``export_numbers``, a ``net`` of (batch, ``d_in``)."""
+    GAN's painter (D only served to train it), FizzBuzz's on ``export_numbers``; any other model's ``net`` on its
+    ``example_input_array`` (Lightning's), else on a batch of (64, ``d_in``)."""
     hparams = model.hparams
     if isinstance(model, GAN):
         ideas = torch.randn(1000, hparams.n_ideas, generator=torch.Generator().manual_seed(0))
@@ -74,8 +75,12 @@ def export_net(model: TrainingModule) -> tuple[nn.Module, torch.Tensor]:
     if isinstance(model, FizzBuzzClassifier):
         # (at most 100 + EXPORT_LARGEST + EXPORT_SAMPLE, num_digits): bounded, so the check is at every size
         return model.net, fizzbuzz.binary_encode(export_numbers(hparams.num_digits), hparams.num_digits)
+    if isinstance(model.example_input_array, torch.Tensor):
+        return model.net, model.example_input_array
     if "d_in" not in hparams:
-        raise NotImplementedError(f"{type(model).__name__} does not say what to export: it has no d_in")
+        raise NotImplementedError(
+            f"{type(model).__name__} does not say what to export: it has no example_input_array and no d_in"
+        )
     return model.net, torch.randn(64, hparams.d_in, generator=torch.Generator().manual_seed(0))
 
 

@@ -45,6 +45,13 @@ def test_test_scores_the_checkpoint_fit_chose_and_lists_every_mistake(cli, tmp_p
         assert truth == fizzbuzz.decode(int(number), int(fizzbuzz.fizzbuzz_labels(torch.tensor(int(number)))))
 
 
+def test_test_with_no_test_batch_says_nothing_was_scored(cli, tmp_path, capsys):
+    assert cli("fit", *TINY_FIZZBUZZ) == 0
+    capsys.readouterr()
+    assert cli("test", *TINY_FIZZBUZZ, "--trainer.limit_test_batches", "0") == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "No test/ metrics were logged: no test batch ran."
+
+
 def test_predict_plays_the_game_and_writes_it_to_a_csv_file_in_the_run(cli, tmp_path, capsys):
     assert cli("fit", *TINY_FIZZBUZZ) == 0
     capsys.readouterr()

@@ -16,6 +16,7 @@ import torch
 
 from fizzlightning.commands.main import main
 from fizzlightning.deploy.export import export_net
+from fizzlightning.models import Regressor
 from fizzlightning.models.classifier import FizzBuzzClassifier
 from fizzlightning.runs.checkpoints import load_checkpoint, rebuild_model
 from tests.helpers import CONFIGS, FIZZBUZZ, REGRESSOR, fit_in, runs, write
@@ -154,7 +155,31 @@ def test_a_network_that_cannot_be_exported_costs_the_program_not_the_run(cli, tm
     assert cli("fit", "--config", config) == 0
     (run,) = runs(tmp_path, config)
     assert (run / "fit.json").is_file() and (run / "model.pt").is_file() and not (run / "model.pt2").exists()
-    assert "fizzlightning: model.pt2 was not written: " in capfd.readouterr().err
+    net = NoExport(num_digits=8, hidden=[4]).net
+    with pytest.raises(Exception) as refused:  # what torch.export says of that network, whatever its version
+        torch.export.export(net, (torch.ones(2, 8),))
+    reason = str(refused.value).strip().splitlines()[0]
+    assert f"fizzlightning: model.pt2 was not written: {reason}" in capfd.readouterr().err.splitlines()
+
+
+class Unsaid(Regressor):
+    """A model of the user's own that names no input width: no ``d_in`` among its arguments."""
+
+    def __init__(self, width: int = 3) -> None:
+        super().__init__(d_in=width, hidden=4, d_out=1)
+        self.hparams.pop("d_in")
+
+
+def test_a_model_that_names_no_input_does_not_say_what_to_export():
+    with pytest.raises(NotImplementedError, match="Unsaid does not say what to export"):
+        export_net(Unsaid())
+
+
+def test_lightnings_example_input_array_is_what_the_program_is_checked_on():
+    model = Unsaid()
+    model.example_input_array = torch.ones(5, 3)
+    net, inputs = export_net(model)
+    assert net is model.net and inputs is model.example_input_array
 
 
 def _shipped_regressor_configs() -> list[str]:

@@ -5,6 +5,7 @@ The module and the config are the document's own blocks (those after the comment
 """
 
 import re
+import shutil
 
 import httpx
 import pytest
@@ -62,3 +63,16 @@ def test_serve_answers_with_the_model_its_api_names(toy):
         assert server.stop() == 0
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{server.url}/health", timeout=2)
+
+
+@pytest.mark.parametrize("returned", ["loss.mean()", "{'loss': loss.mean()}", "loss"])
+def test_test_takes_what_lightning_lets_test_step_return(toy, tmp_path, returned):
+    # the same trained run, its test_step returning a loss as Lightning allows: a tensor, {"loss": ...}
+    shutil.copytree(toy, tmp_path, dirs_exist_ok=True)
+    code = (tmp_path / "toy.py").read_text()
+    logged = '        self.log("test/loss", self.test_loss)\n'
+    assert logged in code
+    returns = f"        loss = (self(x) - y).pow(2).flatten()\n        return {returned}\n"
+    (tmp_path / "toy.py").write_text(code.replace(logged, logged + returns))
+    out = run(tmp_path, "test", "--config", "toy.yaml")
+    assert re.search(r"test/loss = \S+", out), out
