@@ -152,6 +152,8 @@ class FizzLightningCLI(CLIHooks):
             raise self._plan_error
         subcommand, run_dir, config = self.subcommand, self.plan.run_dir, self.config_init[self.subcommand]
         checkpoints.check_start(self.plan.ckpt_path, subcommand, self.model, config["trainer"])
+        accumulate = config["trainer"].get("accumulate_grad_batches", 1)  # Lightning divides by it, unchecked
+        errors.require(accumulate >= 1, "trainer.accumulate_grad_batches", accumulate, "an integer >= 1")
         if subcommand == "fit" and (run_dir / layout.FINISHED).is_file() and self.plan.ckpt_path is not None:
             # a finished run stays finished: a resume that would train nothing rewrites none of its files
             why = checkpoints.nothing_to_train(self.plan.ckpt_path, config["trainer"].get("max_epochs"))

@@ -234,6 +234,7 @@ def fit_options() -> st.SearchStrategy[tuple[str, list[str], str, str]]:
 @example(case=("regressor", [], "--model.init_args.loss", NOT_UTF8))
 @example(case=("fizzbuzz", [], "--model.init_args.hidden", "[2147483648, 3]"))
 @example(case=("regressor_adam", [], "--data.init_args.d_in", "2147483648"))
+@example(case=("fizzbuzz", [], "--trainer.accumulate_grad_batches", "0"))
 def test_fit_with_any_value_of_any_option_runs_or_names_it_in_one_line(finished, case):
     config, _, key, value = case
     budget = [arg for name, default in BUDGET.items() if name != key for arg in (name, default)]
