@@ -33,9 +33,9 @@ import time
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
+from seeds import seed_range
 from small_data import PROBE, Recipe, build_net, build_optimizer
-from stopping import streak
+from stopping import streak, train_epoch
 
 from fizzlightning.data.batches import TensorBatches
 from fizzlightning.lessons import fizzbuzz
@@ -95,13 +95,7 @@ def run(seed: int, recipe: Recipe, small_fraction: float, probe: range | None, u
     n_val, n_small = len(parts["val"]), len(parts["small"])
     for epoch in range(recipe.cap):
         net.train()
-        batches.set_epoch(epoch)
-        for x, y in batches:
-            loss = F.cross_entropy(net(x), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            steps += 1
+        steps += train_epoch(net, optimizer, batches, epoch)
         net.eval()
         val, small = right(net, parts["val"]), right(net, parts["small"])
         rows.append({"val_acc": (val + small) / (n_val + n_small), "small_acc": small / n_small if n_small else None,
@@ -194,11 +188,6 @@ def table(title: str, runs: dict[tuple[str, str], dict[int, list[dict]]], rules:
                   f"{len(next(iter(by_seed.values())))}) | | {sum(e is not None for e in since.values())}/{len(since)} "
                   f"| | the latest {max((e for e in since.values() if e), default='-')} | | "
                   + ", ".join(f"{s}: {e or '-'}" for s, e in since.items()) + " |", flush=True)  # fmt: skip
-
-
-def seed_range(text: str) -> range:
-    first, _, last = text.partition("-")
-    return range(int(first), int(last or first) + 1)
 
 
 def main() -> None:

@@ -66,14 +66,22 @@ def epochs_of(seed: int, width: int, batch: int, lr: float, decay: float, cap: i
     batches = TensorBatches(*encoded["train"], batch_size=batch, shuffle=True, seed=seed)
     rows = []
     for epoch in range(cap):
-        batches.set_epoch(epoch)
-        for x, y in batches:
-            loss = F.cross_entropy(net(x), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+        train_epoch(net, optimizer, batches, epoch)
         rows.append(scores(net, encoded))
     return rows
+
+
+def train_epoch(net: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: TensorBatches, epoch: int) -> int:
+    """One epoch of the recipe's steps (cross-entropy, one optimizer step a batch); returns how many steps."""
+    batches.set_epoch(epoch)
+    steps = 0
+    for x, y in batches:
+        loss = F.cross_entropy(net(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        steps += 1
+    return steps
 
 
 def streak(rows: list[dict], reached, length: int = 1) -> int | None:
