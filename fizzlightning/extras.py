@@ -4,7 +4,6 @@ Checked before anything is built, from the class names a config uses and the com
 """
 
 import importlib.util
-from collections.abc import Iterator
 from typing import Any
 
 from fizzlightning.errors import MissingExtra
@@ -32,20 +31,14 @@ def need(what: str) -> None:
         raise MissingExtra(f"{what} needs {module}, which is not installed: pip install 'fizzlightning[{extra}]'")
 
 
-def _class_names(config: Any) -> Iterator[str]:
-    if isinstance(config, dict) or hasattr(config, "items"):
-        for key, value in config.items():
-            if str(key).rsplit(".", 1)[-1] == "class_path" and isinstance(value, str):
-                yield value.rsplit(".", 1)[-1]
-            else:
-                yield from _class_names(value)
-    elif isinstance(config, (list, tuple)):
-        for item in config:
-            yield from _class_names(item)
-
-
 def check_config(config: Any) -> None:
     """Every class in ``config`` (loggers, callbacks, anywhere) whose package is an extra must have it installed."""
-    for name in _class_names(config):
-        if name in NEEDS:
-            need(name)
+    pairs = (
+        config.items() if hasattr(config, "items") else enumerate(config) if isinstance(config, list | tuple) else ()
+    )
+    for key, value in pairs:
+        if str(key).rsplit(".", 1)[-1] == "class_path" and isinstance(value, str):
+            if (name := value.rsplit(".", 1)[-1]) in NEEDS:
+                need(name)
+        else:
+            check_config(value)

@@ -77,12 +77,6 @@ def raised_in(error: BaseException, package) -> bool:
     return bool(frames) and Path(package.__file__).parent in Path(frames[-1].filename).parents
 
 
-def raised_by_lightning_callback(error: BaseException) -> bool:
-    """A ``RuntimeError`` raised by the code of one of Lightning's callbacks itself (EarlyStopping's monitor that
-    no metric matches): the callback refusing how it was set, not a failure of the computation under it."""
-    return raised_in(error, L.pytorch.callbacks)
-
-
 @contextmanager
 def as_one_line(argv: list[str]) -> Iterator[None]:
     """Turn the known failures of a LightningCLI command into ``ConfigError`` and ``RunError``."""
@@ -105,7 +99,8 @@ def as_one_line(argv: list[str]) -> Iterator[None]:
             "on a device with more memory."
         ) from None
     except Exception as error:
-        if isinstance(error, RuntimeError) and raised_by_lightning_callback(error):
+        # one of Lightning's callbacks refusing how it was set (EarlyStopping's monitor that no metric matches)
+        if isinstance(error, RuntimeError) and raised_in(error, L.pytorch.callbacks):
             raise ConfigError(f"trainer.callbacks: {one_paragraph(error)}") from None
         if not lost_peer(error) or not torch.distributed.is_initialized():
             raise
@@ -138,13 +133,6 @@ class RankWatch(L.Callback):
         self.run_dir = run_dir
         self.message: str | None = None
 
-    def next_step(self, full: bool) -> str:
-        """After a failed write: resume the run if it has a checkpoint to resume from, else run the command again."""
-        first = "Free some space, then" if full else "Then"
-        if self.resume and (self.run_dir / "checkpoints" / "last.ckpt").is_file():
-            return f"{first} resume with: {self.resume}"
-        return f"{first} run it again: {self.rerun}"
-
     @contextmanager
     def reported(self) -> Iterator[None]:
         """Around a Trainer call: a failed write or a lost process becomes a ``RunError`` saying what to do next."""
@@ -155,7 +143,11 @@ class RankWatch(L.Callback):
                 if not disk_full(error):
                     raise
                 error = WriteError(write_failure(error.filename, error, self.run_dir), full=True)
-            raise RunError(f"{error} {self.next_step(error.full)}") from None
+            # resume the run if it has a checkpoint to resume from, else run the command again
+            first = "Free some space, then" if error.full else "Then"
+            if self.resume and (self.run_dir / "checkpoints" / "last.ckpt").is_file():
+                raise RunError(f"{error} {first} resume with: {self.resume}") from None
+            raise RunError(f"{error} {first} run it again: {self.rerun}") from None
         except Exception:
             if self.message is None:
                 raise

@@ -1,15 +1,8 @@
-"""``fizzlightning runs``: the runs under ``lightning_logs``, newest first, what each scored and the settings that
-differ; ``fizzlightning runs A B`` puts runs side by side; ``--json`` for scripts.
-
-It reads only what a run records, and imports no torch, so it answers at once:
-
-- the runs themselves: ``layout.fit_runs``, the one rule of ``runs/layout.py``;
-- ``fit.json`` (``commands/finish.py``): epochs, training seconds, the best validation score and its metric, the seed;
-- ``fit-config.yaml`` and each resume's ``fit-config-N.yaml``: the settings (the newest fit's) and the seed;
-- the logs (TensorBoard's event files in the run, or the CSV logger's ``csv/version_N/metrics.csv``, one a
-  command): the last ``test`` scores and, for a run that did not finish, the validations it logged. A run whose fit
-  did not finish has no ``fit.json``: its epochs are the validations its logs hold and its score the last of them,
-  marked ``(last)``, for its best is not recorded.
+"""``fizzlightning runs``: the runs under ``lightning_logs`` (``layout.fit_runs``), newest first, what each scored and
+the settings that differ; ``runs A B`` side by side; ``--json`` for scripts. It imports no torch and reads only what a
+run records: ``fit.json`` (``commands/finish.py``), the newest ``fit-config*.yaml``, and the logs (TensorBoard's event
+files, or the CSV logger's ``csv/version_N/metrics.csv``, one a command) for the last ``test`` and, for a run whose fit
+did not finish (no ``fit.json``), its validations: its score is then the last of them, marked ``(last)``.
 """
 
 import csv
@@ -291,22 +284,19 @@ def differences(runs: list[Run]) -> list[str]:
     return [key for key in keys if len({run.settings.get(key) for run in runs}) > 1]
 
 
-def score(run: Run) -> str:
-    if run.best is None:
-        return "-"
-    return f"{run.monitor} {run.best:.4f}" + ("" if run.state == "finished" else " (last)")
-
-
-def test_score(run: Run) -> str:
-    return ", ".join(f"{tag} {value:.4f}" for tag, value in run.test.items()) or "-"
-
-
-def state(run: Run) -> str:
-    return run.state + (f", {run.fits - 1} resume{'s' * (run.fits > 2)}" if run.fits > 1 else "")
-
-
-def _text(value: Any) -> str:
-    return "-" if value is None else str(value)
+def cells(run: Run) -> dict[str, str]:
+    """What the table and the side-by-side view show of a run, by column."""
+    resumes = f", {run.fits - 1} resume{'s' * (run.fits > 2)}" if run.fits > 1 else ""
+    best = "-" if run.best is None else f"{run.monitor} {run.best:.4f}" + ("" if run.state == "finished" else " (last)")
+    return {
+        "started": run.started,
+        "state": run.state + resumes,
+        "seed": "-" if run.seed is None else str(run.seed),
+        "epochs": "-" if run.epochs is None else str(run.epochs),
+        "seconds": "-" if run.seconds is None else f"{run.seconds:.1f}",
+        "best val": best,
+        "test": ", ".join(f"{tag} {value:.4f}" for tag, value in run.test.items()) or "-",
+    }
 
 
 def table(runs: list[Run]) -> str:
@@ -316,41 +306,25 @@ def table(runs: list[Run]) -> str:
     for run in runs:
         by_experiment.setdefault(run.experiment, []).append(run)
     differing = {name: differences(group) for name, group in by_experiment.items()}
-    header = ("experiment", "run", "started", "state", "seed", "epochs", "seconds", "best val", "test", "settings")
     rows = [
         (
             run.experiment,
             run.run,
-            run.started,
-            state(run),
-            _text(run.seed),
-            _text(run.epochs),
-            "-" if run.seconds is None else f"{run.seconds:.1f}",
-            score(run),
-            test_score(run),
+            *cells(run).values(),
             " ".join(f"{key}={run.settings.get(key, '-')}" for key in differing[run.experiment]),
         )
         for run in runs
     ]
-    return _columns([header, *rows])
+    return _columns([("experiment", "run", *cells(runs[0]), "settings"), *rows])
 
 
 def side_by_side(runs: list[Run], differing: list[str]) -> str:
     """A column per run: what it scored, then each setting that differs between them."""
-    lines = [
-        ("run", *(f"{run.experiment}/{run.run}" for run in runs)),
-        ("started", *(run.started for run in runs)),
-        ("state", *(state(run) for run in runs)),
-        ("seed", *(_text(run.seed) for run in runs)),
-        ("epochs", *(_text(run.epochs) for run in runs)),
-        ("seconds", *("-" if run.seconds is None else f"{run.seconds:.1f}" for run in runs)),
-        ("best val", *(score(run) for run in runs)),
-        ("test", *(test_score(run) for run in runs)),
-    ]
+    shown = [cells(run) for run in runs]
+    lines = [("run", *(f"{run.experiment}/{run.run}" for run in runs))]
+    lines += [(name, *(cell[name] for cell in shown)) for name in shown[0]]
     lines += [(key, *(run.settings.get(key, "-") for run in runs)) for key in differing]
-    if not differing:
-        lines.append(("settings", *("the same" for _ in runs)))
-    return _columns(lines)
+    return _columns(lines if differing else [*lines, ("settings", *("the same" for _ in runs))])
 
 
 def _columns(rows: list[tuple[str, ...]]) -> str:
