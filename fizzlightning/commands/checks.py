@@ -53,16 +53,19 @@ def check_config_values(path: Path, config: Any) -> None:
         )
 
 
+SURROGATE = re.compile("[\ud800-\udfff]")  # what Python makes of bytes that are not UTF-8 (PEP 383)
+
+
 def check_text_arguments(argv: list[str]) -> None:
     """Every argument is text: the system hands Python bytes that are not UTF-8 as surrogates (``b"caf\\xe9"`` as
     ``"caf\\udce9"``), which no config, file name or log can hold. The option they were given to is named."""
     for index, arg in enumerate(argv):
-        if _is_utf8(arg):
+        if not SURROGATE.search(arg):
             continue
         key, equals, value = arg.partition("=")
         if not (equals and key.startswith("-")):
             key, value = (argv[index - 1] if index and argv[index - 1].startswith("-") else "an argument"), arg
-        if not _is_utf8(key) or (arg.startswith("-") and not equals):  # the bytes are in an option's name
+        if SURROGATE.search(key) or (arg.startswith("-") and not equals):  # the bytes are in an option's name
             key, value = "an option's name", arg
         shown = value.encode("utf-8", "surrogateescape")
         bad = next(byte for byte in shown if byte > 0x7F)  # a surrogate escapes to a byte of 0x80 or more
@@ -70,14 +73,6 @@ def check_text_arguments(argv: list[str]) -> None:
             f"{key} = {shown!r} is not allowed: expected UTF-8 text (byte 0x{bad:02x} is not UTF-8 here). Type the "
             "value in a UTF-8 terminal, or set it in a UTF-8 config file."
         ) from None
-
-
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def check_learning_rate(optimizer: Any) -> None:

@@ -1,15 +1,10 @@
 """``fizzlightning --help``, the error for a missing command, and ``--print_completion``: all eight commands.
 
-They come from a light argparse parser of this module, never from LightningCLI's, which takes seconds to build
-(it walks every class a config may name, W&B's settings included) and made a 1.2 MB completion script. The
-help needs no import beyond argparse; the completion script (the ``completion`` extra, shtab) knows what a user
-types at the top level of each command:
-
-- ``fit``, ``validate``, ``test``, ``predict``: ``--config`` and ``--ckpt_path`` (files), ``--seed_everything``,
-  ``--experiment``, ``--print_config``, ``--trainer.NAME`` for each parameter of ``lightning.Trainer``, and
-  ``--model``, ``--data``, ``--optimizer``, ``--lr_scheduler`` (their ``.init_args`` are left to ``--help``);
-- ``serve``, ``export``: the options of their own parsers, as ``deploy/serve.py`` and ``deploy/export.py`` build them;
-- ``configs``: ``--copy DIR``; ``runs``: ``--experiment``, ``--root DIR``, ``--json``, ``--plot FILE``.
+They come from a light argparse parser, never from LightningCLI's, which takes seconds to build (it walks every class a
+config may name, W&B's settings included) and made a 1.2 MB completion script. The completion script (the
+``completion`` extra, shtab) knows each command's top-level options: for LightningCLI's, ``--config``, ``--ckpt_path``,
+``--trainer.NAME`` for each parameter of ``lightning.Trainer`` and the groups (their ``.init_args`` are left to
+``--help``); for the others, their own parsers' options (``deploy/serve.py``, ``deploy/export.py``, configs, runs).
 """
 
 import argparse
@@ -19,7 +14,6 @@ import inspect
 from fizzlightning.errors import ConfigError, OneLineParser
 
 PROG = "fizzlightning"
-ABOUT = "Train, test, play and serve the PyTorch lessons' networks: see README.md."
 COMMANDS = {
     "fit": "train a network from a config; --ckpt_path resumes a run",
     "validate": "score a run's checkpoint on the validation set",
@@ -70,7 +64,8 @@ def top_parser(
     parser = argparse.ArgumentParser(
         prog=PROG,
         usage="%(prog)s [-h] [-V [-v]] [--print_completion SHELL] COMMAND ...",
-        description=f"{ABOUT}\n\ncommands:\n{listing}\n\n`{PROG} COMMAND --help` lists the options of each command.",
+        description="Train, test, play and serve the PyTorch lessons' networks: see README.md."
+        f"\n\ncommands:\n{listing}\n\n`{PROG} COMMAND --help` lists the options of each command.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
