@@ -1,7 +1,4 @@
-"""Every file a command writes goes through here: all-or-nothing, and a failed write is one sentence.
-
-A write goes to a temporary file that is renamed into place, so a file is either whole or absent.
-"""
+"""Every file a command writes goes through here: whole or not at all, and a failed write is one sentence."""
 
 import contextlib
 import errno

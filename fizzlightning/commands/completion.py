@@ -106,10 +106,9 @@ def completion_parser() -> argparse.ArgumentParser:
     from fizzlightning.internals import parser_actions  # Lightning's import: only for the completion script
 
     own = {name: importlib.import_module(module).build_parser() for name, module in OWN.items()}
-    own["configs"] = configs_parser()
-    own["runs"] = runs_parser()
+    own.update(configs=configs_parser(), runs=runs_parser())
     for action in (action for command in own.values() for action in parser_actions(command)):
-        if {"--config", "--ckpt_path"} & set(action.option_strings) or "--plot" in action.option_strings:
+        if {"--config", "--ckpt_path", "--plot"} & set(action.option_strings):
             action.complete = shtab.FILE
         elif {"--copy", "--root"} & set(action.option_strings):
             action.complete = shtab.DIRECTORY

@@ -70,18 +70,13 @@ class FizzBuzzReport(Report):
         accuracy = float(metrics["test/acc"])
         played = list(zip(*(results[name].tolist() for name in self.results)))
         mistakes = [row for row in played if row[1] != row[2]]
-        lines = [
-            f"Score on 1..100: {len(played) - len(mistakes)}/{len(played)}  (torchmetrics accuracy {accuracy:.4f})"
+        score = f"Score on 1..100: {len(played) - len(mistakes)}/{len(played)}  (torchmetrics accuracy {accuracy:.4f})"
+        if not mistakes:
+            return f"{score}\nNo mistakes: a perfect game."
+        wrong = [
+            f"  {n:>3}: {fizzbuzz.decode(n, guess):<8}  {fizzbuzz.decode(n, truth)}" for n, guess, truth in mistakes
         ]
-        if mistakes:
-            lines.append("Wrong answers (number: predicted, truth):")
-            for number, predicted, truth in mistakes:
-                lines.append(
-                    f"  {number:>3}: {fizzbuzz.decode(number, predicted):<8}  {fizzbuzz.decode(number, truth)}"
-                )
-        else:
-            lines.append("No mistakes: a perfect game.")
-        return "\n".join(lines)
+        return "\n".join([score, "Wrong answers (number: predicted, truth):", *wrong])
 
     def table(self, predictions: torch.Tensor, batch: Any, first: int) -> tuple[list[str], list[list[Any]]]:
         # each row carries its number: where the batch starts does not matter
@@ -95,14 +90,8 @@ class FizzBuzzReport(Report):
         if total <= SHOWN_IN_FULL and len(rows) == total:
             return _lines([answer for _, answer in rows])
         head, tail = [answer for _, answer in rows[:100]], [answer for _, answer in rows[-10:]]
-        return "\n".join(
-            [
-                _lines(head),
-                "...",
-                _lines(tail),
-                f"{total} numbers, {first}..{last}: the first 100 and the last 10 shown, every one in the file",
-            ]
-        )
+        shown = f"{total} numbers, {first}..{last}: the first 100 and the last 10 shown, every one in the file"
+        return "\n".join([_lines(head), "...", _lines(tail), shown])
 
 
 def _lines(words: list[str]) -> str:

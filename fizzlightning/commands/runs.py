@@ -111,11 +111,12 @@ def read(path: Path) -> Run:
     else:
         state = "running" if start and layout.alive(start[1]) else "interrupted"
     logged = scalars(path)
-    fit_logs = [entry for entry in logged if entry[1].startswith("train/")]
     monitor, best, epochs = record.get("monitor"), record.get("best_score"), record.get("epochs")
     if not finished:
-        monitor, best, epochs = last_validation(logged, {entry[0] for entry in fit_logs})
+        monitor, best, epochs = last_validation(logged)
     seed = record.get("seed", config.get("seed_everything"))
+    tests = [entry for entry in logged if entry[1].startswith("test/")]  # the last test command's: the last file's
+    last = tests[-1][0] if tests else None  # an event file, or a CSV row: a test logs its scores in one row
     return Run(
         experiment=path.parent.name,
         run=path.name,
@@ -128,7 +129,7 @@ def read(path: Path) -> Run:
         seconds=record.get("seconds"),
         monitor=monitor,
         best=best,
-        test=last_test(logged),
+        test={tag: value for file, tag, _, value in tests if file == last},
         settings=settings(config, path),
     )
 
@@ -186,21 +187,13 @@ def _records(path: Path) -> Iterator[bytes]:
             yield data
 
 
-def last_test(logged: list[Scalar]) -> dict[str, float]:
-    """The scores of the last command that logged ``test/`` metrics."""
-    tests = [entry for entry in logged if entry[1].startswith("test/")]
-    if not tests:
-        return {}
-    last = tests[-1][0]  # an event file, or a CSV row: a test command logs its scores in one row
-    return {tag: value for file, tag, _, value in tests if file == last}
-
-
-def last_validation(logged: list[Scalar], fit_files: set[str]) -> tuple[str | None, float | None, int | None]:
+def last_validation(logged: list[Scalar]) -> tuple[str | None, float | None, int | None]:
     """For a run without ``fit.json``: the monitored metric (the one HPARAMS mirrors, ``hp/val_X`` for
     ``val/X``), its last logged value, and how many validations fit logged."""
     mirrors = [tag for _, tag, _, _ in logged if tag.startswith("hp/val_")]
     vals = [tag for _, tag, _, _ in logged if tag.startswith("val/")]
     monitor = f"val/{mirrors[0].removeprefix('hp/val_')}" if mirrors else (vals[0] if vals else None)
+    fit_files = {file for file, tag, _, _ in logged if tag.startswith("train/")}
     fits = [entry for entry in logged if entry[0] in fit_files or not fit_files]  # not a validate command's
     seen = [(step, value) for _, tag, step, value in fits if tag == monitor]
     if not seen:
