@@ -160,11 +160,9 @@ class RankWatch(L.Callback):
         if trainer.world_size == 1 or not trainer.is_global_zero or not procs:
             return
         stop_process_observer(trainer)  # after launched_processes made its copy
-        gone = _gone(procs)
         deadline = time.monotonic() + GRACE
-        while not gone and lost_peer(exception) and time.monotonic() < deadline:
+        while not (gone := _gone(procs)) and lost_peer(exception) and time.monotonic() < deadline:
             time.sleep(0.05)  # the connection broke first: the process that broke it is still exiting
-            gone = _gone(procs)
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()

@@ -67,13 +67,11 @@ def main(argv: list[str]) -> str:
     if options.run:
         runs = [pick(runs, name, logs) for name in options.run]
     drawn = "" if options.plot is None else "\n" + plot(runs, Path(options.plot))
-    if options.run:
-        differing = differences(runs)
-        if options.json:
-            return json.dumps({"runs": [asdict(run) for run in runs], "differing": differing}, indent=2)
-        return side_by_side(runs, differing) + drawn
     if options.json:
-        return json.dumps([asdict(run) for run in runs], indent=2)
+        listed = [asdict(run) for run in runs]
+        return json.dumps({"runs": listed, "differing": differences(runs)} if options.run else listed, indent=2)
+    if options.run:
+        return side_by_side(runs) + drawn
     if not runs:
         return f"No runs under {logs}/: fizzlightning fit --config fizzbuzz starts one."
     return table(runs) + drawn
@@ -311,8 +309,9 @@ def table(runs: list[Run]) -> str:
     return _columns([("experiment", "run", *cells(runs[0]), "settings"), *rows])
 
 
-def side_by_side(runs: list[Run], differing: list[str]) -> str:
+def side_by_side(runs: list[Run]) -> str:
     """A column per run: what it scored, then each setting that differs between them."""
+    differing = differences(runs)
     shown = [cells(run) for run in runs]
     lines = [("run", *(f"{run.experiment}/{run.run}" for run in runs))]
     lines += [(name, *(cell[name] for cell in shown)) for name in shown[0]]
