@@ -21,7 +21,6 @@ import multiprocessing
 import os
 import secrets
 import shlex
-import signal
 import socket
 import ssl
 from collections.abc import Callable
@@ -190,8 +189,7 @@ def check_tls(options: argparse.Namespace) -> dict[str, str]:
     if options.ssl_certfile is None:
         require(options.ssl_keyfile is None, "--ssl_keyfile", options.ssl_keyfile, "--ssl_certfile beside it")
         return {}
-    files = {"ssl_certfile": options.ssl_certfile, "ssl_keyfile": options.ssl_keyfile}
-    files = {name: path for name, path in files.items() if path is not None}
+    files = {n: path for n in ("ssl_certfile", "ssl_keyfile") if (path := getattr(options, n)) is not None}
     for name, path in files.items():
         if os.path.isdir(path) or not os.access(path, os.R_OK):
             raise ConfigError(f"--{name} {path}: no readable file there.")
@@ -213,28 +211,6 @@ def _check_port(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as error:
             raise ConfigError(f"--port {port}: cannot listen on {host}:{port} ({error.strerror}).") from None
-
-
-def _stop_on_signals(watch: WorkerWatch) -> None:
-    """Ctrl-C and SIGTERM stop the server by LitServer's own shutdown, which runs on KeyboardInterrupt.
-
-    Without it SIGTERM would end this process alone, and its HTTP and inference processes would keep the port.
-    The HTTP processes are forks that inherit the handler: there a signal keeps its default meaning. ``watch``
-    sends SIGTERM too, when the inference worker dies; from the first signal on, a worker's end is the shutdown's.
-    """
-    server_pid = os.getpid()
-
-    def stop(signum: int, frame: Any) -> None:
-        if os.getpid() != server_pid:
-            signal.signal(signum, signal.SIG_DFL)
-            return os.kill(os.getpid(), signum)
-        for each in (signal.SIGINT, signal.SIGTERM):  # one shutdown: a second signal would break it in two
-            signal.signal(each, signal.SIG_IGN)
-        watch.stop()
-        raise KeyboardInterrupt
-
-    for each in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(each, stop)
 
 
 def main(args: list[str], typed: list[str]) -> None:
@@ -264,7 +240,6 @@ def main(args: list[str], typed: list[str]) -> None:
     guard = f"the X-API-Key of {KEY_VARIABLE}" if key else "no API key"
     print(f"Serving {held} from {ckpt_path} at {url} ({guard}; {batching}; Ctrl-C stops)", flush=True)
     watch = WorkerWatch(server, again=shlex.join(["fizzlightning", "serve", *typed]))
-    _stop_on_signals(watch)
     try:
         server.run(host=options.host, port=options.port, generate_client_file=False, access_log=False, **tls)
     except RuntimeError as error:  # "One or more workers failed to start": the worker has logged why
