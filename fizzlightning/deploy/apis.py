@@ -78,7 +78,6 @@ class ServedModel(LitAPI):
     dtype = torch.float32
 
     def __init_subclass__(cls, serves: type[TrainingModule] | None = None, **kwargs: Any) -> None:
-        # ``class FizzBuzzAPI(ServedModel, serves=FizzBuzzClassifier)``: the API says what it serves
         super().__init_subclass__(**kwargs)
         if serves is not None:
             SERVED[serves] = cls

@@ -9,12 +9,10 @@
 
 ``fizzlightning export [--config CONFIG] [--ckpt_path PATH] [--format onnx|pt2|pt]`` writes any of them for the
 checkpoint the run rule picks (``layout.find_start``, as ``test`` and ``serve``), into that checkpoint's run.
-
-Each program is checked against the checkpoint's network on the model's fixed inputs (``export_net``, a
-bounded set) before it is kept, ``CHECK_BATCH`` rows at a time: each output must agree within what float32 can
-promise for that network and input (``float32_bound``).
+Each is checked on the model's fixed inputs (``export_net``) before it is kept (``_batched_difference``).
 """
 
+import argparse
 import copy
 import io
 import logging
@@ -84,10 +82,6 @@ def export_net(model: TrainingModule) -> tuple[nn.Module, torch.Tensor]:
     return model.net, torch.randn(64, hparams.d_in, generator=torch.Generator().manual_seed(0))
 
 
-def _plain(net: nn.Module) -> nn.Module:
-    return copy.deepcopy(net).cpu().eval()
-
-
 def float32_bound(net: nn.Module, inputs: torch.Tensor) -> torch.Tensor | None:
     """Per output, how far float32 may put ``net(inputs)`` from its exact value, in any order of summation.
 
@@ -98,38 +92,30 @@ def float32_bound(net: nn.Module, inputs: torch.Tensor) -> torch.Tensor | None:
     for any other, which is checked relative to its largest output instead.
     """
     leaves = [m for m in net.modules() if not list(m.children())]
-    if not all(isinstance(m, (nn.Linear, *LIPSCHITZ_1)) for m in leaves) or not any(
-        isinstance(m, nn.Linear) for m in leaves
-    ):
+    linears = [m for m in leaves if isinstance(m, nn.Linear)]
+    if not linears or not all(isinstance(m, (nn.Linear, *LIPSCHITZ_1)) for m in leaves):
         return None
-    error: list[torch.Tensor] = []  # the bound on the error of the last Linear's output
+    errors: list[torch.Tensor | None] = []  # the bound on the error of each Linear's output; None: not a chain
 
     def through(module: nn.Linear, args: tuple[torch.Tensor], output: torch.Tensor) -> None:
         (h,) = args
-        carried = error[-1] if error and error[-1].shape == h.shape else torch.zeros_like(h)
-        if error and error[-1].shape != h.shape:
-            raise _NotAChain
+        carried = errors[-1] if errors else torch.zeros_like(h)
+        if carried is None or carried.shape != h.shape:  # not the previous Linear's output through an activation
+            return errors.append(None)
         k = module.in_features + 1
         gamma = k * UNIT_ROUNDOFF / (1 - k * UNIT_ROUNDOFF)
         bias = module.bias.abs() if module.bias is not None else 0.0
         weight = module.weight.abs()
         # the activation before this layer rounded once (relative u of |h|, which its slope <= 1 keeps)
-        error.append((carried + UNIT_ROUNDOFF * h.abs()) @ weight.T + gamma * (h.abs() @ weight.T + bias))
+        errors.append((carried + UNIT_ROUNDOFF * h.abs()) @ weight.T + gamma * (h.abs() @ weight.T + bias))
 
-    hooks = [m.register_forward_hook(through) for m in leaves if isinstance(m, nn.Linear)]
-    try:
-        with torch.no_grad():
-            output = net(inputs.double())
-        return error[-1] + UNIT_ROUNDOFF * output.abs() if error and error[-1].shape == output.shape else None
-    except _NotAChain:
-        return None
-    finally:
-        for hook in hooks:
-            hook.remove()
-
-
-class _NotAChain(Exception):
-    """A Linear whose input is not the previous Linear's output through an elementwise activation."""
+    hooks = [m.register_forward_hook(through) for m in linears]
+    with torch.no_grad():
+        output = net(inputs.double())
+    for hook in hooks:
+        hook.remove()
+    last = errors[-1]
+    return last + UNIT_ROUNDOFF * output.abs() if last is not None and last.shape == output.shape else None
 
 
 def _batched_difference(name: str, fmt: str, net: nn.Module, run, inputs: torch.Tensor) -> tuple[float, float]:
@@ -137,7 +123,14 @@ def _batched_difference(name: str, fmt: str, net: nn.Module, run, inputs: torch.
     a time, and the largest that float32 allows there; a ``RunError`` where any output differs by more than twice
     ``float32_bound`` (each of the two is within it of the exact value), saying which format still works."""
     worst, allowed, largest = 0.0, 0.0, 1.0
-    bounded, exact = True, _plain(net).double()
+    bounded, exact = True, copy.deepcopy(net).cpu().double()
+
+    def fail(difference: float, bound: str) -> None:
+        raise RunError(
+            f"The exported {name} differs from the checkpoint's network by {difference:g} at an output where float32 "
+            f"allows {bound}. It was not written; {STILL_WORKS[fmt]}."
+        )
+
     with torch.no_grad():
         for start in range(0, len(inputs), CHECK_BATCH):
             batch = inputs[start : start + CHECK_BATCH]
@@ -149,23 +142,16 @@ def _batched_difference(name: str, fmt: str, net: nn.Module, run, inputs: torch.
                 worst = max(worst, float(difference.max()))  # torch's max keeps a NaN
                 continue
             tolerance = 2 * bound.float() + torch.finfo(torch.float32).tiny  # never 0: 0 / 0 is no verdict
-            excess = difference / tolerance
-            at = int(excess.argmax()) if bool(excess.isfinite().all()) else int((~excess.isfinite()).nonzero()[0, 0])
+            excess = (difference / tolerance).nan_to_num(nan=float("inf"))  # a NaN fails as an infinite difference
+            at = int(excess.argmax())
             if not bool(excess.flatten()[at] <= 1):
-                _fail(name, fmt, float(difference.flatten()[at]), f"{float(tolerance.flatten()[at]):g}")
+                fail(float(difference.flatten()[at]), f"{float(tolerance.flatten()[at]):g}")
             worst, allowed = max(worst, float(difference.max())), max(allowed, float(tolerance.max()))
     if not bounded:
         allowed = RELATIVE * largest
         if not worst <= allowed:
-            _fail(name, fmt, worst, f"{allowed:g} = {RELATIVE} x the largest output")
+            fail(worst, f"{allowed:g} = {RELATIVE} x the largest output")
     return worst, allowed
-
-
-def _fail(name: str, fmt: str, difference: float, bound: str) -> None:
-    raise RunError(
-        f"The exported {name} differs from the checkpoint's network by {difference:g} at an output where float32 "
-        f"allows {bound}. It was not written; {STILL_WORKS[fmt]}."
-    )
 
 
 def export_state_dict(net: nn.Module, out: Path) -> None:
@@ -173,51 +159,59 @@ def export_state_dict(net: nn.Module, out: Path) -> None:
     atomic_write(out, lambda tmp: tmp.write_bytes(data))
 
 
-def export_program(net: nn.Module, inputs: torch.Tensor, out: Path) -> tuple[float, float]:
-    """``torch.export`` with a dynamic batch dimension, checked on ``inputs`` (batch, features)."""
-    net = _plain(net)
-    batch = torch.export.Dim("batch")
-    program = torch.export.export(net, (inputs[:2],), dynamic_shapes=({0: batch},))
-    difference = _batched_difference("program", "pt2", net, program.module(), inputs)
-    buffer = io.BytesIO()  # torch.export.save wants a name ending in .pt2, or a buffer
-    torch.export.save(program, buffer)
-    atomic_write(out, lambda tmp: tmp.write_bytes(buffer.getvalue()))
+def export_program(net: nn.Module, inputs: torch.Tensor, out: Path, fmt: str = "pt2") -> tuple[float, float]:
+    """``torch.export`` with a dynamic batch dimension, for ``fmt`` pt2 as it is, for onnx converted (the ``onnx``
+    extra), checked on ``inputs`` (batch, features) before it is written: ONNX in ONNX Runtime, which sums in its
+    own order, so its outputs differ from torch's by rounding, within what float32 allows (``float32_bound``)."""
+    net = copy.deepcopy(net).cpu().eval()
+    program = torch.export.export(net, (inputs[:2],), dynamic_shapes=({0: torch.export.Dim("batch")},))
+    if fmt == "pt2":
+        buffer = io.BytesIO()  # torch.export.save wants a name ending in .pt2, or a buffer
+        torch.export.save(program, buffer)
+        data, run, name = buffer.getvalue(), program.module(), "program"
+    else:
+        import onnxruntime  # the caller has checked that the onnx extra is installed
+
+        # the exporter's deprecation notes and "torchvision is not installed" lines are not the user's business
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            onnx = torch.onnx.export(program, dynamo=True, verbose=False)
+        data, name = onnx.model_proto.SerializeToString(), "ONNX model"
+        # the CPU's, as the onnx extra installs it: a GPU's provider may round otherwise (TF32)
+        onnx.initialize_inference_session(
+            lambda model: onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+        )
+
+        def run(batch: torch.Tensor) -> torch.Tensor:
+            return onnx(batch)[0]
+
+    difference = _batched_difference(name, fmt, net, run, inputs)
+    atomic_write(out, lambda tmp: tmp.write_bytes(data))
     return difference
 
 
-def export_onnx(net: nn.Module, inputs: torch.Tensor, out: Path) -> tuple[float, float]:
-    """ONNX with a dynamic batch dimension, checked in ONNX Runtime on ``inputs`` before it is written.
+def run_parser(command: str, description: str) -> OneLineParser:
+    """The options of a command on a run's checkpoint (``export``, ``serve``): which run, as ``test`` takes it."""
+    parser = OneLineParser(prog=f"fizzlightning {command}", description=description, allow_abbrev=False)
+    parser.add_argument("-c", "--config", metavar="PATH", help="default: the run's own fit-config.yaml")
+    parser.add_argument("--ckpt_path", metavar="PATH", help="default: the newest finished run's chosen checkpoint")
+    layout.add_run_options(parser)
+    return parser
 
-    ONNX Runtime sums in its own order, so its outputs differ from torch's by rounding: within what float32
-    allows for that network and input (``float32_bound``).
-    """
-    import onnxruntime  # the onnx extra; the caller has checked that it is installed
 
-    net = _plain(net)
-    batch = torch.export.Dim("batch")
-    # the exporter's deprecation notes and "torchvision is not installed" lines are not the user's business
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(net, (inputs[:2],), dynamic_shapes=({0: batch},), dynamo=True, verbose=False)
-    model = program.model_proto.SerializeToString()
-    session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-
-    def run(batch: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(session.run(None, {name: batch.numpy()})[0])
-
-    difference = _batched_difference("ONNX model", "onnx", net, run, inputs)
-    atomic_write(out, lambda tmp: tmp.write_bytes(model))
-    return difference
+def run_model(command: str, options: argparse.Namespace, typed_config: str) -> tuple[str, dict, TrainingModule]:
+    """The checkpoint that the run rule picks for ``command`` (``layout.find_start``, as ``test``), checked against
+    the config's model: its path, what it holds, and its model rebuilt."""
+    ckpt_path, model_class = layout.start_of_config(command, Path(options.config), options, typed_config)
+    checkpoint = load_checkpoint(ckpt_path)
+    check_config_model(checkpoint, model_class, ckpt_path, typed_config)
+    return ckpt_path, checkpoint, rebuild_model(checkpoint, ckpt_path)
 
 
 def build_parser() -> OneLineParser:
     """``fizzlightning export``'s options (also its shell completion's)."""
-    parser = OneLineParser(prog="fizzlightning export", description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    parser.add_argument("-c", "--config", metavar="PATH", help="default: the run's own fit-config.yaml")
-    parser.add_argument("--ckpt_path", metavar="PATH", help="default: the newest finished run's chosen checkpoint")
-    layout.add_run_options(parser)
+    parser = run_parser("export", __doc__.split("\n\n")[0])
     parser.add_argument("--format", choices=sorted(FILES), default="onnx", help="default: onnx")
     return parser
 
@@ -226,22 +220,16 @@ def main(args: list[str], typed: list[str]) -> None:
     """``fizzlightning export``: every mistake is a ``ConfigError`` before anything is written."""
     parser = build_parser()
     options = parser.parse_args(args)
-    typed_config = parser.parse_args(typed).config or options.config
     if options.format == "onnx":
         extras.need("export --format onnx")
-    ckpt_path, model_class = layout.start_of_config("export", Path(options.config), options, typed_config)
-    checkpoint = load_checkpoint(ckpt_path)
-    check_config_model(checkpoint, model_class, ckpt_path, typed_config)
-    model = rebuild_model(checkpoint, ckpt_path)
-    checkpoint = Path(ckpt_path)
-    run_dir = layout.run_of(checkpoint) or checkpoint.parent  # a loose checkpoint: its exports beside it
+    ckpt_path, _, model = run_model("export", options, parser.parse_args(typed).config or options.config)
+    run_dir = layout.run_of(Path(ckpt_path)) or Path(ckpt_path).parent  # a loose checkpoint: its exports beside it
     out = run_dir / FILES[options.format]
-    exported, inputs = export_net(model)
     if options.format == "pt":
         export_state_dict(model.net, out)
-        print(f"Wrote {out} from {ckpt_path}: the state_dict of {type(model.net).__name__}")
-        return
-    difference, allowed = (export_program if options.format == "pt2" else export_onnx)(exported, inputs, out)
+        return print(f"Wrote {out} from {ckpt_path}: the state_dict of {type(model.net).__name__}")
+    exported, inputs = export_net(model)
+    difference, allowed = export_program(exported, inputs, out, options.format)
     print(
         f"Wrote {out} from {ckpt_path}; on {len(inputs)} inputs its outputs differ from it by at most {difference:g} "
         f"(float32 allows {allowed:g} there)"

@@ -1,7 +1,4 @@
-"""``fizzlightning serve``: a trained checkpoint behind ``POST /predict``, served by LitServe.
-
-Owns the serve command: its options, which checkpoint it serves (``layout.find_start``, the rule ``test`` uses),
-each network's request and answer, the checks on requests, and the batching of requests. JSON in and out:
+"""``fizzlightning serve``: a trained checkpoint behind ``POST /predict``, served by LitServe. JSON in and out:
 
 - FizzBuzzClassifier: ``{"numbers": [1, 2, 3, 15]}`` -> ``{"answers": ["1", "2", "fizz", "fizzbuzz"]}``, for
   integers (not booleans, not floats such as 3.0) from 1 to 2**num_digits - 1.
@@ -13,17 +10,8 @@ A request holds 1 to ``MAX_ITEMS`` numbers or rows in at most ``MAX_BODY_BYTES``
 finite float32 numbers; an output that overflows float32 is ``null``. A refused request gets ``{"detail": "<one
 sentence>"}``: 400 for a body that is not a JSON object, 413 for one too large, 415 for a Content-Type that
 cannot hold JSON (none, a form as ``curl -d`` sends, or text is read as JSON), 422 for wrong content (a missing
-or unknown key, a type, a range, a width, a count). Requests are checked in the HTTP process before LitServe
-queues them (``RequestCheck``), not in ``decode_request``: LitServe 0.2.19's batched loop decodes a batch inside
-one ``try`` and sends an ``HTTPException`` raised for one request to every request of the batch, failing the
-good ones with it.
-
-Serving other machines (docs/serving.md): with ``LIT_SERVER_API_KEY`` set in the environment, every request but
-``GET /health`` needs the key in an ``X-API-Key`` header, compared in constant time before anything else is read:
-401 otherwise. ``--host 0.0.0.0`` or ``::`` without a key is refused unless ``OPEN_FLAG`` says the network is
-trusted. ``--ssl_certfile``/``--ssl_keyfile`` serve HTTPS (uvicorn's options of those names). A declared
-``Content-Length`` over ``MAX_BODY_BYTES`` gets 413 before any byte of the body is read, and a body that has not
-all arrived ``--body-timeout`` seconds after its headers gets 408; these three refusals close the connection.
+or unknown key, a type, a range, a width, a count), 408 for a body not whole ``--body-timeout`` s after its headers,
+401 without the API key of ``LIT_SERVER_API_KEY`` when it is set. The API key, TLS and open binds: docs/serving.md.
 """
 
 import argparse
@@ -33,19 +21,17 @@ import multiprocessing
 import os
 import secrets
 import shlex
-import signal
 import socket
 import ssl
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from fizzlightning import extras
 from fizzlightning.deploy.apis import SERVED, BadRequest, ServedModel
+from fizzlightning.deploy.export import run_model, run_parser
 from fizzlightning.deploy.serving_worker import WorkerWatch
 from fizzlightning.errors import CheckpointError, ConfigError, OneLineParser, RunError, require
-from fizzlightning.runs import layout
-from fizzlightning.runs.checkpoints import check_config_model, describe_model, load_checkpoint, rebuild_model
+from fizzlightning.runs.checkpoints import describe_model
 
 try:  # the optional extra `serve`: main() names it (extras.need) before anything here needs it
     from litserve import LitServer
@@ -59,26 +45,25 @@ KEY_VARIABLE = "LIT_SERVER_API_KEY"  # LitServe's own name for its API key, whic
 KEY_HEADER = b"x-api-key"
 HEALTH_PATH = "/health"  # LitServer's healthcheck_path: "ok" once the inference worker is ready, needing no key
 OPEN_FLAG = "--insecure_no_api_key_on_open_bind"
+JSON_MEDIA = ("application/json", "application/x-www-form-urlencoded", "text/plain")  # curl -d: a form, of JSON
 
 
-def _refusal(status: int, message: str, close: bool = False) -> list[dict[str, Any]]:
-    """The ASGI messages of a refused request: ``{"detail": message}``; ``close``: the connection ends with it."""
+async def _refuse(send: Callable, status: int, message: str, close: bool = False) -> None:
+    """Answers ``{"detail": message}``; ``close``: the connection ends with it, the rest of the body unread."""
     body = json.dumps({"detail": message}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(b"connection", b"close")] if close else []
     headers += [(b"www-authenticate", b"X-API-Key")] if status == 401 else []
-    return [
-        {"type": "http.response.start", "status": status, "headers": headers},
-        {"type": "http.response.body", "body": body},
-    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class RequestCheck:
-    """ASGI middleware in the HTTP process: the API key, then each ``POST`` to the API's path before LitServe
-    queues it.
-
-    ``key``: the bytes every request but ``GET /health`` must carry in ``X-API-Key`` (None: no key asked);
-    ``body_timeout``: seconds for a body to arrive whole.
+    """ASGI middleware in the HTTP process: the API key (``key``; None: none asked) on every request but ``GET
+    /health``, compared in constant time before anything else is read; then each ``POST`` to the API's path, whose
+    body must arrive whole within ``body_timeout`` s, before LitServe queues it. Not in ``decode_request``:
+    LitServe 0.2.19's batched loop decodes a batch inside one ``try`` and sends an ``HTTPException`` raised for one
+    request to every request of the batch, failing the good ones with it.
     """
 
     def __init__(self, app: Callable, api: ServedModel, key: bytes | None = None, body_timeout: float = 30) -> None:
@@ -91,17 +76,13 @@ class RequestCheck:
         health = scope["method"] in ("GET", "HEAD") and scope["path"] == HEALTH_PATH
         if self.key is not None and not health and not secrets.compare_digest(headers.get(KEY_HEADER, b""), self.key):
             why = "missing" if KEY_HEADER not in headers else "wrong"
-            # not a byte more of the body is read: the connection closes with the answer
-            message = f"The X-API-Key header is {why}: send the server's API key."
-            return await _send(send, _refusal(401, message, close=True))
+            return await _refuse(send, 401, f"The X-API-Key header is {why}: send the server's API key.", close=True)
         if scope["method"] != "POST" or scope["path"] != self.api.api_path:
             return await self.app(scope, receive, send)
         declared = headers.get(b"content-length", b"").decode("latin-1")
-        if (
-            declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES
-        ):  # refused before a byte of it is read
+        if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:  # before a byte is read
             message = f"The body declares {declared} bytes (Content-Length): at most {MAX_BODY_BYTES} are read."
-            return await _send(send, _refusal(413, message, close=True))
+            return await _refuse(send, 413, message, close=True)
         chunks, size, more = [], 0, True
         deadline = asyncio.get_running_loop().time() + self.body_timeout
         while more:  # the whole body, keeping at most MAX_BODY_BYTES: a client reads no answer before it has sent
@@ -109,55 +90,44 @@ class RequestCheck:
                 message = await asyncio.wait_for(receive(), deadline - asyncio.get_running_loop().time())
             except asyncio.TimeoutError:  # the builtin TimeoutError only from Python 3.11
                 why = f"The body did not arrive within {self.body_timeout:g} s (--body-timeout): send it whole."
-                return await _send(send, _refusal(408, why, close=True))
+                return await _refuse(send, 408, why, close=True)
             if message["type"] == "http.disconnect":
                 return
             size += len(message.get("body", b""))
             chunks += [message.get("body", b"")] if size <= MAX_BODY_BYTES else []
             more = message.get("more_body", False)
-        media = headers.get(b"content-type", b"application/json").decode("latin-1")
-        media = media.split(";")[0].strip().lower()
+        media = headers.get(b"content-type", b"application/json").decode("latin-1").split(";")[0].strip().lower()
+        body = b"".join(chunks)
         try:
-            # curl -d sends JSON as a form unless told otherwise: read that as the JSON it is
-            json_like = media in ("application/json", "application/x-www-form-urlencoded", "text/plain")
-            if not json_like and not (media.startswith("application/") and media.endswith("+json")):
+            if media not in JSON_MEDIA and not (media.startswith("application/") and media.endswith("+json")):
                 raise BadRequest(415, f"The body must be JSON, sent with Content-Type: application/json, not {media}.")
             if size > MAX_BODY_BYTES:
                 raise BadRequest(413, f"The body has {size} bytes: at most {MAX_BODY_BYTES} are read.")
             try:
-                parsed = json.loads(b"".join(chunks))
+                parsed = json.loads(body)
             except (ValueError, RecursionError) as error:  # RecursionError: arrays nested thousands deep
                 example = self.api.example
                 raise BadRequest(400, f"The body is not JSON ({error}): send a JSON object like {example}.") from None
             self.api.check(parsed)
         except BadRequest as error:
-            return await _send(send, _refusal(*error.args))
-        replayed = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+            return await _refuse(send, *error.args)
+        replayed = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def replay() -> dict[str, Any]:  # LitServe reads the body once more; then the client's own messages
+            return replayed.pop() if replayed else await receive()
+
         # the body is JSON now, whatever curl called it: FastAPI reads a body by its declared type
         headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"] + [
             (b"content-type", b"application/json")
         ]
-        # LitServe reads the body once more; after it, the client's own messages (a disconnect)
-        await self.app({**scope, "headers": headers}, lambda: _first(replayed, receive), send)
-
-
-async def _send(send: Callable, messages: list[dict[str, Any]]) -> None:
-    for message in messages:
-        await send(message)
-
-
-async def _first(replayed: list[dict[str, Any]], receive: Callable) -> dict[str, Any]:
-    return replayed.pop() if replayed else await receive()
+        await self.app({**scope, "headers": headers}, replay, send)
 
 
 def build_parser() -> OneLineParser:
     """``fizzlightning serve``'s options (also its shell completion's)."""
     about = 'Serves a trained checkpoint at POST /predict: JSON {"numbers": [...]} for FizzBuzz, {"inputs": [[...]]}'
     about += ' for the regressor, {"ideas": [[...]]} for the GAN (pydoc fizzlightning.deploy.serve: formats, limits).'
-    parser = OneLineParser(prog="fizzlightning serve", description=about, allow_abbrev=False)
-    parser.add_argument("-c", "--config", metavar="PATH", help="default: the run's own fit-config.yaml")
-    parser.add_argument("--ckpt_path", metavar="PATH", help="default: the newest finished run's chosen checkpoint")
-    layout.add_run_options(parser)
+    parser = run_parser("serve", about)
     parser.add_argument(
         "--host",
         default="127.0.0.1",
@@ -219,8 +189,7 @@ def check_tls(options: argparse.Namespace) -> dict[str, str]:
     if options.ssl_certfile is None:
         require(options.ssl_keyfile is None, "--ssl_keyfile", options.ssl_keyfile, "--ssl_certfile beside it")
         return {}
-    files = {"ssl_certfile": options.ssl_certfile, "ssl_keyfile": options.ssl_keyfile}
-    files = {name: path for name, path in files.items() if path is not None}
+    files = {n: path for n in ("ssl_certfile", "ssl_keyfile") if (path := getattr(options, n)) is not None}
     for name, path in files.items():
         if os.path.isdir(path) or not os.access(path, os.R_OK):
             raise ConfigError(f"--{name} {path}: no readable file there.")
@@ -244,45 +213,20 @@ def _check_port(host: str, port: int) -> None:
             raise ConfigError(f"--port {port}: cannot listen on {host}:{port} ({error.strerror}).") from None
 
 
-def _stop_on_signals(watch: WorkerWatch) -> None:
-    """Ctrl-C and SIGTERM stop the server by LitServer's own shutdown, which runs on KeyboardInterrupt.
-
-    Without it SIGTERM would end this process alone, and its HTTP and inference processes would keep the port.
-    The HTTP processes are forks that inherit the handler: there a signal keeps its default meaning. ``watch``
-    sends SIGTERM too, when the inference worker dies; from the first signal on, a worker's end is the shutdown's.
-    """
-    server_pid = os.getpid()
-
-    def stop(signum: int, frame: Any) -> None:
-        if os.getpid() != server_pid:
-            signal.signal(signum, signal.SIG_DFL)
-            return os.kill(os.getpid(), signum)
-        for each in (signal.SIGINT, signal.SIGTERM):  # one shutdown: a second signal would break it in two
-            signal.signal(each, signal.SIG_IGN)
-        watch.stop()
-        raise KeyboardInterrupt
-
-    for each in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(each, stop)
-
-
 def main(args: list[str], typed: list[str]) -> None:
     """``fizzlightning serve``: every mistake is a ``ConfigError`` raised before any server starts."""
     extras.need("serve")
     options = parse(args)
     typed_config = parse(typed).config or options.config  # messages name the config as the user typed it
     key, tls = api_key(options), check_tls(options)  # before the checkpoint: a mistake of this command line
-    ckpt_path, model_class = layout.start_of_config("serve", Path(options.config), options, typed_config)
-    checkpoint = load_checkpoint(ckpt_path)
-    check_config_model(checkpoint, model_class, ckpt_path, typed_config)
-    model = rebuild_model(checkpoint, ckpt_path)  # refuses here what the inference worker could not serve
+    ckpt_path, checkpoint, model = run_model("serve", options, typed_config)  # fails here what the worker could not
     hparams = checkpoint["hyper_parameters"]
-    held = hparams["_class_path"]
+    held = describe_model(hparams["_class_path"], hparams)
     served = next((SERVED[cls] for cls in type(model).__mro__ if cls in SERVED), None)  # the nearest API
     if served is None:
         raise CheckpointError(
-            f"{ckpt_path} holds {describe_model(held, hparams)}, which has no serving API: define "
-            f"`class {type(model).__name__}API(ServedModel, serves={type(model).__name__})` (docs/development.md)."
+            f"{ckpt_path} holds {held}, which has no serving API: define `class {type(model).__name__}API("
+            f"ServedModel, serves={type(model).__name__})` (docs/development.md)."
         )
     _check_port(options.host, options.port)
     api = served(ckpt_path, hparams, options.max_batch_size, options.batch_timeout)
@@ -290,16 +234,12 @@ def main(args: list[str], typed: list[str]) -> None:
     server = LitServer(
         api, accelerator="auto", devices=1, healthcheck_path=HEALTH_PATH, middlewares=[(RequestCheck, check)]
     )
-    scheme = "https" if tls else "http"
-    url = f"{scheme}://{f'[{options.host}]' if ':' in options.host else options.host}:{options.port}{api.api_path}"
+    host = f"[{options.host}]" if ":" in options.host else options.host
+    url = f"{'https' if tls else 'http'}://{host}:{options.port}{api.api_path}"
     batching = f"batches of up to {options.max_batch_size} requests, {options.batch_timeout} s to fill"
     guard = f"the X-API-Key of {KEY_VARIABLE}" if key else "no API key"
-    print(
-        f"Serving {describe_model(held, hparams)} from {ckpt_path} at {url} ({guard}; {batching}; Ctrl-C stops)",
-        flush=True,
-    )
+    print(f"Serving {held} from {ckpt_path} at {url} ({guard}; {batching}; Ctrl-C stops)", flush=True)
     watch = WorkerWatch(server, again=shlex.join(["fizzlightning", "serve", *typed]))
-    _stop_on_signals(watch)
     try:
         server.run(host=options.host, port=options.port, generate_client_file=False, access_log=False, **tls)
     except RuntimeError as error:  # "One or more workers failed to start": the worker has logged why

@@ -8,13 +8,14 @@ choice, ``LitServer(restart_workers=True)``, restarts the worker silently, every
 flight failed: a worker that the OOM killer took would be taken again, and nothing would say so.
 
 So LitServe's monitor is off, and ``WorkerWatch`` watches instead. On a worker's death it records how the
-worker ended and sends SIGTERM to the main thread, whose handler (``serve._stop_on_signals``) stops the server
-by LitServe's one shutdown, the one of Ctrl-C (waiting ``FLUSH_SECONDS``, not 30 s, for requests in flight:
-they get no answer; their connections close). ``serve.main`` then raises ``RunError(watch.death)``: one line,
-exit 1, and a port free for whoever restarts the command.
+worker ended and sends SIGTERM to the main thread, whose handler stops the server by LitServe's one shutdown, the
+one of Ctrl-C (waiting ``FLUSH_SECONDS``, not 30 s, for requests in flight: they get no answer; their connections
+close). ``serve.main`` then raises ``RunError(watch.death)``: one line, exit 1, and a port free for whoever
+restarts the command.
 """
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -42,17 +43,6 @@ def how_it_ended(exitcode: int) -> str:
     return f"was killed by {name} ({signal.strsignal(-exitcode)})"
 
 
-class _QuietStop(logging.Filter):
-    """Drops LitServe's "KeyboardInterrupt received" when the stop was the watch's: no key was pressed."""
-
-    def __init__(self, watch: "WorkerWatch") -> None:
-        super().__init__()
-        self.watch = watch
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return self.watch.death is None or not record.getMessage().startswith("KeyboardInterrupt received")
-
-
 class WorkerWatch:
     """Polls ``server.inference_workers`` from a daemon thread until ``stop()``; ``death`` says how one died.
 
@@ -60,17 +50,22 @@ class WorkerWatch:
     on). A worker's end counts only if it ended before the server began stopping: its exit code is read first,
     the flag after. Exit code 0 is LitServe's own doing (a setup that failed, which LitServe reports, or a
     shutdown): only a signal or another code is a death.
+
+    Ctrl-C and SIGTERM stop the server by LitServer's own shutdown, which runs on KeyboardInterrupt. Without it
+    SIGTERM would end this process alone, and its HTTP and inference processes would keep the port. The HTTP
+    processes are forks that inherit the handler: there a signal keeps its default meaning.
     """
 
     def __init__(self, server: Any, again: str) -> None:
         self.server, self.again = server, again  # again: the command to run to serve again
         self.death: str | None = None
         self.stopping = False
+        self.pid = os.getpid()
         without_worker_monitor(server)
-        self._quiet = _QuietStop(self)
         logging.getLogger("litserve.server").addFilter(self._quiet)
-        self._thread = threading.Thread(target=self._watch, name="fizzlightning-worker-watch", daemon=True)
-        self._thread.start()
+        for each in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(each, self._on_signal)
+        threading.Thread(target=self._watch, name="fizzlightning-worker-watch", daemon=True).start()
 
     def stop(self) -> None:
         """The server stops for another reason: a worker's end from now on is part of the shutdown."""
@@ -81,21 +76,31 @@ class WorkerWatch:
         self.stop()
         logging.getLogger("litserve.server").removeFilter(self._quiet)
 
+    def _quiet(self, record: logging.LogRecord) -> bool:
+        """Drops LitServe's "KeyboardInterrupt received" when the stop was the watch's: no key was pressed."""
+        return self.death is None or not record.getMessage().startswith("KeyboardInterrupt received")
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if os.getpid() != self.pid:
+            signal.signal(signum, signal.SIG_DFL)
+            return os.kill(os.getpid(), signum)
+        for each in (signal.SIGINT, signal.SIGTERM):  # one shutdown: a second signal would break it in two
+            signal.signal(each, signal.SIG_IGN)
+        self.stop()
+        raise KeyboardInterrupt
+
     def _watch(self) -> None:
         while not self.stopping:
             for worker in list(getattr(self.server, "inference_workers", [])):  # set by LitServer.run
                 code = worker.exitcode
                 if code in (None, 0) or self.stopping:
                     continue
-                self.death = self.message(worker.pid, code)
+                oom = code == -signal.SIGKILL
+                advice = "Free some memory or lower --max-batch-size, then serve again" if oom else "Serve again"
+                ended = f"its inference worker (pid {worker.pid}) {how_it_ended(code)}"
+                self.death = f"The server stopped: {ended}. {advice}: `{self.again}`."
                 self.stopping = True
                 self.server.uvicorn_graceful_timeout = FLUSH_SECONDS
                 signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
                 return
             time.sleep(POLL_SECONDS)
-
-    def message(self, pid: int, exitcode: int) -> str:
-        oom = exitcode == -signal.SIGKILL
-        advice = "Free some memory or lower --max-batch-size, then serve again" if oom else "Serve again"
-        ended = how_it_ended(exitcode)
-        return f"The server stopped: its inference worker (pid {pid}) {ended}. {advice}: `{self.again}`."
