@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch import loggers as pl_loggers
-from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 
 from fizzlightning.runs.layout import local_root
 
@@ -25,7 +24,7 @@ def place(logger_config: Any, run_dir: Path) -> Any:
     """``trainer.logger`` as configured (a class_path namespace, a list of them, True, False or None), with each
     logger's directory inside ``run_dir``."""
     if logger_config in (None, True):
-        return place({"class_path": TENSORBOARD, "init_args": {}}, run_dir)
+        logger_config = {"class_path": TENSORBOARD, "init_args": {}}
     if isinstance(logger_config, list):
         return [place(one, run_dir) for one in logger_config]
     if logger_config is False or not hasattr(logger_config, "get"):
@@ -33,21 +32,17 @@ def place(logger_config: Any, run_dir: Path) -> Any:
     name = logger_config["class_path"].rsplit(".", 1)[-1]
     args = logger_config.get("init_args") or {}
     placed = _placement(name, args, run_dir)
-    for key, value in placed.items():
-        given = args.get(key)
-        if key == "save_dir" and given is not None:
-            local_root(given, "--trainer.logger.save_dir")  # a bucket's URL is refused, never made a local folder
-        elsewhere = given not in (None, DEFAULT["init_args"]["save_dir"], value)
-        if (
-            key == "save_dir"
-            and elsewhere
-            and not Path(given).resolve().is_relative_to(run_dir.parent.parent.resolve())
-        ):
+    given = args.get("save_dir")
+    if "save_dir" in placed and given is not None:
+        local_root(given, "--trainer.logger.save_dir")  # a bucket's URL is refused, never made a local folder
+        inside = Path(given).resolve().is_relative_to(run_dir.parent.parent.resolve())
+        if given not in (DEFAULT["init_args"]["save_dir"], placed["save_dir"]) and not inside:
             print(
                 f"fizzlightning: {name} writes into the run directory {run_dir}, not {given}: every file of a "
                 "run lives in one place (--trainer.default_root_dir moves all runs).",
                 file=sys.stderr,
             )
+    for key, value in placed.items():
         args[key] = value
     logger_config["init_args"] = args
     return logger_config
@@ -79,15 +74,11 @@ def where_to_look(loggers: list[Logger], run_dir: Path) -> list[str]:
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
             lines.append(f"Dashboards: tensorboard --logdir {run_dir.parent.parent}")
-        elif isinstance(logger, pl_loggers.CSVLogger):
+        elif isinstance(logger, CSVLogger):
             lines.append(f"Metrics as CSV: {Path(logger.log_dir) / 'metrics.csv'}")
         elif isinstance(logger, MLFlowLogger):  # save_dir: the local store's folder, None for a server
-            store = logger.save_dir
-            lines.append(
-                f"MLflow: mlflow ui --backend-store-uri file:{store}"
-                if store
-                else f"MLflow: {logger.experiment.tracking_uri}"
-            )
+            where = f"mlflow ui --backend-store-uri file:{logger.save_dir}" if logger.save_dir else None
+            lines.append(f"MLflow: {where or logger.experiment.tracking_uri}")
         elif isinstance(logger, WandbLogger):
             run = logger.experiment
             lines.append(f"W&B: wandb sync {Path(run.dir).parent}" if run.offline else f"W&B: {run.url}")

@@ -19,20 +19,14 @@ LAST_EVERY_SECONDS = 1.0  # last.ckpt at most this often (and whenever the run s
 class RunCheckpoint(ModelCheckpoint):
     """What makes a run resumable: ``best.ckpt``, ``last.ckpt``, and a clean stop on a signal.
 
-    ``best.ckpt`` is the best epoch by the monitored validation metric; of epochs that tie, the later one,
-    which is the one a stopping rule (``stopping.StreakStopping``) ends on. ``last.ckpt`` is written after
-    the first epoch, then once ``LAST_EVERY_SECONDS`` have passed, and always at the epoch where the run stops:
-    a crash loses at most that much training, and a resume from an earlier epoch replays the same batches.
+    ``best.ckpt`` is the best epoch by the monitored metric; of epochs that tie, the later one (where a stopping
+    rule ends). ``last.ckpt`` is written after the first epoch, then at most every ``LAST_EVERY_SECONDS``, and at
+    the stop: a crash loses at most that much training. It is this callback's own write, not ModelCheckpoint's
+    ``save_last``, which writes it only with ``best.ckpt``.
 
-    On Ctrl-C or SIGTERM (and, in a SLURM job, its requeue signal SIGUSR1) the run finishes the current epoch,
-    writes ``last.ckpt`` and stops: stopping at an epoch end keeps the checkpoint resumable to the bit, so
-    ``fit --ckpt_path last`` continues exactly where an uninterrupted run would be. A second Ctrl-C stops at once;
-    the previous ``last.ckpt`` is still whole (checkpoints are written atomically).
-
-    One callback instead of three: Lightning calls every hook of every callback at every step, so each
-    callback costs per-step time whether it acts or not. ``last.ckpt`` is this callback's own write
-    (``Trainer.save_checkpoint``), not ModelCheckpoint's ``save_last``, which writes it only when ``best.ckpt``
-    was saved.
+    On Ctrl-C or SIGTERM (in a SLURM job, also SIGUSR1) the run finishes the epoch, writes ``last.ckpt`` and stops:
+    an epoch end keeps a resume exact to the bit. A second Ctrl-C stops at once (the previous ``last.ckpt`` is whole).
+    One callback instead of three: Lightning calls every hook of every callback at every step.
     """
 
     def __init__(self, dirpath: Path, monitor: str, mode: str, stop_signals: tuple[int, ...] = ()) -> None:
@@ -40,8 +34,8 @@ class RunCheckpoint(ModelCheckpoint):
         self.stop_signals = (signal.SIGINT, signal.SIGTERM, *stop_signals)  # and SLURM's requeue signal in a job
         self.signal_received: int | None = None
         self._run_over = False  # the run had stopped for its own reasons (early stopping) when last.ckpt was written
-        self._last_written: float | None = None  # when last.ckpt was last written (time.monotonic)
-        self._last_step: int | None = None  # and at which global step
+        self._last_written: float | None = None  # when (time.monotonic) and at which step last.ckpt was written
+        self._last_step: int | None = None
         self.earlier_seconds = 0.0  # the run's training time before this command: a resumed checkpoint's
         self._started: float | None = None  # when this command's fit began (time.perf_counter)
 
