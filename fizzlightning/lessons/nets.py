@@ -1,7 +1,5 @@
-"""The lessons' networks as plain ``torch.nn`` modules: no Lightning, so exported weights load anywhere.
-
-The LightningModules (``models/classifier.py``, ``models/regressor.py``, ``models/gan.py``) wrap these as ``self.net``.
-"""
+"""The lessons' networks as plain ``torch.nn`` modules, which the LightningModules wrap as ``self.net``: no
+Lightning, so exported weights load anywhere."""
 
 import math
 from typing import Literal

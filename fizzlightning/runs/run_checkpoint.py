@@ -34,17 +34,17 @@ class RunCheckpoint(ModelCheckpoint):
         self.stop_signals = (signal.SIGINT, signal.SIGTERM, *stop_signals)  # and SLURM's requeue signal in a job
         self.signal_received: int | None = None
         self._run_over = False  # the run had stopped for its own reasons (early stopping) when last.ckpt was written
-        self._last_written: float | None = None  # when (time.monotonic) and at which step last.ckpt was written
-        self._last_step: int | None = None
+        # when (time.monotonic) and at which global step last.ckpt was last written: never yet
+        self._last_written, self._last_step = float("-inf"), None
         self.earlier_seconds = 0.0  # the run's training time before this command: a resumed checkpoint's
-        self._started: float | None = None  # when this command's fit began (time.perf_counter)
+        self._started = time.perf_counter()  # when this command's fit began: setup sets it
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         checkpoint["fizzlightning"] = run_record(trainer)
 
     def trained_seconds(self) -> float:
         """The run's training time so far, across every resume: the resumed checkpoint's, plus this command's."""
-        return self.earlier_seconds + (time.perf_counter() - self._started if self._started is not None else 0.0)
+        return self.earlier_seconds + time.perf_counter() - self._started
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
@@ -122,7 +122,7 @@ class RunCheckpoint(ModelCheckpoint):
         # every rank must agree to stop, or the others would wait for it at the next collective
         signalled = trainer.strategy.reduce_boolean_decision(self.signal_received is not None, all=False)
         ending = signalled or trainer.should_stop or trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
-        waited = self._last_written is None or time.monotonic() - self._last_written >= LAST_EVERY_SECONDS
+        waited = time.monotonic() - self._last_written >= LAST_EVERY_SECONDS
         super().on_train_epoch_end(trainer, pl_module)  # best.ckpt, if this epoch is the best
         # the same decision on every rank: ranks whose clocks disagree would disagree on the collective save
         if trainer.strategy.reduce_boolean_decision(ending or waited, all=False):
