@@ -68,22 +68,20 @@ def _placement(name: str, args: Any, run_dir: Path) -> dict[str, Any]:
 
 def where_to_look(loggers: list[Logger], run_dir: Path) -> list[str]:
     """Where to look at this run's metrics, one line per logger."""
-    if not loggers:
-        return ["No logger: the metrics of this run were not saved (--trainer.logger false)."]
-    lines = []
-    for logger in loggers:
-        if isinstance(logger, TensorBoardLogger):
-            lines.append(f"Dashboards: tensorboard --logdir {run_dir.parent.parent}")
-        elif isinstance(logger, CSVLogger):
-            lines.append(f"Metrics as CSV: {Path(logger.log_dir) / 'metrics.csv'}")
-        elif isinstance(logger, MLFlowLogger):  # save_dir: the local store's folder, None for a server
-            where = f"mlflow ui --backend-store-uri file:{logger.save_dir}" if logger.save_dir else None
-            lines.append(f"MLflow: {where or logger.experiment.tracking_uri}")
-        elif isinstance(logger, WandbLogger):
-            run = logger.experiment
-            lines.append(f"W&B: wandb sync {Path(run.dir).parent}" if run.offline else f"W&B: {run.url}")
-        else:
-            lines.append(
-                f"{type(logger).__name__}: {getattr(logger, 'log_dir', None) or getattr(logger, 'save_dir', '')}"
-            )
-    return lines
+    return [_where(logger, run_dir) for logger in loggers] or [
+        "No logger: the metrics of this run were not saved (--trainer.logger false)."
+    ]
+
+
+def _where(logger: Logger, run_dir: Path) -> str:
+    if isinstance(logger, TensorBoardLogger):
+        return f"Dashboards: tensorboard --logdir {run_dir.parent.parent}"
+    if isinstance(logger, CSVLogger):
+        return f"Metrics as CSV: {Path(logger.log_dir) / 'metrics.csv'}"
+    if isinstance(logger, MLFlowLogger):  # save_dir: the local store's folder, None for a server
+        store = f"mlflow ui --backend-store-uri file:{logger.save_dir}" if logger.save_dir else None
+        return f"MLflow: {store or logger.experiment.tracking_uri}"
+    if isinstance(logger, WandbLogger):
+        run = logger.experiment
+        return f"W&B: wandb sync {Path(run.dir).parent}" if run.offline else f"W&B: {run.url}"
+    return f"{type(logger).__name__}: {getattr(logger, 'log_dir', None) or getattr(logger, 'save_dir', '')}"
