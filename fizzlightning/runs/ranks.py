@@ -98,10 +98,8 @@ def agreed_plan(decide: Callable[[], Plan], where: Peers | None, accelerator: An
         plan = decide()
     else:
         if not torch.distributed.is_initialized():
-            # Join now, as Lightning would later (MASTER_ADDR/MASTER_PORT, then env://, which under torchrun uses
-            # its agent's store), with the backend it would choose (PL_TORCH_DISTRIBUTED_BACKEND, else gloo on
-            # CPUs, NCCL on GPUs, with gloo beside it for this CPU broadcast) and the timeout of its DDP strategies
-            # (30 minutes, also for NCCL, whose own default is shorter). Lightning then skips its own join.
+            # Join now as Lightning would later (env://: under torchrun, its agent's store), with Lightning's backend
+            # (gloo beside NCCL for this CPU broadcast) and DDP timeout (30 minutes; NCCL's own is shorter).
             os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = where.address, str(where.port)
             cpu = str(accelerator) == "cpu" or not torch.cuda.is_available()
             backend = os.environ.get("PL_TORCH_DISTRIBUTED_BACKEND") or ("gloo" if cpu else "cpu:gloo,cuda:nccl")
