@@ -1,10 +1,6 @@
-"""Every Lightning logger writes into the run directory, and the summary says where to look.
-
-The default is TensorBoard, with its events in the run directory itself. Any other logger a config names
-(``--trainer.logger CSVLogger``, ``MLFlowLogger``, ``WandbLogger``, several at once) is placed in a folder
-of the run before it is built: ``csv/``, ``mlruns/``, ``wandb/``. A tracking server the user names
-(MLflow's ``tracking_uri``) is kept: it holds no files of the run.
-"""
+"""Every Lightning logger writes into the run directory, and the summary says where to look: TensorBoard's events
+in the run directory itself, any other logger a config names (several at once, too) in a folder of the run
+(``csv/``, ``mlruns/``, ``wandb/``). A tracking server the user names (MLflow's ``tracking_uri``) is kept."""
 
 import os
 import sys
@@ -17,7 +13,7 @@ from fizzlightning.runs.layout import local_root
 
 TENSORBOARD = "lightning.pytorch.loggers.TensorBoardLogger"
 # LightningCLI's default logger; CSVLogger, which requires a save_dir, inherits it when a config switches to it
-DEFAULT = {"class_path": TENSORBOARD, "init_args": {"save_dir": str(Path("lightning_logs"))}}
+DEFAULT = {"class_path": TENSORBOARD, "init_args": {"save_dir": "lightning_logs"}}
 
 
 def place(logger_config: Any, run_dir: Path) -> Any:

@@ -1,10 +1,6 @@
-"""SLURM's preemption as a run's own stop and resume: the signal stops the run at an epoch end, the job is requeued,
-and the requeued job, running the same command, resumes that run (``layout.find_start``).
-
-Lightning's own requeue is off (``SLURMEnvironment(auto_requeue=False)``): it would save ``hpc_ckpt_N.ckpt`` into
-``default_root_dir``, outside any run, and restore it into whatever the next job there starts. The run's
-``last.ckpt`` is what a resume needs, and its ``slurm-job`` file says which job it is.
-"""
+"""SLURM's preemption as a run's own stop and resume (docs/distributed.md, "SLURM"): the signal stops the run at an
+epoch end, the job is requeued, and the requeued job resumes that run (``layout.find_start``) from its
+``last.ckpt``. Lightning's own requeue, which saves ``hpc_ckpt_N.ckpt`` outside any run, is off."""
 
 import os
 import signal
