@@ -7,13 +7,8 @@ as a Lightning application, and as a library for your own ``Trainer``::
     L.Trainer(max_epochs=2).fit(FizzBuzzClassifier(num_digits=12, hidden=[256]), FizzBuzzDataModule(num_digits=12))
 
 The names below load on first use (PEP 562): ``import fizzlightning`` imports neither torch nor Lightning, so
-``fizzlightning.lessons`` loads with torch alone, and ``fizzlightning --version`` answers at once.
-
-The folders are the layers, each importing only from those below it (``tests/test_layers.py``):
-``commands`` (the CLI) > ``deploy`` (export, serve) > ``runs`` (a run's files) > ``models`` >
-``callbacks`` and ``data`` > ``lessons`` (the lessons' maths: torch and numpy only) > ``errors``, ``files``,
-``extras``, ``internals``. The flat modules beside them (``classifier``, ``regressor``, ``gan``, ``stopping``,
-``dashboards``) are 0.2.0's paths, which its configs and checkpoints name.
+``fizzlightning.lessons`` loads with torch alone, and ``fizzlightning --version`` answers at once. The layers are
+in docs/development.md; ``classifier``, ``regressor``, ``gan``, ``stopping`` and ``dashboards`` are 0.2.0's paths.
 """
 
 import importlib
@@ -22,23 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = metadata.version("fizzlightning")
 
-# public name -> the module that defines it
-_EXPORTS = {
-    "FizzBuzzClassifier": "fizzlightning.models.classifier",
-    "Regressor": "fizzlightning.models.regressor",
-    "GAN": "fizzlightning.models.gan",
-    "TrainingModule": "fizzlightning.models.base",
-    "FizzBuzzDataModule": "fizzlightning.data",
-    "RegressionDataModule": "fizzlightning.data",
-    "CurveDataModule": "fizzlightning.data",
-    "ArtistDataModule": "fizzlightning.data",
-    "InMemoryDataModule": "fizzlightning.data",
-    "StreakStopping": "fizzlightning.callbacks.stopping",
-    "RunCheckpoint": "fizzlightning.runs.run_checkpoint",
-    "BoardImage": "fizzlightning.models.classifier",
-    "CurvePlot": "fizzlightning.callbacks.dashboards",
-    "PaintingsImage": "fizzlightning.models.gan",
+# the module that defines each public name
+_MODULES = {
+    "fizzlightning.models": ("FizzBuzzClassifier", "Regressor", "GAN", "TrainingModule"),
+    "fizzlightning.data": ("FizzBuzzDataModule", "RegressionDataModule", "CurveDataModule", "ArtistDataModule"),
+    "fizzlightning.data.base": ("InMemoryDataModule",),
+    "fizzlightning.callbacks.stopping": ("StreakStopping",),
+    "fizzlightning.callbacks.dashboards": ("CurvePlot",),
+    "fizzlightning.runs.run_checkpoint": ("RunCheckpoint",),
+    "fizzlightning.models.classifier": ("BoardImage",),
+    "fizzlightning.models.gan": ("PaintingsImage",),
 }
+_EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = ["__version__", *_EXPORTS]
 

@@ -1,5 +1,3 @@
 """0.2.0's path of the GAN, which its configs and checkpoints name (``fizzlightning.models`` now)."""
 
-from fizzlightning.models.gan import GAN
-
-__all__ = ["GAN"]
+from fizzlightning.models.gan import GAN as GAN

@@ -1,5 +1,3 @@
 """0.2.0's path of the stopping rule, which its configs name (``fizzlightning.callbacks`` now)."""
 
-from fizzlightning.callbacks.stopping import StreakStopping
-
-__all__ = ["StreakStopping"]
+from fizzlightning.callbacks.stopping import StreakStopping as StreakStopping

@@ -1,8 +1,5 @@
-"""FizzBuzz as data: labels, binary encoding and decoding.
-
-Pure torch, no Lightning: this is the game itself, shared by the datamodule, the model's
-summary and the tests. Class indices follow the lessons: 0 number, 1 fizz, 2 buzz, 3 fizzbuzz.
-"""
+"""The FizzBuzz game in pure torch: labels, binary encoding and decoding, shared by the data, the reports, serving
+and the tests. Class indices follow the lessons: 0 number, 1 fizz, 2 buzz, 3 fizzbuzz."""
 
 import torch
 
@@ -16,15 +13,7 @@ def fizzbuzz_labels(numbers: torch.Tensor) -> torch.Tensor:
 
 
 def binary_encode(numbers: torch.Tensor, num_digits: int) -> torch.Tensor:
-    """Encode integers as ``num_digits`` bits, least significant bit first, as the lessons do.
-
-    Example:
-        >>> binary_encode(torch.tensor([6, 1]), 4)
-        tensor([[0., 1., 1., 0.],
-                [1., 0., 0., 0.]])
-
-    6 is 0b0110: bit 0 is 0, bit 1 is 1, bit 2 is 1, bit 3 is 0.
-    """
+    """Integers as ``num_digits`` bits, least significant bit first, as the lessons do: 6 is ``[0, 1, 1, 0]``."""
     bits = torch.arange(num_digits, device=numbers.device)
     return ((numbers.unsqueeze(-1) >> bits) & 1).float()  # (len(numbers), num_digits)
 

@@ -1,7 +1,5 @@
-"""The lessons' networks as plain ``torch.nn`` modules: no Lightning, so exported weights load anywhere.
-
-The LightningModules (``models/classifier.py``, ``models/regressor.py``, ``models/gan.py``) wrap these as ``self.net``.
-"""
+"""The lessons' networks as plain ``torch.nn`` modules, which the LightningModules wrap as ``self.net``: no
+Lightning, so exported weights load anywhere."""
 
 import math
 from typing import Literal
@@ -13,11 +11,8 @@ Init = Literal["default", "normal"]
 
 
 class TwoLayerNet(nn.Module):
-    """Linear(d_in, hidden) -> ReLU -> Linear(hidden, d_out): the lessons' custom ``nn.Module``.
-
-    ``init="normal"`` redraws the weights from N(0, 1) as the lessons do with ``torch.nn.init.normal_``:
-    that scale is what makes their learning rate of 1e-6 work.
-    """
+    """Linear(d_in, hidden) -> ReLU -> Linear(hidden, d_out): the lessons' custom ``nn.Module``. ``init="normal"``
+    redraws the weights from N(0, 1) as the lessons do: that scale is what makes their learning rate of 1e-6 work."""
 
     def __init__(self, d_in: int, hidden: int, d_out: int, bias: bool = True, init: Init = "default") -> None:
         super().__init__()
@@ -45,14 +40,11 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sin": Sine}
 
 
 class FizzBuzzMLP(nn.Sequential):
-    """An MLP from ``num_digits`` bits through ``hidden`` layers to the 4 FizzBuzz classes.
-
-    A ``nn.Sequential`` with the same layer order as the lessons', so its ``state_dict`` keys
-    (``0.weight``, ``2.weight``, ...) load into their ``torch.nn.Sequential`` unchanged. ``activation="sin"``
-    puts ``Sine`` where the lessons have ReLU, and draws the first layer's weights and biases from
-    U(-pi, pi): an angle per bit anywhere on the circle (at the default init, about +-0.3 for 10 bits, sin would
-    be nearly linear).
-    """
+    """An MLP from ``num_digits`` bits through ``hidden`` layers to the 4 FizzBuzz classes, in the lessons' layer
+    order, so its ``state_dict`` keys (``0.weight``, ``2.weight``, ...) load into their ``torch.nn.Sequential``.
+    ``activation="sin"`` puts ``Sine`` where the lessons have ReLU, and draws the first layer's weights and biases
+    from U(-pi, pi): an angle per bit anywhere on the circle (at the default init, about +-0.3 for 10 bits, sin
+    would be nearly linear)."""
 
     def __init__(
         self, num_digits: int, hidden: list[int], num_classes: int = 4, activation: Activation = "relu"

@@ -1,8 +1,5 @@
-"""Every picture a run draws, as numpy RGB arrays (3, height, width) in [0, 1]: no Lightning, no logger.
-
-The 1..100 board (FizzBuzz), the curve fit (the x**2 configs) and the GAN's paintings share one ``Canvas``.
-``fizzlightning.callbacks.dashboards`` decides when to draw them and sends them to the run's loggers.
-"""
+"""Every picture a run draws (the 1..100 board, the curve fit, the GAN's paintings) as a numpy RGB array
+(3, height, width) in [0, 1]: no Lightning, no logger, no matplotlib. Callbacks send them to the run's loggers."""
 
 import numpy as np
 
@@ -23,11 +20,8 @@ LOWER, UPPER, PAINTED = np.array([0.95, 0.58, 0.35]), np.array([0.45, 0.74, 1.0]
 
 
 class Canvas:
-    """An RGB picture with data coordinates: dots, lines and the zero axes.
-
-    ``y_range`` is fixed by the caller: a fixed range keeps the frames of a dashboard's image slider
-    comparable while the curves move.
-    """
+    """An RGB picture in data coordinates: dots, lines and the zero axes. ``y_range`` is the caller's: a fixed
+    range keeps the frames of a dashboard's image slider comparable while the curves move."""
 
     def __init__(self, x_range: tuple[float, float], y_range: tuple[float, float], size=(240, 320)) -> None:
         self.height, self.width = size
@@ -66,11 +60,8 @@ class Canvas:
 
 
 def render_board(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """The 1..100 board (3, 10 * CELL, 10 * CELL) in reading order: 1..10 on the top row.
-
-    Each cell is filled with the colour of the predicted class; a cell the net got wrong gets a red
-    border and a red diagonal, so mistakes stand out on the image slider.
-    """
+    """The 1..100 board (3, 10 * CELL, 10 * CELL), 1..10 on the top row, each cell the predicted class's colour; a
+    cell the net got wrong gets a red border and diagonal, so mistakes stand out on the image slider."""
     cells = BOARD_COLOURS[predicted].reshape(10, 10, 3)
     image = np.repeat(np.repeat(cells, CELL, axis=0), CELL, axis=1)  # (10*CELL, 10*CELL, 3)
     image[::CELL, :] = image[:, ::CELL] = 1.0  # white grid lines

@@ -1,31 +1,26 @@
-"""Every Lightning logger writes into the run directory, and the summary says where to look.
-
-The default is TensorBoard, with its events in the run directory itself. Any other logger a config names
-(``--trainer.logger CSVLogger``, ``MLFlowLogger``, ``WandbLogger``, several at once) is placed in a folder
-of the run before it is built: ``csv/``, ``mlruns/``, ``wandb/``. A tracking server the user names
-(MLflow's ``tracking_uri``) is kept: it holds no files of the run.
-"""
+"""Every Lightning logger writes into the run directory, and the summary says where to look: TensorBoard's events
+in the run directory itself, any other logger a config names (several at once, too) in a folder of the run
+(``csv/``, ``mlruns/``, ``wandb/``). A tracking server the user names (MLflow's ``tracking_uri``) is kept."""
 
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch import loggers as pl_loggers
-from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 
 from fizzlightning.runs.layout import local_root
 
 TENSORBOARD = "lightning.pytorch.loggers.TensorBoardLogger"
 # LightningCLI's default logger; CSVLogger, which requires a save_dir, inherits it when a config switches to it
-DEFAULT = {"class_path": TENSORBOARD, "init_args": {"save_dir": str(Path("lightning_logs"))}}
+DEFAULT = {"class_path": TENSORBOARD, "init_args": {"save_dir": "lightning_logs"}}
 
 
 def place(logger_config: Any, run_dir: Path) -> Any:
     """``trainer.logger`` as configured (a class_path namespace, a list of them, True, False or None), with each
     logger's directory inside ``run_dir``."""
     if logger_config in (None, True):
-        return place({"class_path": TENSORBOARD, "init_args": {}}, run_dir)
+        logger_config = {"class_path": TENSORBOARD, "init_args": {}}
     if isinstance(logger_config, list):
         return [place(one, run_dir) for one in logger_config]
     if logger_config is False or not hasattr(logger_config, "get"):
@@ -33,21 +28,17 @@ def place(logger_config: Any, run_dir: Path) -> Any:
     name = logger_config["class_path"].rsplit(".", 1)[-1]
     args = logger_config.get("init_args") or {}
     placed = _placement(name, args, run_dir)
-    for key, value in placed.items():
-        given = args.get(key)
-        if key == "save_dir" and given is not None:
-            local_root(given, "--trainer.logger.save_dir")  # a bucket's URL is refused, never made a local folder
-        elsewhere = given not in (None, DEFAULT["init_args"]["save_dir"], value)
-        if (
-            key == "save_dir"
-            and elsewhere
-            and not Path(given).resolve().is_relative_to(run_dir.parent.parent.resolve())
-        ):
+    given = args.get("save_dir")
+    if "save_dir" in placed and given is not None:
+        local_root(given, "--trainer.logger.save_dir")  # a bucket's URL is refused, never made a local folder
+        inside = Path(given).resolve().is_relative_to(run_dir.parent.parent.resolve())
+        if given not in (DEFAULT["init_args"]["save_dir"], placed["save_dir"]) and not inside:
             print(
                 f"fizzlightning: {name} writes into the run directory {run_dir}, not {given}: every file of a "
                 "run lives in one place (--trainer.default_root_dir moves all runs).",
                 file=sys.stderr,
             )
+    for key, value in placed.items():
         args[key] = value
     logger_config["init_args"] = args
     return logger_config
@@ -73,26 +64,20 @@ def _placement(name: str, args: Any, run_dir: Path) -> dict[str, Any]:
 
 def where_to_look(loggers: list[Logger], run_dir: Path) -> list[str]:
     """Where to look at this run's metrics, one line per logger."""
-    if not loggers:
-        return ["No logger: the metrics of this run were not saved (--trainer.logger false)."]
-    lines = []
-    for logger in loggers:
-        if isinstance(logger, TensorBoardLogger):
-            lines.append(f"Dashboards: tensorboard --logdir {run_dir.parent.parent}")
-        elif isinstance(logger, pl_loggers.CSVLogger):
-            lines.append(f"Metrics as CSV: {Path(logger.log_dir) / 'metrics.csv'}")
-        elif isinstance(logger, MLFlowLogger):  # save_dir: the local store's folder, None for a server
-            store = logger.save_dir
-            lines.append(
-                f"MLflow: mlflow ui --backend-store-uri file:{store}"
-                if store
-                else f"MLflow: {logger.experiment.tracking_uri}"
-            )
-        elif isinstance(logger, WandbLogger):
-            run = logger.experiment
-            lines.append(f"W&B: wandb sync {Path(run.dir).parent}" if run.offline else f"W&B: {run.url}")
-        else:
-            lines.append(
-                f"{type(logger).__name__}: {getattr(logger, 'log_dir', None) or getattr(logger, 'save_dir', '')}"
-            )
-    return lines
+    return [_where(logger, run_dir) for logger in loggers] or [
+        "No logger: the metrics of this run were not saved (--trainer.logger false)."
+    ]
+
+
+def _where(logger: Logger, run_dir: Path) -> str:
+    if isinstance(logger, TensorBoardLogger):
+        return f"Dashboards: tensorboard --logdir {run_dir.parent.parent}"
+    if isinstance(logger, CSVLogger):
+        return f"Metrics as CSV: {Path(logger.log_dir) / 'metrics.csv'}"
+    if isinstance(logger, MLFlowLogger):  # save_dir: the local store's folder, None for a server
+        store = f"mlflow ui --backend-store-uri file:{logger.save_dir}" if logger.save_dir else None
+        return f"MLflow: {store or logger.experiment.tracking_uri}"
+    if isinstance(logger, WandbLogger):
+        run = logger.experiment
+        return f"W&B: wandb sync {Path(run.dir).parent}" if run.offline else f"W&B: {run.url}"
+    return f"{type(logger).__name__}: {getattr(logger, 'log_dir', None) or getattr(logger, 'save_dir', '')}"

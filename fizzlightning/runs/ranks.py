@@ -1,32 +1,19 @@
-"""One plan for all the processes of a run: rank 0 makes it, every other rank receives it.
-
-A command's plan (``layout.Plan``: the run directory, the checkpoint it starts from, an unseeded run's seed) must be
-the same on every rank, and it is needed before anything is built: the seed makes the weights and the data split.
-How rank 0's plan reaches the other ranks depends on what started them:
-
-- Lightning's own launcher starts rank 0 first, which starts the other ranks of its node with a copy of its
-  environment: the plan travels as an environment variable.
-- Every launcher that starts each process itself (SLURM's ``srun``, torchrun, LSF, MPI, one command per
-  node with ``NODE_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` and one device each, or ``LOCAL_RANK`` set by a
-  launcher of your own): each process joins the process group at once, at the address and port of the cluster
-  environment Lightning detects, and rank 0 broadcasts its plan over it. Lightning then finds the group made and
-  trains in it.
-- Lightning's launcher on several nodes with several devices each starts a node's other processes itself, after the
-  plan: node 0 cannot reach the other nodes then. An unseeded run there stops with one line; a seeded run needs only
-  rank 0's run directory, the only one written to.
+"""One plan for all the processes of a run: rank 0 makes it (``layout.Plan``: the run directory, the checkpoint it
+starts from, an unseeded run's seed), every other rank receives it before anything is built. docs/distributed.md
+("One run for all ranks") says how it travels for each launcher: in the environment of the ranks Lightning's own
+launcher starts, over a process group joined at once under every launcher that starts each process itself.
 """
 
 import json
 import os
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.fabric.plugins.environments import (
-    ClusterEnvironment,
     LightningEnvironment,
     LSFEnvironment,
     MPIEnvironment,
@@ -47,8 +34,7 @@ EXTERNAL = (TorchElasticEnvironment, SLURMEnvironment, LSFEnvironment, MPIEnviro
 def forget_decisions() -> None:
     """A new command, not a worker of one: decide everything anew (one process may run several commands)."""
     if "LOCAL_RANK" not in os.environ:
-        for key in [key for key in os.environ if key.startswith(ENV_PREFIX)]:
-            del os.environ[key]
+        os.environ.pop(PLAN_KEY, None)
 
 
 @dataclass(frozen=True)
@@ -61,30 +47,24 @@ class Peers:
     port: int
 
 
-def _device_count(devices: Any, accelerator: Any) -> int | None:
-    """``--trainer.devices`` as a number of processes per node, where it says one; None for ``auto`` on a GPU."""
-    if isinstance(devices, int) or (isinstance(devices, str) and devices.isdigit()):
-        return int(devices)
-    if isinstance(devices, list | tuple):
-        return len(devices)
-    return 1 if devices == "auto" and str(accelerator) == "cpu" else None
-
-
 def peers(num_nodes: int, devices: Any, accelerator: Any, seeded: bool) -> Peers | None:
     """The processes started alongside this one that must share its plan, or None when this process plans alone:
-    it is the only one, or Lightning's launcher starts the others from it."""
-    if PLAN_KEY in os.environ:  # started by Lightning's launcher, with rank 0's plan
+    it is the only one, or Lightning's launcher starts the others from it (or started this one, with the plan)."""
+    if PLAN_KEY in os.environ:
         return None
-    environment: ClusterEnvironment | None = next((env for env in EXTERNAL if env.detect()), None)
-    if environment is SLURMEnvironment:
-        environment = SLURMEnvironment(auto_requeue=False)  # only read here; cli.py sets the Trainer's
-    elif environment is not None:
-        environment = environment()
+    # only read here: cli.py gives the Trainer SLURM's environment without Lightning's requeue
+    environment = next((env() for env in EXTERNAL if env.detect()), None)
     if environment is not None:
         rank, world_size = environment.global_rank(), environment.world_size()
     else:
         environment = LightningEnvironment()
-        per_node, node = _device_count(devices, accelerator), environment.node_rank()
+        node = environment.node_rank()
+        if isinstance(devices, list | tuple):  # --trainer.devices as processes per node; None: auto on a GPU
+            per_node = len(devices)
+        elif str(devices).isdigit():
+            per_node = int(devices)
+        else:
+            per_node = 1 if devices == "auto" and str(accelerator) == "cpu" else None
         if "LOCAL_RANK" in os.environ:  # every process started by hand or by a launcher of the user's
             if per_node is None:
                 raise ConfigError(
@@ -102,48 +82,30 @@ def peers(num_nodes: int, devices: Any, accelerator: Any, seeded: bool) -> Peers
             )
         else:
             return None
-    if world_size <= 1:
-        return None
-    return Peers(rank, world_size, environment.main_address, environment.main_port)
-
-
-def _backend(accelerator: Any) -> str:
-    """The backend Lightning's DDP would choose (``PL_TORCH_DISTRIBUTED_BACKEND``, else gloo on CPUs, NCCL on
-    GPUs); with GPUs, gloo beside it for the plan's broadcast, which travels as a CPU tensor."""
-    if os.environ.get("PL_TORCH_DISTRIBUTED_BACKEND"):
-        return os.environ["PL_TORCH_DISTRIBUTED_BACKEND"]
-    return "gloo" if str(accelerator) == "cpu" or not torch.cuda.is_available() else "cpu:gloo,cuda:nccl"
-
-
-def join(where: Peers, accelerator: Any) -> None:
-    """Join the process group now, as Lightning would later (``MASTER_ADDR``/``MASTER_PORT``, then ``env://``, which
-    under torchrun uses its agent's store); Lightning then skips its own ``init_process_group``."""
-    if torch.distributed.is_initialized():
-        return
-    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = where.address, str(where.port)
-    # the timeout of Lightning's DDP strategies (30 minutes), also for NCCL, whose own default is shorter
-    torch.distributed.init_process_group(
-        _backend(accelerator), rank=where.rank, world_size=where.world_size, timeout=default_pg_timeout
-    )
+    return Peers(rank, world_size, environment.main_address, environment.main_port) if world_size > 1 else None
 
 
 def _plan_text(plan: Plan) -> str:
-    return json.dumps([str(plan.experiment), str(plan.run_dir), plan.ckpt_path, plan.seed])
-
-
-def _plan_of(text: str) -> Plan:
-    experiment, run_dir, ckpt_path, seed = json.loads(text)
-    return Plan(Path(experiment), Path(run_dir), ckpt_path, seed)
+    return json.dumps(astuple(plan), default=str)
 
 
 def agreed_plan(decide: Callable[[], Plan], where: Peers | None, accelerator: Any = "cpu") -> Plan:
     """``decide()`` on rank 0, its plan (or the mistake it raised) on every other rank of the run."""
     if PLAN_KEY in os.environ:  # a process Lightning's launcher started: rank 0's plan
-        return _plan_of(os.environ[PLAN_KEY])
+        experiment, run_dir, ckpt_path, seed = json.loads(os.environ[PLAN_KEY])
+        return Plan(Path(experiment), Path(run_dir), ckpt_path, seed)
     if where is None:
         plan = decide()
     else:
-        join(where, accelerator)
+        if not torch.distributed.is_initialized():
+            # Join now as Lightning would later (env://: under torchrun, its agent's store), with Lightning's backend
+            # (gloo beside NCCL for this CPU broadcast) and DDP timeout (30 minutes; NCCL's own is shorter).
+            os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = where.address, str(where.port)
+            cpu = str(accelerator) == "cpu" or not torch.cuda.is_available()
+            backend = os.environ.get("PL_TORCH_DISTRIBUTED_BACKEND") or ("gloo" if cpu else "cpu:gloo,cuda:nccl")
+            torch.distributed.init_process_group(
+                backend, rank=where.rank, world_size=where.world_size, timeout=default_pg_timeout
+            )
         answer: list[Any] = [None]
         if where.rank == 0:
             try:

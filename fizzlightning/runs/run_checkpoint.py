@@ -19,20 +19,14 @@ LAST_EVERY_SECONDS = 1.0  # last.ckpt at most this often (and whenever the run s
 class RunCheckpoint(ModelCheckpoint):
     """What makes a run resumable: ``best.ckpt``, ``last.ckpt``, and a clean stop on a signal.
 
-    ``best.ckpt`` is the best epoch by the monitored validation metric; of epochs that tie, the later one,
-    which is the one a stopping rule (``stopping.StreakStopping``) ends on. ``last.ckpt`` is written after
-    the first epoch, then once ``LAST_EVERY_SECONDS`` have passed, and always at the epoch where the run stops:
-    a crash loses at most that much training, and a resume from an earlier epoch replays the same batches.
+    ``best.ckpt`` is the best epoch by the monitored metric; of epochs that tie, the later one (where a stopping
+    rule ends). ``last.ckpt`` is written after the first epoch, then at most every ``LAST_EVERY_SECONDS``, and at
+    the stop: a crash loses at most that much training. It is this callback's own write, not ModelCheckpoint's
+    ``save_last``, which writes it only with ``best.ckpt``.
 
-    On Ctrl-C or SIGTERM (and, in a SLURM job, its requeue signal SIGUSR1) the run finishes the current epoch,
-    writes ``last.ckpt`` and stops: stopping at an epoch end keeps the checkpoint resumable to the bit, so
-    ``fit --ckpt_path last`` continues exactly where an uninterrupted run would be. A second Ctrl-C stops at once;
-    the previous ``last.ckpt`` is still whole (checkpoints are written atomically).
-
-    One callback instead of three: Lightning calls every hook of every callback at every step, so each
-    callback costs per-step time whether it acts or not. ``last.ckpt`` is this callback's own write
-    (``Trainer.save_checkpoint``), not ModelCheckpoint's ``save_last``, which writes it only when ``best.ckpt``
-    was saved.
+    On Ctrl-C or SIGTERM (in a SLURM job, also SIGUSR1) the run finishes the epoch, writes ``last.ckpt`` and stops:
+    an epoch end keeps a resume exact to the bit. A second Ctrl-C stops at once (the previous ``last.ckpt`` is whole).
+    One callback instead of three: Lightning calls every hook of every callback at every step.
     """
 
     def __init__(self, dirpath: Path, monitor: str, mode: str, stop_signals: tuple[int, ...] = ()) -> None:
@@ -40,17 +34,17 @@ class RunCheckpoint(ModelCheckpoint):
         self.stop_signals = (signal.SIGINT, signal.SIGTERM, *stop_signals)  # and SLURM's requeue signal in a job
         self.signal_received: int | None = None
         self._run_over = False  # the run had stopped for its own reasons (early stopping) when last.ckpt was written
-        self._last_written: float | None = None  # when last.ckpt was last written (time.monotonic)
-        self._last_step: int | None = None  # and at which global step
+        # when (time.monotonic) and at which global step last.ckpt was last written: never yet
+        self._last_written, self._last_step = float("-inf"), None
         self.earlier_seconds = 0.0  # the run's training time before this command: a resumed checkpoint's
-        self._started: float | None = None  # when this command's fit began (time.perf_counter)
+        self._started = time.perf_counter()  # when this command's fit began: setup sets it
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         checkpoint["fizzlightning"] = run_record(trainer)
 
     def trained_seconds(self) -> float:
         """The run's training time so far, across every resume: the resumed checkpoint's, plus this command's."""
-        return self.earlier_seconds + (time.perf_counter() - self._started if self._started is not None else 0.0)
+        return self.earlier_seconds + time.perf_counter() - self._started
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
@@ -128,7 +122,7 @@ class RunCheckpoint(ModelCheckpoint):
         # every rank must agree to stop, or the others would wait for it at the next collective
         signalled = trainer.strategy.reduce_boolean_decision(self.signal_received is not None, all=False)
         ending = signalled or trainer.should_stop or trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
-        waited = self._last_written is None or time.monotonic() - self._last_written >= LAST_EVERY_SECONDS
+        waited = time.monotonic() - self._last_written >= LAST_EVERY_SECONDS
         super().on_train_epoch_end(trainer, pl_module)  # best.ckpt, if this epoch is the best
         # the same decision on every rank: ranks whose clocks disagree would disagree on the collective save
         if trainer.strategy.reduce_boolean_decision(ending or waited, all=False):

@@ -1,10 +1,6 @@
-"""SLURM's preemption as a run's own stop and resume: the signal stops the run at an epoch end, the job is requeued,
-and the requeued job, running the same command, resumes that run (``layout.find_start``).
-
-Lightning's own SLURM requeue saves ``hpc_ckpt_N.ckpt`` into ``default_root_dir``, outside any run, and restores it
-into whatever the next job in that directory starts. It is switched off (``SLURMEnvironment(auto_requeue=False)``):
-the run's ``last.ckpt`` is the checkpoint a resume needs, and the run's ``slurm-job`` file says which job it is.
-"""
+"""SLURM's preemption as a run's own stop and resume (docs/distributed.md, "SLURM"): the signal stops the run at an
+epoch end, the job is requeued, and the requeued job resumes that run (``layout.find_start``) from its
+``last.ckpt``. Lightning's own requeue, which saves ``hpc_ckpt_N.ckpt`` outside any run, is off."""
 
 import os
 import signal
@@ -22,8 +18,8 @@ REQUEUE_SIGNAL = signal.SIGUSR1  # sbatch --signal=SIGUSR1@90, SLURMEnvironment'
 
 
 def job_id() -> str | None:
-    """The SLURM job this command runs in (``srun``'s tasks, not an interactive ``bash`` job), else None: the
-    cluster environment Lightning chooses is SLURM's (torchrun inside a SLURM job is torchrun's)."""
+    """The SLURM job of ``srun``'s tasks (not of an interactive ``bash`` job, nor of torchrun inside a job: the
+    cluster environment Lightning chooses then is torchrun's), else None."""
     if TorchElasticEnvironment.detect() or not SLURMEnvironment.detect():
         return None
     job = SLURMEnvironment.job_id()
@@ -31,16 +27,15 @@ def job_id() -> str | None:
 
 
 def with_environment(plugins: list[Any]) -> list[Any]:
-    """The Trainer's plugins, with SLURM's cluster environment without Lightning's own requeue, unless the user's
-    plugins name a cluster environment."""
+    """The Trainer's plugins, with SLURM's environment without Lightning's requeue unless they name one."""
     if job_id() is None or any(isinstance(plugin, ClusterEnvironment) for plugin in plugins):
         return plugins
     return [*plugins, SLURMEnvironment(auto_requeue=False)]
 
 
 def check_no_hpc_checkpoint(root: Path) -> None:
-    """Lightning's Trainer restores an ``hpc_ckpt_N.ckpt`` in ``default_root_dir`` into any fit on SLURM that names
-    no checkpoint: a file an older job left there would replace the new run's start."""
+    """Lightning restores an ``hpc_ckpt_N.ckpt`` in ``default_root_dir`` into any fit on SLURM that names no
+    checkpoint: one an older job left there would replace the new run's start."""
     found = sorted(root.glob("hpc_ckpt_*.ckpt")) if job_id() is not None else []
     if found:
         raise CheckpointError(
@@ -67,7 +62,7 @@ def requeue(job: str, resume: str) -> str:
 
 
 def requeued() -> bool:
-    """This SLURM job was requeued (SLURM counts its restarts in ``SLURM_RESTART_COUNT``): only then does ``fit``
-    resume the job's own run; a job's first start, or a second ``fit`` in it, starts a new run."""
+    """Only a requeued job (``SLURM_RESTART_COUNT`` > 0) resumes its own run; its first start, or a second ``fit``
+    in it, starts a new one."""
     count = os.environ.get("SLURM_RESTART_COUNT", "0")
     return count.isdigit() and int(count) > 0

@@ -146,6 +146,17 @@ def test_a_process_lightnings_launcher_started_takes_rank_0s_plan_and_joins_noth
     assert ranks.agreed_plan(lambda: pytest.fail("only rank 0 plans"), None) == plan
 
 
+@pytest.mark.parametrize(("devices", "accelerator"), [("auto", "gpu"), (-1, "gpu"), ("0,1", "gpu")])
+def test_processes_started_outside_lightning_need_a_number_of_devices(monkeypatch, devices, accelerator):
+    # LOCAL_RANK set by the user's own launcher: without a count, ranks cannot be numbered, so no shared plan
+    clear_launch(monkeypatch)
+    for key, value in {"LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "12910"}.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError, match=f"--trainer.devices {devices} does not say how many run on each node"):
+        ranks.peers(2, devices, accelerator, seeded=False)
+    assert ranks.peers(2, "2", accelerator, seeded=False) == ranks.Peers(0, 4, "127.0.0.1", 12910)
+
+
 def lightnings_launcher(cwd: Path, processes: int, seed: int, config: str = CONFIG) -> Path:
     """The same fit with Lightning's own launcher and the seed given: the reference; its run directory."""
     before = set(runs(cwd, config))
