@@ -40,20 +40,26 @@ class TestOutputs(L.Callback):
         self._parts, self.results = {}, {}
 
     def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, *args: Any) -> None:
-        if not isinstance(outputs, dict):
-            return
-        for name in self.names:
+        for name in self.names if isinstance(outputs, dict) else ():
             if name in outputs:
                 self._parts.setdefault(name, []).append(torch.atleast_1d(torch.as_tensor(outputs[name])).detach())
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # torchmetrics' CatMetric: every rank's rows in rank order (contiguous shards: input order), however many
-        # each holds; given flat in their dtype, so that a rank without rows sends an empty tensor of that kind
-        for name in (name for name in self.names if name in self._parts):
-            rows = torch.cat(self._parts[name])
-            metric = CatMetric(nan_strategy="disable").to(pl_module.device).set_dtype(rows.dtype)  # .to resets dtype
+        mine = {name: torch.cat(parts) for name, parts in self._parts.items()}
+        # Every rank gathers every name some rank holds, in one order, with an empty share where it holds none (a
+        # rank without samples, whose test_step may return nothing): a rank that skipped a gather would leave the
+        # others waiting. The kinds come from the ranks that have them, in rank order.
+        kinds: dict[str, tuple[torch.dtype, torch.Size]] = {}
+        for rank in range(trainer.world_size):
+            kinds = trainer.strategy.broadcast({n: (r.dtype, r.shape[1:]) for n, r in mine.items()}, src=rank) | kinds
+        for name, (dtype, shape) in sorted(kinds.items()):
+            rows = mine.get(name, torch.empty(0, *shape, dtype=dtype))
+            # torchmetrics' CatMetric: every rank's rows in rank order (contiguous shards: input order), however
+            # many each holds; flat, in their dtype (.to resets it), so that an empty share still has its kind
+            metric = CatMetric(nan_strategy="disable").to(pl_module.device).set_dtype(dtype)
             metric.update(rows.reshape(-1))
-            self.results[name] = metric.compute().reshape(-1, *rows.shape[1:]).cpu()
+            gathered = metric.compute()  # a list when no rank had a row
+            self.results[name] = (rows if isinstance(gathered, list) else gathered).reshape(-1, *shape).cpu()
 
 
 class PredictionWriter(BasePredictionWriter):
