@@ -135,18 +135,16 @@ class TrainingModule(L.LightningModule):
                 "step's loss (a scalar tensor), which the base records for train/loss and the divergence stop."
             )
         self._step_losses[batch_idx] = loss.detach()
-        if batch_idx + 1 == self.trainer.num_training_batches:
-            self._finish_epoch_losses(batch_idx + 1)
-
-    def _finish_epoch_losses(self, num_steps: int) -> None:
-        losses = self._step_losses[:num_steps]
+        if batch_idx + 1 < self.trainer.num_training_batches:
+            return
+        losses = self._step_losses
         bad = (~torch.isfinite(losses)).nonzero()  # the one host sync of the epoch
         # every rank stops if any diverged: a rank that raised alone would leave the others waiting
         if self.trainer.strategy.reduce_boolean_decision(len(bad) > 0, all=False):
             if len(bad) == 0:
                 raise DivergedError("Training diverged on another process. No checkpoint of it was written.")
             first_index = int(bad[0])
-            first_step = self.global_step - num_steps + first_index
+            first_step = self.global_step - len(losses) + first_index
             raise DivergedError(
                 f"Training diverged: the loss became {losses[first_index].item()} at step {first_step} "
                 f"(epoch {self.current_epoch}) with learning rate {self._step_lrs[first_index]:g}. No checkpoint of "

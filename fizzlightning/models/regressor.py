@@ -67,13 +67,12 @@ class Regressor(TrainingModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)  # (batch, d_out)
 
-    def _loss(self, y_pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(y_pred, y, reduction=self.hparams.loss)
-
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         if self.automatic_optimization:
-            return self._loss(self.net(x), y)  # the net directly: one module call less per step
+            return F.mse_loss(
+                self.net(x), y, reduction=self.hparams.loss
+            )  # the net directly: one module call less per step
         return self._manual_step(x, y)
 
     @torch.no_grad()
