@@ -87,10 +87,9 @@ class PredictionWriter(BasePredictionWriter):
         self._spool = self.path.with_name(f".{self.path.name}.part{trainer.global_rank}.{os.getpid()}.tmp")
         self._head_rows: list[list[Any]] = []
         self._tail_rows: list[list[Any]] = []
-        self._count = 0
+        self._count, self.header = 0, []
         # this rank's part starts here in input order (evaluation shards are contiguous)
         self._first = getattr(trainer.predict_dataloaders, "first_index", 0)
-        self._wrote_header = trainer.global_rank != 0  # rank 0's part comes first: the header is its
         self._reported(lambda: self.path.parent.mkdir(parents=True, exist_ok=True))
         self._out = self._reported(lambda: self._spool.open("w", newline=""))
         self._csv = csv.writer(self._out)
@@ -101,13 +100,8 @@ class PredictionWriter(BasePredictionWriter):
         rows = prediction.detach().cpu()  # (batch, columns)
         header, table = self.table(rows, batch, self._first + self._count)
 
-        def write() -> None:
-            if not self._wrote_header:
-                self._csv.writerow(header)
-                self._wrote_header = True
-            self._csv.writerows(table)
-
-        self._reported(write)
+        # rank 0's part comes first: the header is its
+        self._reported(lambda: self._csv.writerows(table if self.header or trainer.global_rank else [header, *table]))
         self._count += len(rows)
         self.header = header
         self._head_rows += table[: KEPT_ROWS - len(self._head_rows)]
@@ -150,9 +144,8 @@ class PredictionWriter(BasePredictionWriter):
                     file.close()
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        out = getattr(self, "_out", None)
-        if out is not None:
-            out.close()
+        if getattr(self, "_out", None) is not None:
+            self._out.close()
         self._remove_spool()
 
     def _remove_spool(self) -> None:
