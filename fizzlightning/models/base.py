@@ -104,6 +104,15 @@ class TrainingModule(L.LightningModule):
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": monitor}}
         return [optimizer], [scheduler]
 
+    def on_train_epoch_end(self) -> None:
+        # Lightning steps the --lr_scheduler itself only under automatic optimisation (the GAN, the
+        # regressor's hand-written backprop): here, once an epoch.
+        scheduler = None if self.automatic_optimization else self.lr_schedulers()
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(self.trainer.callback_metrics[self.monitor])  # this epoch's validation ran before
+        elif scheduler is not None:
+            scheduler.step()
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # One spelling of the class whoever built it (a config may say fizzlightning.FizzBuzzClassifier, a script
         # records none): what checkpoints.rebuild_model, serve and export read.

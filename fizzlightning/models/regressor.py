@@ -94,14 +94,6 @@ class Regressor(TrainingModule):
         optimizer.step()
         return (y_pred - y).pow(2).sum()
 
-    def on_train_epoch_end(self) -> None:
-        # Lightning steps the --lr_scheduler itself only under automatic optimisation.
-        scheduler = None if self.automatic_optimization else self.lr_schedulers()
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(self.trainer.callback_metrics[self.monitor])  # this epoch's validation ran before
-        elif scheduler is not None:
-            scheduler.step()
-
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
         self.val_loss((self(x) - y).pow(2))
