@@ -85,8 +85,7 @@ class PredictionWriter(BasePredictionWriter):
         # the rows go to the file as they come, not into Lightning's list of every batch's outputs
         trainer.predict_loop.return_predictions = False
         self._spool = self.path.with_name(f".{self.path.name}.part{trainer.global_rank}.{os.getpid()}.tmp")
-        self._head_rows: list[list[Any]] = []
-        self._tail_rows: list[list[Any]] = []
+        self._head_rows, self._tail_rows = [], []  # table rows: this rank's first KEPT_ROWS, its last LAST_ROWS
         self._count, self.header = 0, []
         # this rank's part starts here in input order (evaluation shards are contiguous)
         self._first = getattr(trainer.predict_dataloaders, "first_index", 0)
@@ -121,9 +120,8 @@ class PredictionWriter(BasePredictionWriter):
         for rank in range(1, trainer.world_size):
             self._send_part(trainer, rank)
         if trainer.is_global_zero:
-            spool = self._spool
-            atomic_write(self.path, lambda tmp: os.replace(spool, tmp))
-        self._remove_spool()
+            atomic_write(self.path, lambda tmp: os.replace(self._spool, tmp))
+        self._spool.unlink(missing_ok=True)
 
     def _send_part(self, trainer: L.Trainer, rank: int) -> None:
         """``rank``'s part of the file, appended to rank 0's in chunks: no rank holds more than a chunk of it.
@@ -146,9 +144,6 @@ class PredictionWriter(BasePredictionWriter):
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if getattr(self, "_out", None) is not None:
             self._out.close()
-        self._remove_spool()
-
-    def _remove_spool(self) -> None:
         if self._spool is not None:
             self._spool.unlink(missing_ok=True)
 
