@@ -30,14 +30,6 @@ def loggers(trainer: L.Trainer) -> list[Logger]:
     return list(trainer.loggers) if trainer.is_global_zero else []
 
 
-def note_once(logger: Logger, message: str) -> None:
-    """Say ``message`` on stderr the first time it applies to ``logger``, and never again for it."""
-    said = _noted.setdefault(logger, set())
-    if message not in said:
-        said.add(message)
-        print(f"fizzlightning: {message}", file=sys.stderr, flush=True)
-
-
 def log_image(trainer: L.Trainer, tag: str, image: np.ndarray, step: int) -> None:
     """Send an RGB picture (3, height, width) in [0, 1] to every logger that can show it."""
     hwc = np.ascontiguousarray(image.transpose(1, 2, 0))
@@ -48,21 +40,20 @@ def log_image(trainer: L.Trainer, tag: str, image: np.ndarray, step: int) -> Non
             logger.log_image(key=tag, images=[hwc], step=step)
         elif isinstance(logger, MLFlowLogger):
             logger.experiment.log_image(logger.run_id, hwc, key=tag.replace("/", "_"), step=step)
-        else:
-            note_once(
-                logger, f"{type(logger).__name__} cannot show pictures, so it gets no {tag.split('/')[0]}/ images."
+        elif (group := tag.split("/")[0]) not in _noted.setdefault(logger, set()):  # once a run, not every epoch
+            _noted[logger].add(group)
+            print(
+                f"fizzlightning: {type(logger).__name__} cannot show pictures, so it gets no {group}/ images.",
+                file=sys.stderr,
+                flush=True,
             )
 
 
 def log_step_scalars(trainer: L.Trainer, first_step: int, series: dict[str, list[float]]) -> None:
-    """Every step's value of each series, written once per epoch: TensorBoard directly, other loggers per step."""
+    """Every step's value of each series, written to every logger once per epoch."""
     for logger in loggers(trainer):
         for offset, values in enumerate(zip(*series.values())):
-            if isinstance(logger, TensorBoardLogger):
-                for name, value in zip(series, values):
-                    logger.experiment.add_scalar(name, value, first_step + offset)
-            else:
-                logger.log_metrics(dict(zip(series, values)), first_step + offset)
+            logger.log_metrics(dict(zip(series, values)), first_step + offset)
 
 
 def progress_bars(callbacks: list[L.Callback], enabled: bool | None) -> list[L.Callback]:
@@ -98,18 +89,14 @@ class Hyperparameters(L.Callback):
             else:
                 logger.log_hyperparams(settings)
 
-    def _log_hp_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         logged = trainer.callback_metrics
         metrics = {hp: logged[key] for hp, key in self._hp_metrics(pl_module).items() if key in logged}
-        for logger in loggers(trainer):
-            if isinstance(logger, TensorBoardLogger) and metrics and not trainer.sanity_checking:
+        for logger in loggers(trainer) if metrics and not trainer.sanity_checking else ():
+            if isinstance(logger, TensorBoardLogger):
                 logger.log_metrics(metrics, trainer.global_step)
 
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._log_hp_metrics(trainer, pl_module)
-
-    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._log_hp_metrics(trainer, pl_module)
+    on_test_end = on_validation_end
 
 
 def mirrored(metric: str) -> dict[str, str]:

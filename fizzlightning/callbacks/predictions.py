@@ -40,20 +40,26 @@ class TestOutputs(L.Callback):
         self._parts, self.results = {}, {}
 
     def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, *args: Any) -> None:
-        if not isinstance(outputs, dict):
-            return
-        for name in self.names:
+        for name in self.names if isinstance(outputs, dict) else ():
             if name in outputs:
                 self._parts.setdefault(name, []).append(torch.atleast_1d(torch.as_tensor(outputs[name])).detach())
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # torchmetrics' CatMetric: every rank's rows in rank order (contiguous shards: input order), however many
-        # each holds; given flat in their dtype, so that a rank without rows sends an empty tensor of that kind
-        for name in (name for name in self.names if name in self._parts):
-            rows = torch.cat(self._parts[name])
-            metric = CatMetric(nan_strategy="disable").to(pl_module.device).set_dtype(rows.dtype)  # .to resets dtype
+        mine = {name: torch.cat(parts) for name, parts in self._parts.items()}
+        # Every rank gathers every name some rank holds, in one order, with an empty share where it holds none (a
+        # rank without samples, whose test_step may return nothing): a rank that skipped a gather would leave the
+        # others waiting. The kinds come from the ranks that have them, in rank order.
+        kinds: dict[str, tuple[torch.dtype, torch.Size]] = {}
+        for rank in range(trainer.world_size):
+            kinds = trainer.strategy.broadcast({n: (r.dtype, r.shape[1:]) for n, r in mine.items()}, src=rank) | kinds
+        for name, (dtype, shape) in sorted(kinds.items()):
+            rows = mine.get(name, torch.empty(0, *shape, dtype=dtype))
+            # torchmetrics' CatMetric: every rank's rows in rank order (contiguous shards: input order), however
+            # many each holds; flat, in their dtype (.to resets it), so that an empty share still has its kind
+            metric = CatMetric(nan_strategy="disable").to(pl_module.device).set_dtype(dtype)
             metric.update(rows.reshape(-1))
-            self.results[name] = metric.compute().reshape(-1, *rows.shape[1:]).cpu()
+            gathered = metric.compute()  # a list when no rank had a row
+            self.results[name] = (rows if isinstance(gathered, list) else gathered).reshape(-1, *shape).cpu()
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -79,12 +85,10 @@ class PredictionWriter(BasePredictionWriter):
         # the rows go to the file as they come, not into Lightning's list of every batch's outputs
         trainer.predict_loop.return_predictions = False
         self._spool = self.path.with_name(f".{self.path.name}.part{trainer.global_rank}.{os.getpid()}.tmp")
-        self._head_rows: list[list[Any]] = []
-        self._tail_rows: list[list[Any]] = []
-        self._count = 0
+        self._head_rows, self._tail_rows = [], []  # table rows: this rank's first KEPT_ROWS, its last LAST_ROWS
+        self._count, self.header = 0, []
         # this rank's part starts here in input order (evaluation shards are contiguous)
         self._first = getattr(trainer.predict_dataloaders, "first_index", 0)
-        self._wrote_header = trainer.global_rank != 0  # rank 0's part comes first: the header is its
         self._reported(lambda: self.path.parent.mkdir(parents=True, exist_ok=True))
         self._out = self._reported(lambda: self._spool.open("w", newline=""))
         self._csv = csv.writer(self._out)
@@ -95,13 +99,8 @@ class PredictionWriter(BasePredictionWriter):
         rows = prediction.detach().cpu()  # (batch, columns)
         header, table = self.table(rows, batch, self._first + self._count)
 
-        def write() -> None:
-            if not self._wrote_header:
-                self._csv.writerow(header)
-                self._wrote_header = True
-            self._csv.writerows(table)
-
-        self._reported(write)
+        # rank 0's part comes first: the header is its
+        self._reported(lambda: self._csv.writerows(table if self.header or trainer.global_rank else [header, *table]))
         self._count += len(rows)
         self.header = header
         self._head_rows += table[: KEPT_ROWS - len(self._head_rows)]
@@ -121,9 +120,8 @@ class PredictionWriter(BasePredictionWriter):
         for rank in range(1, trainer.world_size):
             self._send_part(trainer, rank)
         if trainer.is_global_zero:
-            spool = self._spool
-            atomic_write(self.path, lambda tmp: os.replace(spool, tmp))
-        self._remove_spool()
+            atomic_write(self.path, lambda tmp: os.replace(self._spool, tmp))
+        self._spool.unlink(missing_ok=True)
 
     def _send_part(self, trainer: L.Trainer, rank: int) -> None:
         """``rank``'s part of the file, appended to rank 0's in chunks: no rank holds more than a chunk of it.
@@ -144,12 +142,8 @@ class PredictionWriter(BasePredictionWriter):
                     file.close()
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        out = getattr(self, "_out", None)
-        if out is not None:
-            out.close()
-        self._remove_spool()
-
-    def _remove_spool(self) -> None:
+        if getattr(self, "_out", None) is not None:
+            self._out.close()
         if self._spool is not None:
             self._spool.unlink(missing_ok=True)
 

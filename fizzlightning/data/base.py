@@ -102,12 +102,6 @@ def check_data_fits(settings: dict[str, int], floats: int) -> None:
 WIDTHS = ("num_digits", "d_in", "d_out", "art_components", "n_ideas")
 
 
-def _run_seed(seed: int | None) -> int:
-    # The CLI's ``seed_everything`` has run before the datamodule is built, so its seed is torch's initial seed.
-    # Unseeded, torch draws a 64-bit one, too large for the per-epoch seeds made from it: the low 32 bits serve.
-    return torch.initial_seed() % 2**32 if seed is None else seed
-
-
 class InMemoryDataModule(L.LightningDataModule):
     """Places the tensors on the training device once and shards batches by rank under DDP."""
 
@@ -116,7 +110,9 @@ class InMemoryDataModule(L.LightningDataModule):
         require(batch_size > 0, "data.batch_size", batch_size, "a positive integer")
         require(seed is None or 0 <= seed < 2**32, "data.seed", seed, "an integer in [0, 2**32), as seed_everything")
         self.batch_size = batch_size
-        self.seed = _run_seed(seed)
+        # The CLI's ``seed_everything`` has run before the datamodule is built, so its seed is torch's initial seed.
+        # Unseeded, torch draws a 64-bit one, too large for the per-epoch seeds made from it: the low 32 bits serve.
+        self.seed = torch.initial_seed() % 2**32 if seed is None else seed
         self._on_device: dict[str, tuple[torch.Tensor, ...]] = {}
 
     def __str__(self) -> str:
@@ -124,20 +120,11 @@ class InMemoryDataModule(L.LightningDataModule):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.hparams.items())})"
 
     def batches(
-        self,
-        cache_key: str,
-        tensors: tuple[torch.Tensor, ...],
-        shuffle: bool,
-        batch_size: int | None = None,
-        passes: int = 1,
-        even: bool = True,
-        transform=None,
+        self, cache_key: str, tensors: tuple[torch.Tensor, ...], shuffle: bool, batch_size: int | None = None, **options
     ) -> TensorBatches:
-        """Batches of ``tensors``, copied to the training device once and kept there under ``cache_key``.
-
-        ``even``: every rank runs the same number of steps (training); otherwise every sample is seen
-        exactly once (evaluation), see ``TensorBatches``. ``transform`` makes each batch from its slices.
-        """
+        """Batches of ``tensors``, copied to the training device once and kept there under ``cache_key``, sharded
+        over the trainer's ranks. ``options``: ``TensorBatches``' ``passes``, ``even`` (False: every sample seen
+        once, for evaluation) and ``transform``."""
         device, rank, world_size = torch.device("cpu"), 0, 1
         if self.trainer is not None:
             device = self.trainer.strategy.root_device
@@ -151,7 +138,5 @@ class InMemoryDataModule(L.LightningDataModule):
             seed=self.seed,
             rank=rank,
             world_size=world_size,
-            passes=passes,
-            even=even,
-            transform=transform,
+            **options,
         )

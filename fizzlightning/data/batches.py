@@ -34,19 +34,16 @@ class EpochBatches:
 
 
 class TensorBatches(EpochBatches):
-    """Iterates over mini-batches of ``tensors`` (all sharing their first dimension) without a DataLoader.
+    """Mini-batches of ``tensors`` (all sharing their first dimension), sliced on the device without collation.
 
-    Per-sample collation would cost more than the FizzBuzz forward pass, so batches are index
-    slices of tensors that already live on the training device. The shuffle order of each epoch
-    comes from a generator seeded by ``(seed, epoch)``: a rerun or a resumed run sees the same
-    batches. Under DDP each of ``world_size`` ranks takes every ``world_size``-th sample of the
-    epoch's order, padded like ``DistributedSampler`` so that all ranks run the same number of steps.
-    With ``even=False`` (validation, test, predict) each rank takes a contiguous, unpadded part
-    instead: every sample is scored exactly once, and the ranks' results concatenated in rank order
-    are in input order. A rank left without samples gets one empty batch, so that its outputs still
-    have a shape to gather. ``passes`` repeats the data within one epoch (the regressor's full
-    batch, once per step). ``transform``, if given, maps each batch's slices to the batch the step gets
-    (e.g. numbers to their encoding), so that only the batch's part is ever made.
+    Each epoch's shuffle order comes from ``(seed, epoch)``: a rerun or a resumed run sees the same batches. Under
+    DDP each rank takes every ``world_size``-th sample of the order, padded like ``DistributedSampler`` so that
+    all ranks run the same number of steps. With ``even=False`` (validation, test, predict) each rank takes a
+    contiguous, unpadded part (``tensor_split``'s): every sample is scored once, and the ranks' results in rank
+    order are in input order. A rank left without samples gets one empty batch, so that it still runs the step
+    and takes part in every gather. ``passes`` repeats the data within an epoch (the regressor's full batch, once
+    per step). ``transform`` maps each batch's slices to the step's batch (numbers to their encoding), so that
+    only the batch's part is ever made.
     """
 
     def __init__(
@@ -61,22 +58,15 @@ class TensorBatches(EpochBatches):
         even: bool = True,
         transform: Callable[..., tuple[torch.Tensor, ...]] | None = None,
     ) -> None:
-        self.tensors = tensors
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.seed = seed
-        self.rank = rank
-        self.world_size = world_size
-        self.passes = passes
-        self.even = even
-        self.transform = transform
-        # This rank's share of each epoch's order, computed once: with even=False a contiguous part (tensor_split's
-        # parts, rank by rank), else every world_size-th sample of the order padded to ceil(n / world_size)
+        self.tensors, self.batch_size, self.shuffle, self.seed = tensors, batch_size, shuffle, seed
+        self.rank, self.world_size, self.passes, self.even, self.transform = rank, world_size, passes, even, transform
         n = len(tensors[0])
         size, rest = divmod(n, world_size)
         start = rank * size + min(rank, rest)
-        self._part = range(n) if even else range(start, start + size + (rank < rest))
+        self._part = range(n) if even else range(start, start + size + (rank < rest))  # of each epoch's order
         self._per_rank = math.ceil(n / world_size) if even else len(self._part)
+        # where this rank's part starts in input order, when evaluating (even=False, unshuffled); else 0
+        self.first_index = self._part.start if not even and not shuffle else 0
 
     def __len__(self) -> int:
         return self.passes * max(1, math.ceil(self._per_rank / self.batch_size))
@@ -84,38 +74,26 @@ class TensorBatches(EpochBatches):
     def _indices(self) -> torch.Tensor:
         """This rank's sample indices for the current epoch, in order."""
         n = len(self.tensors[0])
-        if self.shuffle:
-            generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
-            order = torch.randperm(n, generator=generator)
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
+        order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
+        if self.even:
+            order = torch.cat([order, order[: self._per_rank * self.world_size - n]])[self.rank :: self.world_size]
         else:
-            order = torch.arange(n)
-        if not self.even:
-            return order[self._part.start : self._part.stop].to(self.tensors[0].device)
-        padded = self._per_rank * self.world_size
-        order = torch.cat([order, order[: padded - n]])
-        return order[self.rank :: self.world_size].to(self.tensors[0].device)  # (per_rank,)
-
-    @property
-    def first_index(self) -> int:
-        """Where this rank's part starts in input order, when evaluating (``even=False``, unshuffled); else 0."""
-        return self._part.start if not self.even and not self.shuffle else 0
-
-    def _slices(self) -> Iterator[tuple[torch.Tensor, ...]]:
-        if not self.shuffle and (self.world_size == 1 or not self.even):
-            # views of one contiguous range, no index tensor: an evaluation pass allocates one batch at a time
-            part = self._part  # every sample when world_size is 1
-            for start in range(part.start, max(part.stop, part.start + 1), self.batch_size):
-                stop = min(start + self.batch_size, part.stop)
-                yield tuple(t[start:stop] for t in self.tensors)  # an empty part: one empty batch
-            return
-        indices = self._indices()
-        for start in range(0, max(len(indices), 1), self.batch_size):
-            yield tuple(t[indices[start : start + self.batch_size]] for t in self.tensors)
+            order = order[self._part.start : self._part.stop]
+        return order.to(self.tensors[0].device)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         # A generator: the order is drawn at the first ``next()``, after Lightning has set the epoch.
+        size, part = self.batch_size, self._part  # part: every sample when world_size is 1
         for _ in range(self.passes):
-            for batch in self._slices():
+            if self.shuffle or (self.even and self.world_size > 1):
+                indices = self._indices()
+                starts = range(0, max(len(indices), 1), size)
+                batches = (tuple(t[indices[start : start + size]] for t in self.tensors) for start in starts)
+            else:  # views of one contiguous range, no index tensor: an evaluation pass allocates one batch at a time
+                starts = range(part.start, max(part.stop, part.start + 1), size)  # an empty part: one empty batch
+                batches = (tuple(t[start : min(start + size, part.stop)] for t in self.tensors) for start in starts)
+            for batch in batches:
                 yield batch if self.transform is None else self.transform(*batch)
 
 

@@ -140,20 +140,16 @@ class FizzBuzzDataModule(InMemoryDataModule):
 
     # Evaluation holds the numbers alone and encodes each batch as it is sliced (``TensorBatches.transform``).
 
-    def _tested(self, numbers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return (*self.encoded(numbers), numbers)
-
-    def _played(self, numbers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return fizzbuzz.binary_encode(numbers, self.num_digits), numbers
-
     def val_dataloader(self) -> TensorBatches:
         return self._eval_batches("val", self.val_numbers, self.encoded)  # bits and labels
 
     def test_dataloader(self) -> TensorBatches:
-        return self._eval_batches("test", self.test_numbers, self._tested)
+        return self._eval_batches("test", self.test_numbers, lambda numbers: (*self.encoded(numbers), numbers))
 
     def predict_dataloader(self) -> TensorBatches:
-        return self._eval_batches("predict", self.predict_numbers, self._played)
+        return self._eval_batches(
+            "predict", self.predict_numbers, lambda numbers: (fizzbuzz.binary_encode(numbers, self.num_digits), numbers)
+        )
 
     def _eval_batches(self, cache_key: str, numbers: torch.Tensor, transform) -> TensorBatches:
         return self.batches(

@@ -23,8 +23,7 @@ class _PointsDataModule(InMemoryDataModule):
     def val_dataloader(self) -> TensorBatches:
         return self._all("points", (self.x, self.y))
 
-    def test_dataloader(self) -> TensorBatches:
-        return self._all("points", (self.x, self.y))
+    test_dataloader = val_dataloader
 
     def predict_dataloader(self) -> TensorBatches:
         return self._all("inputs", (self.x,))

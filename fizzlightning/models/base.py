@@ -104,6 +104,15 @@ class TrainingModule(L.LightningModule):
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": monitor}}
         return [optimizer], [scheduler]
 
+    def on_train_epoch_end(self) -> None:
+        # Lightning steps the --lr_scheduler itself only under automatic optimisation (the GAN, the
+        # regressor's hand-written backprop): here, once an epoch.
+        scheduler = None if self.automatic_optimization else self.lr_schedulers()
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(self.trainer.callback_metrics[self.monitor])  # this epoch's validation ran before
+        elif scheduler is not None:
+            scheduler.step()
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # One spelling of the class whoever built it (a config may say fizzlightning.FizzBuzzClassifier, a script
         # records none): what checkpoints.rebuild_model, serve and export read.
@@ -135,18 +144,16 @@ class TrainingModule(L.LightningModule):
                 "step's loss (a scalar tensor), which the base records for train/loss and the divergence stop."
             )
         self._step_losses[batch_idx] = loss.detach()
-        if batch_idx + 1 == self.trainer.num_training_batches:
-            self._finish_epoch_losses(batch_idx + 1)
-
-    def _finish_epoch_losses(self, num_steps: int) -> None:
-        losses = self._step_losses[:num_steps]
+        if batch_idx + 1 < self.trainer.num_training_batches:
+            return
+        losses = self._step_losses
         bad = (~torch.isfinite(losses)).nonzero()  # the one host sync of the epoch
         # every rank stops if any diverged: a rank that raised alone would leave the others waiting
         if self.trainer.strategy.reduce_boolean_decision(len(bad) > 0, all=False):
             if len(bad) == 0:
                 raise DivergedError("Training diverged on another process. No checkpoint of it was written.")
             first_index = int(bad[0])
-            first_step = self.global_step - num_steps + first_index
+            first_step = self.global_step - len(losses) + first_index
             raise DivergedError(
                 f"Training diverged: the loss became {losses[first_index].item()} at step {first_step} "
                 f"(epoch {self.current_epoch}) with learning rate {self._step_lrs[first_index]:g}. No checkpoint of "

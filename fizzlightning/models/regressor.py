@@ -67,13 +67,12 @@ class Regressor(TrainingModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)  # (batch, d_out)
 
-    def _loss(self, y_pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(y_pred, y, reduction=self.hparams.loss)
-
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         if self.automatic_optimization:
-            return self._loss(self.net(x), y)  # the net directly: one module call less per step
+            return F.mse_loss(
+                self.net(x), y, reduction=self.hparams.loss
+            )  # the net directly: one module call less per step
         return self._manual_step(x, y)
 
     @torch.no_grad()
@@ -94,14 +93,6 @@ class Regressor(TrainingModule):
         self.net.linear2.weight.grad = grad_w2.T.contiguous()
         optimizer.step()
         return (y_pred - y).pow(2).sum()
-
-    def on_train_epoch_end(self) -> None:
-        # Lightning steps the --lr_scheduler itself only under automatic optimisation.
-        scheduler = None if self.automatic_optimization else self.lr_schedulers()
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(self.trainer.callback_metrics[self.monitor])  # this epoch's validation ran before
-        elif scheduler is not None:
-            scheduler.step()
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch

@@ -1,13 +1,20 @@
 """What ``test_step`` returns, gathered for the report: only the names the model's report reads, whatever else a
 model of the user's own returns (Lightning lets ``test_step`` return a loss tensor or ``{"loss": loss}``)."""
 
+import os
+import signal
+import subprocess
+import sys
+
 import lightning as L
 import pytest
+import torch
 
 from fizzlightning.callbacks import predictions
 from fizzlightning.commands.reports import report
 from fizzlightning.data import FizzBuzzDataModule, RegressionDataModule
 from fizzlightning.models import FizzBuzzClassifier, Regressor
+from tests.helpers import ROOT, clean_env
 
 RETURNS = {
     "a scalar loss": lambda loss: loss.mean(),
@@ -76,3 +83,23 @@ def test_a_subclass_that_returns_nothing_gets_the_default_printout():
     trainer.test(model, datamodule=FizzBuzzDataModule(num_digits=8, seed=0), verbose=False)
     assert outputs.results == {}
     assert report(model).test(trainer.callback_metrics, outputs.results).startswith("test/acc = ")
+
+
+@pytest.mark.parametrize("model", ["the classifier", "a model that returns nothing without samples"])
+def test_a_rank_without_test_samples_takes_part_in_the_gather(tmp_path, model):
+    # 2 CPU processes (gloo) test one number: rank 1 gets its one empty batch, and gathers nothing, not forever
+    command = [sys.executable, "-m", "tests.callbacks.ddp_one_number", str(tmp_path)]
+    command += ["skip"] if model.startswith("a model") else []
+    process = subprocess.Popen(command, cwd=ROOT, env=clean_env(), stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _, stderr = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # the launcher's rank 1 too
+        process.communicate()
+        raise AssertionError("the 2-process test hung") from None
+    assert process.returncode == 0, stderr.decode()[-3000:]
+    for rank in (0, 1):
+        results = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
+        assert results.keys() == {"number", "predicted", "truth"}
+        assert results["number"].tolist() == [1] and results["truth"].tolist() == [0]
+        assert results["predicted"].shape == (1,) and results["predicted"].dtype == torch.int64

@@ -136,3 +136,14 @@ def test_validate_after_fit_draws_the_paintings_of_the_epoch_it_validates(cli, t
     # one epoch: best.ckpt is that epoch, so validate judges the very paintings fit's validation did
     assert fit_step == 20  # after the epoch's 20 steps; the sanity check draws nothing
     assert fit_picture == validate_picture
+
+
+def test_the_lr_scheduler_moves_both_networks_rates(cli, tmp_path):
+    # manual optimisation: Lightning leaves the scheduler's step to the module
+    assert (
+        cli("fit", *TINY, "--lr_scheduler", "StepLR", "--lr_scheduler.step_size", "1", "--lr_scheduler.gamma", "0.5")
+        == 0
+    )
+    (run,) = runs(tmp_path, "gan.yaml")
+    saved = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert [group["lr"] for group in saved["optimizer_states"][0]["param_groups"]] == pytest.approx([1e-4 / 8] * 2)
