@@ -190,6 +190,8 @@ class FizzLightningCLI(CLIHooks):
                 raise
             raise errors.ConfigError(trainer_message(error, dict(config["trainer"]))) from None
         if trainer.is_global_zero:
+            if subcommand == "fit" and not trainer.fast_dev_run:  # a smoke test keeps nothing, so no run to hold
+                layout.hold(run_dir)
             # One file per command (fit-config.yaml, then fit-config-2.yaml, ...): none replaces another.
             text = self.subcommand_parser(subcommand).dump(self._config, skip_none=False)
             with self.watch.reported():  # a full disk here is one line, like any other file of the run

@@ -270,7 +270,7 @@ def _run_cli(argv: list[str], typed: list[str]) -> None:
 
     from fizzlightning.commands import failures
     from fizzlightning.commands.cli import FizzLightningCLI
-    from fizzlightning.runs import ranks
+    from fizzlightning.runs import layout, ranks
 
     ranks.forget_decisions()
     failures.quiet_lightning()
@@ -278,8 +278,11 @@ def _run_cli(argv: list[str], typed: list[str]) -> None:
         # The lessons' networks are so small that splitting an op over CPU threads costs more than the op:
         # on a busy 2-core machine a FizzBuzz step took 10x longer with 2 threads than with 1.
         torch.set_num_threads(1)
-    with failures.as_one_line(argv):
-        FizzLightningCLI(args=argv, typed=typed)
+    try:
+        with failures.as_one_line(argv):
+            FizzLightningCLI(args=argv, typed=typed)
+    finally:
+        layout.release()  # the run this command trained is free for the next
     if torch.distributed.is_initialized():
         # Lightning leaves the process group up; one torn down at interpreter exit instead sometimes aborted
         # a torchrun worker (SIGABRT, "terminate called without an active exception"), seen 1 run in 12.

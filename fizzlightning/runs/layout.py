@@ -22,6 +22,7 @@ Every command that starts from a run's checkpoint uses that run's seed, so valid
 run held out and a resume replays the run's shuffle order.
 """
 
+import fcntl
 import json
 import os
 import re
@@ -48,6 +49,7 @@ SEED_HELP = (
 )
 FINISHED = "fit.json"
 FIT_CONFIG = "fit-config.yaml"
+LOCK = "fit.lock"  # locked (flock) by rank 0 of the fit training the run: the lock dies with its process
 SLURM_JOB = "slurm-job"  # the id of the SLURM job that last ran fit in the run, which its requeue resumes
 UNSUPPORTED = ("hpc", "registry")  # Lightning's other special --ckpt_path names: fizzlightning writes neither
 
@@ -427,11 +429,48 @@ def is_finished(run: Path) -> bool:
     return finished.is_file() and (not configs or finished.stat().st_mtime >= configs[-1].stat().st_mtime)
 
 
+_HELD: dict[Path, int] = {}  # the runs this process trains (``hold``): their lock files' descriptors
+
+
+def hold(run_dir: Path) -> None:
+    """Lock the run for this process while it trains (rank 0 of every fit, first or resumed): a run another
+    process holds is refused in one line, instead of two fits writing one run. The OS drops the lock when the
+    process ends, however it ends (``kill -9`` too); ``release`` drops it when the command ends."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigError(
+            f"{run_dir} is being trained by another fit right now: one fit writes a run at a time. Wait for it "
+            "to end (or stop it), then resume with fit --ckpt_path last."
+        ) from None
+    _HELD[run_dir.absolute()] = fd
+
+
+def release() -> None:
+    """Drop this process's locks (``hold``): its command has ended."""
+    while _HELD:
+        os.close(_HELD.popitem()[1])
+
+
 def running(run: Path) -> bool:
-    """Whether another process may still run the run's first ``fit``: it has not finished and the process that
-    started it (``run_start``) is alive. (A resume runs in another process, which the run's name does not record.)"""
-    start = run_start(run.name)
-    return not is_finished(run) and bool(start) and start[1] != os.getpid() and alive(start[1])
+    """Whether another process trains the run now: it holds the run's lock (``hold``). A run of an earlier version
+    has no lock file: there, whether the process that started it (``run_start``) lives and it has not finished."""
+    if not (run / LOCK).is_file():
+        start = run_start(run.name)
+        return not is_finished(run) and bool(start) and start[1] != os.getpid() and alive(start[1])
+    if run.absolute() in _HELD:
+        return False
+    fd = os.open(run / LOCK, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # free: dropped again at once by the close below
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def resumable(run: Path) -> bool:
