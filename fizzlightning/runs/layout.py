@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 
 from fizzlightning.errors import CheckpointError, ConfigError, require
+from fizzlightning.files import atomic_write
 
 LOG_ROOT = Path("lightning_logs")
 EXPERIMENT_HELP = (
@@ -156,9 +157,13 @@ def _runs(experiment: Path) -> list[Path]:
 
 
 def newest_finished_run(*experiments: Path) -> Path | None:
-    """The run of these experiments whose ``fit`` finished last, or None."""
+    """The run of these experiments whose ``fit`` finished last (``record_finish``), or None."""
     finished = [run for experiment in experiments for run in _runs(experiment) if (run / FINISHED).is_file()]
-    return max(finished, key=lambda run: ((run / FINISHED).stat().st_mtime, run.name), default=None)
+    return max(
+        finished,
+        key=lambda run: (_recorded(run, "finished_at") or (run / FINISHED).stat().st_mtime, run.name),
+        default=None,
+    )
 
 
 def fit_runs(root: Path) -> list[Path]:
@@ -204,6 +209,21 @@ def _lasts(experiments: list[Path]) -> list[Path]:
 def read_fit(run_dir: Path) -> dict[str, Any]:
     """What ``fit`` recorded when it finished (see ``commands/finish.py``)."""
     return json.loads((run_dir / FINISHED).read_text())
+
+
+def _recorded(run: Path, key: str) -> Any:
+    """A value ``record_finish`` wrote into ``fit.json``; None when it holds none (an earlier version's, or spoiled)."""
+    try:
+        return read_fit(run).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def record_finish(run_dir: Path) -> None:
+    """Add to ``fit.json`` what the run rule orders and judges runs by, which a copy keeps and its files' times do
+    not (``cp -r``): when ``fit`` finished, and how many fits the run has had (``is_finished``)."""
+    record = read_fit(run_dir) | {"finished_at": time.time(), "fits": len(fit_configs(run_dir))}
+    atomic_write(run_dir / FINISHED, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
 
 
 def best_checkpoint(run_dir: Path) -> Path:
@@ -424,9 +444,15 @@ def run_config(subcommand: str, args: list[str], fit_command: str) -> tuple[Path
 
 def is_finished(run: Path) -> bool:
     """Whether the run's latest ``fit`` finished: a resume that did not finish leaves the earlier fit's ``fit.json``
-    behind, older than the resume's config (``fit_configs``)."""
+    behind, which counts fewer fits than the run's configs (``fit_configs``); an earlier version's ``fit.json``
+    counts none: there, it is older than the resume's config."""
     configs, finished = fit_configs(run), run / FINISHED
-    return finished.is_file() and (not configs or finished.stat().st_mtime >= configs[-1].stat().st_mtime)
+    if not finished.is_file():
+        return False
+    fits = _recorded(run, "fits")
+    if isinstance(fits, int):
+        return fits >= len(configs)
+    return not configs or finished.stat().st_mtime >= configs[-1].stat().st_mtime
 
 
 _HELD: dict[Path, int] = {}  # the runs this process trains (``hold``): their lock files' descriptors

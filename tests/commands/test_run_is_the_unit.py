@@ -70,7 +70,8 @@ def restarted(home, tmp_path_factory):
     config |= {"experiment": "again", "ckpt_path": str(first / "checkpoints" / "best.ckpt")}
     (second / layout.FIT_CONFIG).write_text(yaml.safe_dump(config))
     fit = layout.read_fit(second) | {"best_checkpoint": str(second / "checkpoints" / "best.ckpt")}
-    (second / layout.FINISHED).write_text(json.dumps(fit))  # written now: the newest finished run
+    fit["finished_at"] = time.time()  # finished now: the newest finished run
+    (second / layout.FINISHED).write_text(json.dumps(fit))
     return two, first, second
 
 
@@ -142,12 +143,24 @@ def test_a_checkpoint_path_alone_works_from_another_directory_and_writes_into_it
     assert list(tmp_path.iterdir()) == []
 
 
-def test_fit_beside_other_finished_runs_names_its_checkpoint_in_next(home, tmp_path):
+def test_fit_beside_other_finished_runs_names_its_checkpoint_and_a_copy_scores_the_same_run(home, tmp_path):
     shutil.copytree(home / "lightning_logs", tmp_path / "lightning_logs")
     shutil.copy(home / "fizzbuzz.yaml", tmp_path)
     out = fizzlightning(tmp_path, "fit", "--config", "fizzbuzz.yaml", "--experiment", "again")
     (run,) = (tmp_path / "lightning_logs" / "again").iterdir()
     assert f"Next: fizzlightning test --ckpt_path {run / 'checkpoints' / 'best.ckpt'}\n" in out, out
+    scored = fizzlightning(tmp_path, "test")
+    assert f"Checkpoint: {run / 'checkpoints' / 'best.ckpt'}\n" in scored  # the newest finished run
+    # A copy that keeps no file times (cp -r), made in the order that dates the older run's files last
+    copy = tmp_path / "copy" / "lightning_logs"
+    copy.mkdir(parents=True)
+    for experiment in ("again", "fizzbuzz"):
+        subprocess.run(["cp", "-r", str(tmp_path / "lightning_logs" / experiment), str(copy)], check=True)
+    older = copy / "fizzbuzz" / only_run(home).name / layout.FINISHED
+    assert older.stat().st_mtime > (copy / "again" / run.name / layout.FINISHED).stat().st_mtime
+    in_copy = fizzlightning(copy.parent, "test")
+    assert f"Checkpoint: {copy / 'again' / run.name / 'checkpoints' / 'best.ckpt'}\n" in in_copy
+    assert SCORE.search(in_copy)[0] == SCORE.search(scored)[0]
 
 
 def recorded_network(run) -> list[str]:
