@@ -1,25 +1,10 @@
-"""Which run a command works in: one rule for every command, as pure functions of the files on disk.
+"""Which run a command works in: one rule for every command (docs/runs.md), as pure functions of the files on disk.
 
-Layout: ``<root>/lightning_logs/<experiment>/<run>/`` holds one run: its logs, ``checkpoints/best.ckpt`` and
-``checkpoints/last.ckpt``, the exported network, ``fit-config.yaml`` and, once ``fit`` has finished,
-``fit.json``. The experiment is named by the ``experiment`` setting, else by the last ``--config`` file; a
-run by its start time and process id, so two runs of one config never share a directory.
-
-The rule (``find_start``, used by ``plan`` and by ``serve``):
-
-- ``fit`` starts a new run; ``fit --ckpt_path last`` resumes the newest ``last.ckpt`` of the experiment in its
-  own run, or starts a new run when there is none yet (one command starts a run and resumes it);
-- ``fit`` in a SLURM job that was requeued resumes the run that job started (its ``slurm-job`` file names the job),
-  so the job's script needs no ``--ckpt_path``; a new job never takes another job's run;
-- ``test``, ``validate``, ``predict``, ``serve`` and ``export`` use the newest finished run's chosen checkpoint, in
-  that run; ``--ckpt_path best`` says the same, ``--ckpt_path last`` takes the newest ``last.ckpt`` and its run;
-- an explicit ``--ckpt_path`` is used as given, in its own run (a loose file, or ``fit``: in a new run).
-
-Without ``--config`` (``run_config``), the same rule finds the run first, under the working directory or
-``--trainer.default_root_dir``, and the run's ``fit-config.yaml`` is the config: the network is the run's.
-
-Every command that starts from a run's checkpoint uses that run's seed, so validation scores the numbers the
-run held out and a resume replays the run's shuffle order.
+``<root>/lightning_logs/<experiment>/<run>/`` holds one run: its logs, ``checkpoints/best.ckpt`` and
+``checkpoints/last.ckpt``, the exported network, ``fit-config.yaml``, ``fit.lock`` (held while a fit trains it) and,
+once ``fit`` has finished, ``fit.json``. The experiment is the ``experiment`` setting, else the last ``--config``
+file's name; a run is named by its start time and process id. ``find_start`` is the rule; ``run_config`` finds the
+run of a command without ``--config``. Every command that starts from a run's checkpoint uses that run's seed.
 """
 
 import fcntl
@@ -233,35 +218,25 @@ def best_checkpoint(run_dir: Path) -> Path:
     return checkpoint_dir(run_dir) / best.name if best.parent.parent.name == run_dir.name else best
 
 
-def run_seed(checkpoint: Path) -> int | None:
-    """The seed of the run a checkpoint belongs to (``<run>/checkpoints/x.ckpt``), from its saved fit config."""
-    run = run_of(checkpoint)
-    return seed_of_run(run) if run else None
-
-
 def is_seed(value: Any) -> bool:
     """A seed given, not ``true``/``false``/None: jsonargparse hands an ``int`` subclass (its ``Seed`` type)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def seed_of_run(run: Path) -> int | None:
-    """The seed a run was fit with, from its saved fit config."""
-    config = run / FIT_CONFIG
-    if not config.is_file():
+def seed_of_run(run: Path | None) -> int | None:
+    """The seed a run (``run_of`` a checkpoint, None for a loose one) was fit with, from its saved fit config."""
+    if run is None or not (run / FIT_CONFIG).is_file():
         return None
-    seed = yaml.safe_load(config.read_text()).get("seed_everything")
+    seed = yaml.safe_load((run / FIT_CONFIG).read_text()).get("seed_everything")
     return seed if is_seed(seed) else None
 
 
 def job_run(experiment: Path, job: str) -> Path | None:
     """The run whose ``fit`` the SLURM job ``job`` ran last, if any: the newest of its runs (names sort by time)."""
+    runs = [run for run in _runs(experiment) if (run / SLURM_JOB).is_file()]
     return max(
-        (run for run in _runs(experiment) if _read(run / SLURM_JOB) == job), key=lambda run: run.name, default=None
+        (run for run in runs if (run / SLURM_JOB).read_text().strip() == job), key=lambda run: run.name, default=None
     )
-
-
-def _read(path: Path) -> str | None:
-    return path.read_text().strip() if path.is_file() else None
 
 
 def find_start(
@@ -294,7 +269,7 @@ def find_start(
             raise CheckpointError(
                 f"--ckpt_path last: no last.ckpt under {experiment}/*/checkpoints/. Train first: `{fit_command}`."
             )
-        return Start(str(last), run_of(last), run_seed(last))
+        return Start(str(last), run_of(last), seed_of_run(run_of(last)))
     if subcommand == "fit" and ckpt_path == "best":
         raise CheckpointError(
             "fit --ckpt_path best: fit resumes a run from its last epoch (--ckpt_path last), or starts a new run from "
@@ -308,11 +283,11 @@ def find_start(
                 f"(looked for */{FINISHED}). Train one first with `{fit_command}`, or pass --ckpt_path PATH."
             )
         best = best_checkpoint(run)
-        return Start(str(best), run, run_seed(best))
+        return Start(str(best), run, seed_of_run(run))
     if ckpt_path is None:
         return Start()
     run = run_of(Path(os.path.abspath(ckpt_path))) if subcommand != "fit" else None  # fit from a checkpoint: a new run
-    return Start(ckpt_path, run if run and (run / FIT_CONFIG).is_file() else None, run_seed(Path(ckpt_path)))
+    return Start(ckpt_path, run if run and (run / FIT_CONFIG).is_file() else None, seed_of_run(run_of(Path(ckpt_path))))
 
 
 def add_run_options(parser: Any) -> None:
