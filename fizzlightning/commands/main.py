@@ -216,8 +216,14 @@ def _command(argv: list[str], process_argv: list[str] | None = None) -> None:
     subcommand = next((a for a in argv if a in (*SUBCOMMANDS, *OWN, "configs", "runs")), None)
     try:
         checks.check_text_arguments(argv)
-        if any(arg.startswith("--print_completion") for arg in argv):
-            print(_completion(argv))
+        if any(arg.startswith("--print_completion") for arg in argv):  # SHELL or =SHELL, anywhere on the line
+            from fizzlightning import extras
+
+            extras.need("--print_completion")
+            index = next(i for i, arg in enumerate(argv) if arg.startswith("--print_completion"))
+            _, equals, shell = argv[index].partition("=")
+            shell = shell if equals else argv[index + 1] if index + 1 < len(argv) else None
+            print(completion.script(shell))
             return
         if subcommand is None:
             if "-h" in argv or "--help" in argv:
@@ -250,18 +256,6 @@ def _command(argv: list[str], process_argv: list[str] | None = None) -> None:
         _fail(str(error), 1)
     except KeyboardInterrupt:  # Ctrl-C outside training, where RunCheckpoint is not listening
         _fail("interrupted.", 130)
-
-
-def _completion(argv: list[str]) -> str:
-    """``--print_completion SHELL`` (or ``=SHELL``), anywhere on the line: the script for the whole command."""
-    from fizzlightning import extras
-
-    extras.need("--print_completion")
-    index = next(i for i, arg in enumerate(argv) if arg.startswith("--print_completion"))
-    _, equals, shell = argv[index].partition("=")
-    if not equals:
-        shell = argv[index + 1] if index + 1 < len(argv) else None
-    return completion.script(shell)
 
 
 def _run_cli(argv: list[str], typed: list[str]) -> None:

@@ -242,12 +242,9 @@ def job_run(experiment: Path, job: str) -> Path | None:
 def find_start(
     subcommand: str, experiment: Path, ckpt_path: str | None, fit_command: str, job: str | None = None
 ) -> Start:
-    """Resolve ``--ckpt_path`` (or its absence) for ``subcommand`` into the checkpoint and run to use.
-
-    Lightning's own names work for every command: ``last`` is the newest ``last.ckpt`` of the experiment, in its
-    run (for ``fit``, a resume); ``best`` is the newest finished run's chosen checkpoint, what the commands after
-    ``fit`` use by default. ``job``: the SLURM job this command runs in, whose own run ``fit`` resumes.
-    """
+    """``--ckpt_path`` (or its absence) as the checkpoint and run ``subcommand`` uses: ``last`` is the newest
+    ``last.ckpt`` of the experiment, in its run; ``best`` (and nothing, but for ``fit``) the newest finished run's
+    chosen checkpoint. ``job``: the SLURM job this command runs in, whose own run ``fit`` resumes."""
     if subcommand == "fit" and ckpt_path is None and job is not None and (run := job_run(experiment, job)):
         last = checkpoint_dir(run) / "last.ckpt"
         resumed = str(last) if last.is_file() else None  # requeued before its first epoch ended: start it over
@@ -360,13 +357,10 @@ HOW_IT_SCORES = ("batch_size", "predict_range")
 
 
 def run_config(subcommand: str, args: list[str], fit_command: str) -> tuple[Path, Path, str | None]:
-    """The run a command without ``--config`` works on (``find_start``'s rule), its newest recorded fit config
-    (``fit_configs``: a resume's, if any) and the checkpoint it resolved, absolute (None for ``fit --ckpt_path
-    last``, whose run ``find_start`` resumes). The run is that of ``--ckpt_path PATH``, else the newest finished
-    run (``best``; ``last``: the newest ``last.ckpt``, for ``fit`` of an interrupted run no process is running)
-    under ``--trainer.default_root_dir`` (else the working directory), in ``--experiment`` if given. A setting
-    that would change the network (``--model...``, ``--data.num_digits``...) is refused: the run's checkpoint
-    decides it."""
+    """The run a command without ``--config`` works on (``find_start``'s rule, in every experiment under
+    ``--trainer.default_root_dir`` or the one ``--experiment`` names), its newest fit config (``fit_configs``) and the
+    checkpoint it resolved (None for ``fit --ckpt_path last``, whose run ``find_start`` resumes). A ``--model``/
+    ``--data`` option but ``HOW_IT_SCORES`` is refused: the network is the run's."""
     given = split_option(args)[0]
     root = local_root(split_option(args, "--trainer.default_root_dir")[0])
     if experiment := split_option(args, "--experiment")[0]:
