@@ -114,12 +114,11 @@ def test_a_plain_trainer_fits_validates_tests_predicts_and_reloads_and_the_app_s
         accuracy = report["tested"]["test/acc"]
         assert 0.5 <= accuracy <= 1 and 0 <= report["validated"]["val/acc"] <= 1  # "number" alone scores 0.53
         assert report["shapes"] == [[100, 2]]  # 1..100: the number and the class played
-        # the shipped config builds another width: one line saying so, then scored with the width it was fit with
+        # the shipped config builds another width: one line naming it, then scored with the settings it was fit with
         assert cli("test", "--config", str(CONFIGS / "fizzbuzz.yaml"), "--ckpt_path", checkpoint) == 2
-        err = capfd.readouterr().err
-        held = "FizzBuzzClassifier(num_digits=12, hidden=[256], board_every_n_epochs=1, activation='relu')"
-        assert f"holds {held}, but the config" in err
+        assert f"model.hidden = [2048]: {checkpoint} was trained with [256]." in capfd.readouterr().err
         args = ["--config", str(CONFIGS / "fizzbuzz.yaml"), "--model.init_args.hidden", "[256]"]
+        args += ["--model.init_args.board_every_n_epochs", "1"]  # the script's, its class's default
         assert cli("test", *args, "--ckpt_path", checkpoint) == 0
         assert f"Score on 1..100: {round(accuracy * 100)}/100" in capfd.readouterr().out
         return

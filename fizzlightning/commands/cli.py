@@ -151,7 +151,7 @@ class FizzLightningCLI(CLIHooks):
         if self._plan_error is not None:
             raise self._plan_error
         subcommand, run_dir, config = self.subcommand, self.plan.run_dir, self.config_init[self.subcommand]
-        checkpoints.check_start(self.plan.ckpt_path, subcommand, self.model, config["trainer"])
+        checkpoints.check_start(self.plan.ckpt_path, subcommand, self.model, self.datamodule, config["trainer"])
         accumulate = config["trainer"].get("accumulate_grad_batches", 1)  # Lightning divides by it, unchecked
         errors.require(accumulate >= 1, "trainer.accumulate_grad_batches", accumulate, "an integer >= 1")
         if subcommand == "fit" and (run_dir / layout.FINISHED).is_file() and self.plan.ckpt_path is not None:
@@ -190,6 +190,8 @@ class FizzLightningCLI(CLIHooks):
                 raise
             raise errors.ConfigError(trainer_message(error, dict(config["trainer"]))) from None
         if trainer.is_global_zero:
+            if subcommand == "fit" and not trainer.fast_dev_run:  # a smoke test keeps nothing, so no run to hold
+                layout.hold(run_dir)
             # One file per command (fit-config.yaml, then fit-config-2.yaml, ...): none replaces another.
             text = self.subcommand_parser(subcommand).dump(self._config, skip_none=False)
             with self.watch.reported():  # a full disk here is one line, like any other file of the run
@@ -222,6 +224,7 @@ class FizzLightningCLI(CLIHooks):
                 model.load_state_dict(checkpoints.load_checkpoint(outcome.best_checkpoint)["state_dict"])
                 with self.watch.reported():  # a resume trains nothing more and writes the files again
                     finish.write_run_files(outcome, self.plan.run_dir, model)
+                    layout.record_finish(self.plan.run_dir)
             where = loggers.where_to_look(self.trainer.loggers, self.plan.run_dir)
             print(finish.summary(outcome, self.plan.run_dir, self.args, where), flush=True)
             if self.job and outcome.stopped_by == slurm.REQUEUE_SIGNAL:

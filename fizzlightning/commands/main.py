@@ -216,8 +216,14 @@ def _command(argv: list[str], process_argv: list[str] | None = None) -> None:
     subcommand = next((a for a in argv if a in (*SUBCOMMANDS, *OWN, "configs", "runs")), None)
     try:
         checks.check_text_arguments(argv)
-        if any(arg.startswith("--print_completion") for arg in argv):
-            print(_completion(argv))
+        if any(arg.startswith("--print_completion") for arg in argv):  # SHELL or =SHELL, anywhere on the line
+            from fizzlightning import extras
+
+            extras.need("--print_completion")
+            index = next(i for i, arg in enumerate(argv) if arg.startswith("--print_completion"))
+            _, equals, shell = argv[index].partition("=")
+            shell = shell if equals else argv[index + 1] if index + 1 < len(argv) else None
+            print(completion.script(shell))
             return
         if subcommand is None:
             if "-h" in argv or "--help" in argv:
@@ -252,25 +258,13 @@ def _command(argv: list[str], process_argv: list[str] | None = None) -> None:
         _fail("interrupted.", 130)
 
 
-def _completion(argv: list[str]) -> str:
-    """``--print_completion SHELL`` (or ``=SHELL``), anywhere on the line: the script for the whole command."""
-    from fizzlightning import extras
-
-    extras.need("--print_completion")
-    index = next(i for i, arg in enumerate(argv) if arg.startswith("--print_completion"))
-    _, equals, shell = argv[index].partition("=")
-    if not equals:
-        shell = argv[index + 1] if index + 1 < len(argv) else None
-    return completion.script(shell)
-
-
 def _run_cli(argv: list[str], typed: list[str]) -> None:
     """LightningCLI, with its errors turned into ``ConfigError``/``RunError`` lines (see ``failures``)."""
     import torch
 
     from fizzlightning.commands import failures
     from fizzlightning.commands.cli import FizzLightningCLI
-    from fizzlightning.runs import ranks
+    from fizzlightning.runs import layout, ranks
 
     ranks.forget_decisions()
     failures.quiet_lightning()
@@ -278,8 +272,11 @@ def _run_cli(argv: list[str], typed: list[str]) -> None:
         # The lessons' networks are so small that splitting an op over CPU threads costs more than the op:
         # on a busy 2-core machine a FizzBuzz step took 10x longer with 2 threads than with 1.
         torch.set_num_threads(1)
-    with failures.as_one_line(argv):
-        FizzLightningCLI(args=argv, typed=typed)
+    try:
+        with failures.as_one_line(argv):
+            FizzLightningCLI(args=argv, typed=typed)
+    finally:
+        layout.release()  # the run this command trained is free for the next
     if torch.distributed.is_initialized():
         # Lightning leaves the process group up; one torn down at interpreter exit instead sometimes aborted
         # a torchrun worker (SIGABRT, "terminate called without an active exception"), seen 1 run in 12.

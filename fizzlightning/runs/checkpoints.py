@@ -6,6 +6,7 @@ written through ``files.atomic_write``, so a file is either whole or absent.
 
 import importlib
 import inspect
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from torch import nn
 
+from fizzlightning.data.base import WIDTHS
 from fizzlightning.errors import CheckpointError, ConfigError
 from fizzlightning.files import atomic_write, torch_bytes
 from fizzlightning.models.base import MODELS, class_path, model_class
@@ -88,42 +90,51 @@ def rebuild_model(checkpoint: dict[str, Any], path: str | Path) -> nn.Module:
     return model.eval()
 
 
-def _held(held_params: dict[str, Any], model: type, name: str) -> Any:
-    """A ``shapeless`` argument as the checkpoint was trained with it: saved, or else the ``__init__`` default of
-    the class that defines the argument (a subclass's own ``__init__`` may not list it)."""
-    if name in held_params:
-        return held_params[name]
-    for cls in model.__mro__:
-        parameter = inspect.signature(cls.__init__).parameters.get(name)
+def _default(cls: type, name: str) -> Any:
+    """An ``__init__`` argument's default in the class that defines it (a subclass's own ``__init__`` may not list
+    it): what a checkpoint written before the argument existed was trained with."""
+    for klass in cls.__mro__:
+        parameter = inspect.signature(klass.__init__).parameters.get(name)
         if parameter is not None and parameter.default is not inspect.Parameter.empty:
             return parameter.default
     return None
 
 
-def check_checkpoint_fits(checkpoint: dict[str, Any], model: nn.Module, path: str | Path) -> None:
-    """Refuse a checkpoint of another model than the config builds, saying what each one is.
+def check_network(checkpoint: dict[str, Any], model: nn.Module, path: str | Path, data: Any = None) -> None:
+    """Refuse, in one line naming the setting, a config that builds another network than the checkpoint's.
 
-    Each side is described from what Lightning saves: the class path and ``__init__`` arguments
-    (``hyper_parameters``); the parameter shapes, and the model's ``shapeless`` arguments, decide when the class
-    is the same. A checkpoint without one of those (written before it existed) had its ``__init__`` default.
+    The checkpoint records its model's and its data's class and ``__init__`` arguments (Lightning's
+    ``hyper_parameters`` and ``datamodule_hyper_parameters``): every model argument, and the data's widths
+    (``WIDTHS``), are the network's. A checkpoint that records no model (a script's, without
+    ``save_hyperparameters``) is compared by its parameters' shapes.
     """
-    held_params = checkpoint.get("hyper_parameters") or {}
-    held_class = held_params.get("_class_path")
-    wanted = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    held = {k: tuple(v.shape) for k, v in checkpoint["state_dict"].items()}
-    same_net = all(
-        _held(held_params, type(model), name) == model.hparams.get(name) for name in getattr(model, "shapeless", ())
-    )
-    if (held_class is None or model_class(held_class) is type(model)) and wanted == held and same_net:
-        return
-    if held_class is None and not held_params:
-        what = f"a model with parameters {list(held)[:6]}"
-    else:
-        what = describe_model(held_class, held_params)
-    raise CheckpointError(
-        f"{path} holds {what}, but the config builds {describe_model(class_path(model), dict(model.hparams))}. "
-        "Pass the config it was trained with, or run fit with this one."
-    )
+    held = checkpoint.get("hyper_parameters") or {}
+    held_class = held.get("_class_path")
+    shapes = [{k: tuple(v.shape) for k, v in state.items()} for state in (model.state_dict(), checkpoint["state_dict"])]
+    if (held_class and model_class(held_class) is not type(model)) or (not held and shapes[0] != shapes[1]):
+        what = describe_model(held_class, held) if held else f"a model with parameters {list(shapes[1])[:6]}"
+        raise CheckpointError(
+            f"{path} holds {what}, but the config builds {describe_model(class_path(model), dict(model.hparams))}. "
+            "Pass the config it was trained with, or run fit with this one."
+        )
+    widths = checkpoint.get("datamodule_hyper_parameters") or {}  # the data's settings that shape the network
+    settings = [
+        (f"data.{k}", v, widths[k])
+        for k, v in dict(getattr(data, "hparams", {})).items()
+        if k in WIDTHS and k in widths
+    ]
+    settings += [
+        (f"model.{k}", v, held[k] if k in held else _default(type(model), k))
+        for k, v in model.hparams.items()
+        if held and k[0] != "_"
+    ]
+    for setting, value, was in settings:
+        if json.dumps(value, default=repr) != json.dumps(was, default=repr):
+            raise CheckpointError(
+                f"{setting} = {value!r}: {path} was trained with {was!r}. The network is the checkpoint's: a command "
+                "after fit changes how it runs (--trainer.*, --data.batch_size, --data.predict_range). Pass the config "
+                "it was trained with, or fit a new run."
+            )
 
 
 def check_config_model(checkpoint: dict[str, Any], config_class: str | None, path: str | Path, config: str) -> None:
@@ -210,21 +221,17 @@ def check_resume(
         _check_settings(held_state["param_groups"], optimizer.param_groups, path)
 
 
-def check_start(ckpt_path: str | None, subcommand: str, model: L.LightningModule, trainer_config: Any) -> None:
+def check_start(ckpt_path: str | None, subcommand: str, model: L.LightningModule, data: Any, trainer: Any) -> None:
     """Before anything runs: a checkpoint that does not fit the command."""
     if ckpt_path is None:
         return
     checkpoint = load_checkpoint(ckpt_path)
-    check_checkpoint_fits(checkpoint, model, ckpt_path)
-    if subcommand == "fit":
-        check_resume(checkpoint, ckpt_path, trainer_config.get("max_epochs"), built_optimizers(model))
-
-
-def built_optimizers(model: L.LightningModule) -> list[torch.optim.Optimizer]:
-    """The optimizers the model builds (its own, or the config's, which the CLI passed to it), for ``check_resume``."""
-    built = model.configure_optimizers()
-    built = built.get("optimizer") if isinstance(built, dict) else built
-    return list(built[0]) if isinstance(built, tuple) else list(built) if isinstance(built, list) else [built]
+    check_network(checkpoint, model, ckpt_path, data)
+    if subcommand == "fit":  # the optimizers the model builds (its own, or the config's, which the CLI passed on)
+        built = model.configure_optimizers()
+        built = built.get("optimizer") if isinstance(built, dict) else built
+        built = list(built[0]) if isinstance(built, tuple) else list(built) if isinstance(built, list) else [built]
+        check_resume(checkpoint, ckpt_path, trainer.get("max_epochs"), built)
 
 
 def _check_settings(held_groups: list[dict], groups: list[dict], path: str | Path) -> None:

@@ -1,27 +1,13 @@
-"""Which run a command works in: one rule for every command, as pure functions of the files on disk.
+"""Which run a command works in: one rule for every command (docs/runs.md), as pure functions of the files on disk.
 
-Layout: ``<root>/lightning_logs/<experiment>/<run>/`` holds one run: its logs, ``checkpoints/best.ckpt`` and
-``checkpoints/last.ckpt``, the exported network, ``fit-config.yaml`` and, once ``fit`` has finished,
-``fit.json``. The experiment is named by the ``experiment`` setting, else by the last ``--config`` file; a
-run by its start time and process id, so two runs of one config never share a directory.
-
-The rule (``find_start``, used by ``plan`` and by ``serve``):
-
-- ``fit`` starts a new run; ``fit --ckpt_path last`` resumes the newest ``last.ckpt`` of the experiment in its
-  own run, or starts a new run when there is none yet (one command starts a run and resumes it);
-- ``fit`` in a SLURM job that was requeued resumes the run that job started (its ``slurm-job`` file names the job),
-  so the job's script needs no ``--ckpt_path``; a new job never takes another job's run;
-- ``test``, ``validate``, ``predict``, ``serve`` and ``export`` use the newest finished run's chosen checkpoint, in
-  that run; ``--ckpt_path best`` says the same, ``--ckpt_path last`` takes the newest ``last.ckpt`` and its run;
-- an explicit ``--ckpt_path`` is used as given, in its own run (a loose file, or ``fit``: in a new run).
-
-Without ``--config`` (``run_config``), the same rule finds the run first, under the working directory or
-``--trainer.default_root_dir``, and the run's ``fit-config.yaml`` is the config: the network is the run's.
-
-Every command that starts from a run's checkpoint uses that run's seed, so validation scores the numbers the
-run held out and a resume replays the run's shuffle order.
+``<root>/lightning_logs/<experiment>/<run>/`` holds one run: its logs, ``checkpoints/best.ckpt`` and
+``checkpoints/last.ckpt``, the exported network, ``fit-config.yaml``, ``fit.lock`` (held while a fit trains it) and,
+once ``fit`` has finished, ``fit.json``. The experiment is the ``experiment`` setting, else the last ``--config``
+file's name; a run is named by its start time and process id. ``find_start`` is the rule; ``run_config`` finds the
+run of a command without ``--config``. Every command that starts from a run's checkpoint uses that run's seed.
 """
 
+import fcntl
 import json
 import os
 import re
@@ -36,6 +22,7 @@ from typing import Any
 import yaml
 
 from fizzlightning.errors import CheckpointError, ConfigError, require
+from fizzlightning.files import atomic_write
 
 LOG_ROOT = Path("lightning_logs")
 EXPERIMENT_HELP = (
@@ -48,6 +35,7 @@ SEED_HELP = (
 )
 FINISHED = "fit.json"
 FIT_CONFIG = "fit-config.yaml"
+LOCK = "fit.lock"  # locked (flock) by rank 0 of the fit training the run: the lock dies with its process
 SLURM_JOB = "slurm-job"  # the id of the SLURM job that last ran fit in the run, which its requeue resumes
 UNSUPPORTED = ("hpc", "registry")  # Lightning's other special --ckpt_path names: fizzlightning writes neither
 
@@ -154,9 +142,13 @@ def _runs(experiment: Path) -> list[Path]:
 
 
 def newest_finished_run(*experiments: Path) -> Path | None:
-    """The run of these experiments whose ``fit`` finished last, or None."""
+    """The run of these experiments whose ``fit`` finished last (``record_finish``), or None."""
     finished = [run for experiment in experiments for run in _runs(experiment) if (run / FINISHED).is_file()]
-    return max(finished, key=lambda run: ((run / FINISHED).stat().st_mtime, run.name), default=None)
+    return max(
+        finished,
+        key=lambda run: (_recorded(run, "finished_at") or (run / FINISHED).stat().st_mtime, run.name),
+        default=None,
+    )
 
 
 def fit_runs(root: Path) -> list[Path]:
@@ -204,6 +196,21 @@ def read_fit(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / FINISHED).read_text())
 
 
+def _recorded(run: Path, key: str) -> Any:
+    """A value ``record_finish`` wrote into ``fit.json``; None when it holds none (an earlier version's, or spoiled)."""
+    try:
+        return read_fit(run).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def record_finish(run_dir: Path) -> None:
+    """Add to ``fit.json`` what the run rule orders and judges runs by, which a copy keeps and its files' times do
+    not (``cp -r``): when ``fit`` finished, and how many fits the run has had (``is_finished``)."""
+    record = read_fit(run_dir) | {"finished_at": time.time(), "fits": len(fit_configs(run_dir))}
+    atomic_write(run_dir / FINISHED, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
+
+
 def best_checkpoint(run_dir: Path) -> Path:
     """The checkpoint ``fit`` chose (``read_fit``); one of the run's own in this run's directory: a run copied
     elsewhere (``cp -r``) records the path it had where it was fit."""
@@ -211,46 +218,33 @@ def best_checkpoint(run_dir: Path) -> Path:
     return checkpoint_dir(run_dir) / best.name if best.parent.parent.name == run_dir.name else best
 
 
-def run_seed(checkpoint: Path) -> int | None:
-    """The seed of the run a checkpoint belongs to (``<run>/checkpoints/x.ckpt``), from its saved fit config."""
-    run = run_of(checkpoint)
-    return seed_of_run(run) if run else None
-
-
 def is_seed(value: Any) -> bool:
     """A seed given, not ``true``/``false``/None: jsonargparse hands an ``int`` subclass (its ``Seed`` type)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def seed_of_run(run: Path) -> int | None:
-    """The seed a run was fit with, from its saved fit config."""
-    config = run / FIT_CONFIG
-    if not config.is_file():
+def seed_of_run(run: Path | None) -> int | None:
+    """The seed a run (``run_of`` a checkpoint, None for a loose one) was fit with, from its saved fit config."""
+    if run is None or not (run / FIT_CONFIG).is_file():
         return None
-    seed = yaml.safe_load(config.read_text()).get("seed_everything")
+    seed = yaml.safe_load((run / FIT_CONFIG).read_text()).get("seed_everything")
     return seed if is_seed(seed) else None
 
 
 def job_run(experiment: Path, job: str) -> Path | None:
     """The run whose ``fit`` the SLURM job ``job`` ran last, if any: the newest of its runs (names sort by time)."""
+    runs = [run for run in _runs(experiment) if (run / SLURM_JOB).is_file()]
     return max(
-        (run for run in _runs(experiment) if _read(run / SLURM_JOB) == job), key=lambda run: run.name, default=None
+        (run for run in runs if (run / SLURM_JOB).read_text().strip() == job), key=lambda run: run.name, default=None
     )
-
-
-def _read(path: Path) -> str | None:
-    return path.read_text().strip() if path.is_file() else None
 
 
 def find_start(
     subcommand: str, experiment: Path, ckpt_path: str | None, fit_command: str, job: str | None = None
 ) -> Start:
-    """Resolve ``--ckpt_path`` (or its absence) for ``subcommand`` into the checkpoint and run to use.
-
-    Lightning's own names work for every command: ``last`` is the newest ``last.ckpt`` of the experiment, in its
-    run (for ``fit``, a resume); ``best`` is the newest finished run's chosen checkpoint, what the commands after
-    ``fit`` use by default. ``job``: the SLURM job this command runs in, whose own run ``fit`` resumes.
-    """
+    """``--ckpt_path`` (or its absence) as the checkpoint and run ``subcommand`` uses: ``last`` is the newest
+    ``last.ckpt`` of the experiment, in its run; ``best`` (and nothing, but for ``fit``) the newest finished run's
+    chosen checkpoint. ``job``: the SLURM job this command runs in, whose own run ``fit`` resumes."""
     if subcommand == "fit" and ckpt_path is None and job is not None and (run := job_run(experiment, job)):
         last = checkpoint_dir(run) / "last.ckpt"
         resumed = str(last) if last.is_file() else None  # requeued before its first epoch ended: start it over
@@ -272,7 +266,7 @@ def find_start(
             raise CheckpointError(
                 f"--ckpt_path last: no last.ckpt under {experiment}/*/checkpoints/. Train first: `{fit_command}`."
             )
-        return Start(str(last), run_of(last), run_seed(last))
+        return Start(str(last), run_of(last), seed_of_run(run_of(last)))
     if subcommand == "fit" and ckpt_path == "best":
         raise CheckpointError(
             "fit --ckpt_path best: fit resumes a run from its last epoch (--ckpt_path last), or starts a new run from "
@@ -286,11 +280,11 @@ def find_start(
                 f"(looked for */{FINISHED}). Train one first with `{fit_command}`, or pass --ckpt_path PATH."
             )
         best = best_checkpoint(run)
-        return Start(str(best), run, run_seed(best))
+        return Start(str(best), run, seed_of_run(run))
     if ckpt_path is None:
         return Start()
     run = run_of(Path(os.path.abspath(ckpt_path))) if subcommand != "fit" else None  # fit from a checkpoint: a new run
-    return Start(ckpt_path, run if run and (run / FIT_CONFIG).is_file() else None, run_seed(Path(ckpt_path)))
+    return Start(ckpt_path, run if run and (run / FIT_CONFIG).is_file() else None, seed_of_run(run_of(Path(ckpt_path))))
 
 
 def add_run_options(parser: Any) -> None:
@@ -363,13 +357,10 @@ HOW_IT_SCORES = ("batch_size", "predict_range")
 
 
 def run_config(subcommand: str, args: list[str], fit_command: str) -> tuple[Path, Path, str | None]:
-    """The run a command without ``--config`` works on (``find_start``'s rule), its newest recorded fit config
-    (``fit_configs``: a resume's, if any) and the checkpoint it resolved, absolute (None for ``fit --ckpt_path
-    last``, whose run ``find_start`` resumes). The run is that of ``--ckpt_path PATH``, else the newest finished
-    run (``best``; ``last``: the newest ``last.ckpt``, for ``fit`` of an interrupted run no process is running)
-    under ``--trainer.default_root_dir`` (else the working directory), in ``--experiment`` if given. A setting
-    that would change the network (``--model...``, ``--data.num_digits``...) is refused: the run's checkpoint
-    decides it."""
+    """The run a command without ``--config`` works on (``find_start``'s rule, in every experiment under
+    ``--trainer.default_root_dir`` or the one ``--experiment`` names), its newest fit config (``fit_configs``) and the
+    checkpoint it resolved (None for ``fit --ckpt_path last``, whose run ``find_start`` resumes). A ``--model``/
+    ``--data`` option but ``HOW_IT_SCORES`` is refused: the network is the run's."""
     given = split_option(args)[0]
     root = local_root(split_option(args, "--trainer.default_root_dir")[0])
     if experiment := split_option(args, "--experiment")[0]:
@@ -422,16 +413,59 @@ def run_config(subcommand: str, args: list[str], fit_command: str) -> tuple[Path
 
 def is_finished(run: Path) -> bool:
     """Whether the run's latest ``fit`` finished: a resume that did not finish leaves the earlier fit's ``fit.json``
-    behind, older than the resume's config (``fit_configs``)."""
+    behind, which counts fewer fits than the run's configs (``fit_configs``); an earlier version's ``fit.json``
+    counts none: there, it is older than the resume's config."""
     configs, finished = fit_configs(run), run / FINISHED
-    return finished.is_file() and (not configs or finished.stat().st_mtime >= configs[-1].stat().st_mtime)
+    if not finished.is_file():
+        return False
+    fits = _recorded(run, "fits")
+    if isinstance(fits, int):
+        return fits >= len(configs)
+    return not configs or finished.stat().st_mtime >= configs[-1].stat().st_mtime
+
+
+_HELD: dict[Path, int] = {}  # the runs this process trains (``hold``): their lock files' descriptors
+
+
+def hold(run_dir: Path) -> None:
+    """Lock the run for this process while it trains (rank 0 of every fit, first or resumed): a run another
+    process holds is refused in one line, instead of two fits writing one run. The OS drops the lock when the
+    process ends, however it ends (``kill -9`` too); ``release`` drops it when the command ends."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigError(
+            f"{run_dir} is being trained by another fit right now: one fit writes a run at a time. Wait for it "
+            "to end (or stop it), then resume with fit --ckpt_path last."
+        ) from None
+    _HELD[run_dir.absolute()] = fd
+
+
+def release() -> None:
+    """Drop this process's locks (``hold``): its command has ended."""
+    while _HELD:
+        os.close(_HELD.popitem()[1])
 
 
 def running(run: Path) -> bool:
-    """Whether another process may still run the run's first ``fit``: it has not finished and the process that
-    started it (``run_start``) is alive. (A resume runs in another process, which the run's name does not record.)"""
-    start = run_start(run.name)
-    return not is_finished(run) and bool(start) and start[1] != os.getpid() and alive(start[1])
+    """Whether another process trains the run now: it holds the run's lock (``hold``). A run of an earlier version
+    has no lock file: there, whether the process that started it (``run_start``) lives and it has not finished."""
+    if not (run / LOCK).is_file():
+        start = run_start(run.name)
+        return not is_finished(run) and bool(start) and start[1] != os.getpid() and alive(start[1])
+    if run.absolute() in _HELD:
+        return False
+    fd = os.open(run / LOCK, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # free: dropped again at once by the close below
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def resumable(run: Path) -> bool:

@@ -141,15 +141,15 @@ def test_bad_checkpoints_say_what_the_file_holds(cli, tmp_path, capfd, trained):
         ),
         (
             ["test", "--config", fizzbuzz, "--ckpt_path", str(fizzbuzz_ckpt), "--data.num_digits", "9"],
-            ["holds FizzBuzzClassifier(num_digits=8,", "builds FizzBuzzClassifier(num_digits=9,"],
+            ["data.num_digits = 9: ", "best.ckpt was trained with 8. The network is the checkpoint's"],
         ),
         (
             ["predict", "--config", fizzbuzz, "--ckpt_path", str(fizzbuzz_ckpt), "--model.hidden", "[8, 4]"],
-            ["hidden=[8], board_every_n_epochs=0, activation='relu'), but the config builds", "hidden=[8, 4]"],
+            ["model.hidden = [8, 4]: ", "best.ckpt was trained with [8]."],
         ),
         (  # the same shapes, another network: the weights would load and play wrong
             ["test", "--config", fizzbuzz, "--ckpt_path", str(fizzbuzz_ckpt), "--model.activation", "sin"],
-            ["activation='relu'), but the config builds", "board_every_n_epochs=0, activation='sin')"],
+            ["model.activation = 'sin': ", "best.ckpt was trained with 'relu'."],
         ),
     ]
     for args, fragments in cases:

@@ -11,12 +11,14 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
 import yaml
 
 from benchmarks import launch
+from fizzlightning.errors import ConfigError
 from fizzlightning.runs import layout
 from tests.helpers import FIZZBUZZ, clean_env, digests, fizzlightning, only_run, write
 
@@ -68,7 +70,8 @@ def restarted(home, tmp_path_factory):
     config |= {"experiment": "again", "ckpt_path": str(first / "checkpoints" / "best.ckpt")}
     (second / layout.FIT_CONFIG).write_text(yaml.safe_dump(config))
     fit = layout.read_fit(second) | {"best_checkpoint": str(second / "checkpoints" / "best.ckpt")}
-    (second / layout.FINISHED).write_text(json.dumps(fit))  # written now: the newest finished run
+    fit["finished_at"] = time.time()  # finished now: the newest finished run
+    (second / layout.FINISHED).write_text(json.dumps(fit))
     return two, first, second
 
 
@@ -140,12 +143,24 @@ def test_a_checkpoint_path_alone_works_from_another_directory_and_writes_into_it
     assert list(tmp_path.iterdir()) == []
 
 
-def test_fit_beside_other_finished_runs_names_its_checkpoint_in_next(home, tmp_path):
+def test_fit_beside_other_finished_runs_names_its_checkpoint_and_a_copy_scores_the_same_run(home, tmp_path):
     shutil.copytree(home / "lightning_logs", tmp_path / "lightning_logs")
     shutil.copy(home / "fizzbuzz.yaml", tmp_path)
     out = fizzlightning(tmp_path, "fit", "--config", "fizzbuzz.yaml", "--experiment", "again")
     (run,) = (tmp_path / "lightning_logs" / "again").iterdir()
     assert f"Next: fizzlightning test --ckpt_path {run / 'checkpoints' / 'best.ckpt'}\n" in out, out
+    scored = fizzlightning(tmp_path, "test")
+    assert f"Checkpoint: {run / 'checkpoints' / 'best.ckpt'}\n" in scored  # the newest finished run
+    # A copy that keeps no file times (cp -r), made in the order that dates the older run's files last
+    copy = tmp_path / "copy" / "lightning_logs"
+    copy.mkdir(parents=True)
+    for experiment in ("again", "fizzbuzz"):
+        subprocess.run(["cp", "-r", str(tmp_path / "lightning_logs" / experiment), str(copy)], check=True)
+    older = copy / "fizzbuzz" / only_run(home).name / layout.FINISHED
+    assert older.stat().st_mtime > (copy / "again" / run.name / layout.FINISHED).stat().st_mtime
+    in_copy = fizzlightning(copy.parent, "test")
+    assert f"Checkpoint: {copy / 'again' / run.name / 'checkpoints' / 'best.ckpt'}\n" in in_copy
+    assert SCORE.search(in_copy)[0] == SCORE.search(scored)[0]
 
 
 def recorded_network(run) -> list[str]:
@@ -198,6 +213,7 @@ def test_without_a_run_or_its_config_each_command_says_what_to_pass(home, tmp_pa
         resumes.append(tmp_path / "lightning_logs" / experiment / f"20260101-000000-{pid}")
         shutil.copytree(only_run(home), resumes[-1])
         (resumes[-1] / layout.FINISHED).unlink()  # interrupted
+        (resumes[-1] / layout.LOCK).unlink()  # by an earlier version: its process is the one its name holds
     shutil.copytree(resumes[0], tmp_path / "lightning_logs" / "c" / resumes[0].name)
     assert cli("fit", "--ckpt_path", "last") == 2
     err = capfd.readouterr().err
@@ -207,3 +223,30 @@ def test_without_a_run_or_its_config_each_command_says_what_to_pass(home, tmp_pa
     assert cli("fit", "--ckpt_path", "last") == 2
     err = capfd.readouterr().err
     assert err.count("\n") == 1 and "No trained run to fit" in err and "finished and running ones excluded" in err
+
+
+def test_a_resume_running_elsewhere_is_never_resumed_twice(tmp_path):
+    """A real resume holds its run's lock while it trains: a second bare resume started meanwhile does not take that
+    run, a fit into it is refused in one line, and the lock dies with the process (``kill -9``)."""
+    write(tmp_path, "fizzbuzz.yaml", FIZZBUZZ)
+    fizzlightning(tmp_path, "fit", "--config", "fizzbuzz.yaml")
+    run = only_run(tmp_path)
+    (run / layout.FINISHED).unlink()  # interrupted, as a fit killed before its end leaves it
+    assert layout.resumable(run)
+    first = launch.start(["fit", "--ckpt_path", "last", "--trainer.max_epochs", "100000"], tmp_path, clean_env())
+    try:
+        deadline = time.monotonic() + 240
+        while not (layout.running(run) and (run / "fit-config-2.yaml").is_file()):  # it holds the run and trains
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.1)
+        before = sorted(p.name for p in run.glob("fit-config*.yaml"))
+        code, out, err = typed(tmp_path, "fit", "--ckpt_path", "last")
+        assert code == 2 and err.count("\n") == 1, (out, err)
+        assert "No trained run to fit" in err and "finished and running ones excluded" in err, err
+        assert sorted(p.name for p in run.glob("fit-config*.yaml")) == before  # the second fit wrote nothing there
+        with pytest.raises(ConfigError, match=f"{re.escape(str(run))} is being trained by another fit right now"):
+            layout.hold(run)  # what rank 0 of any fit into that run meets
+    finally:
+        first.kill()  # kill -9
+        first.communicate()
+    assert not layout.running(run) and layout.resumable(run)  # the lock died with its process
