@@ -65,8 +65,11 @@ def write_run_files(outcome: FitOutcome, run_dir: Path, model: nn.Module) -> Non
     except WriteError:
         raise
     except Exception as error:  # torch.export refuses some code; a model may not say what to export
-        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-        print(f"fizzlightning: {export.FILES['pt2']} was not written: {reason}", file=sys.stderr, flush=True)
+        print(
+            f"fizzlightning: {export.FILES['pt2']} was not written: {export.refusal(error)}",
+            file=sys.stderr,
+            flush=True,
+        )
     record = {**asdict(outcome), "best_checkpoint": str(outcome.best_checkpoint), "seconds": round(outcome.seconds, 3)}
     del record["stopped_by"], record["smoke_test"]
     atomic_write(run_dir / layout.FINISHED, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))

@@ -104,10 +104,10 @@ def read(path: Path) -> Run:
     started = start[0] if start else time.localtime(configs[0].stat().st_mtime)
     if finished:
         state = "finished"
-    elif len(configs) > 1:
-        state = "unfinished"
+    elif layout.running(path):  # its lock is held: a first fit or a resume, in any terminal
+        state = "running"
     else:
-        state = "running" if start and layout.alive(start[1]) else "interrupted"
+        state = "unfinished" if len(configs) > 1 else "interrupted"
     logged = scalars(path)
     monitor, best, epochs = record.get("monitor"), record.get("best_score"), record.get("epochs")
     if not finished:

@@ -62,6 +62,11 @@ def export_numbers(num_digits: int) -> torch.Tensor:
     return torch.cat([ends, sample]).unique()  # sorted
 
 
+def refusal(error: Exception) -> str:
+    """Why a network was not exported, in one line: the first line of what torch.export (or ``export_net``) said."""
+    return str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+
+
 def export_net(model: TrainingModule) -> tuple[nn.Module, torch.Tensor]:
     """The plain network a run exports and a fixed batch on which the program must give the checkpoint's outputs: the
     GAN's painter (D only served to train it), FizzBuzz's on ``export_numbers``; any other model's ``net`` on its
@@ -228,8 +233,13 @@ def main(args: list[str], typed: list[str]) -> None:
     if options.format == "pt":
         export_state_dict(model.net, out)
         return print(f"Wrote {out} from {ckpt_path}: the state_dict of {type(model.net).__name__}")
-    exported, inputs = export_net(model)
-    difference, allowed = export_program(exported, inputs, out, options.format)
+    try:
+        exported, inputs = export_net(model)
+        difference, allowed = export_program(exported, inputs, out, options.format)
+    except RunError:  # a failed check or a full disk: already one line
+        raise
+    except Exception as error:  # torch.export refuses some code (a branch on the input's values), or no input is known
+        raise RunError(f"{out.name} was not written: {refusal(error)} (--format pt writes the state_dict)") from error
     print(
         f"Wrote {out} from {ckpt_path}; on {len(inputs)} inputs its outputs differ from it by at most {difference:g} "
         f"(float32 allows {allowed:g} there)"

@@ -5,8 +5,6 @@ A model subclasses ``TrainingModule`` and provides:
 - ``training_step`` returning the step's loss, under automatic or manual optimisation. The base records it
   (no ``self.log`` per step), logs the epoch's ``train/loss`` and stops a diverged run;
 - ``monitor`` and ``mode``: the validation metric ``best.ckpt`` is chosen on;
-- ``shapeless``: the ``__init__`` arguments that change the network without changing a parameter's shape (an
-  activation), which a checkpoint must agree on as well as its shapes;
 - ``predict_step`` returning one row per sample, and ``test_step`` optionally a dict of per-sample tensors:
   ``commands/reports.py`` turns them, and the logged metrics, into what ``test`` and ``predict`` print and write;
 - ``net``: the plain network that ``model.pt`` and ``model.pt2`` hold (``deploy/export.py``);
@@ -76,7 +74,6 @@ class TrainingModule(L.LightningModule):
 
     monitor = "val/loss"  # what best.ckpt is chosen on
     mode = "min"
-    shapeless: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -44,7 +44,6 @@ class FizzBuzzClassifier(TrainingModule):
 
     monitor = "val/acc"
     mode = "max"
-    shapeless = ("activation",)
 
     def __init__(
         self,

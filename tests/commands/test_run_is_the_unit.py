@@ -246,7 +246,11 @@ def test_a_resume_running_elsewhere_is_never_resumed_twice(tmp_path):
         assert sorted(p.name for p in run.glob("fit-config*.yaml")) == before  # the second fit wrote nothing there
         with pytest.raises(ConfigError, match=f"{re.escape(str(run))} is being trained by another fit right now"):
             layout.hold(run)  # what rank 0 of any fit into that run meets
+        (listed,) = json.loads(fizzlightning(tmp_path, "runs", "--json"))
+        assert listed["state"] == "running" and listed["fits"] == 2, listed  # a resume, not the run's first pid
     finally:
         first.kill()  # kill -9
         first.communicate()
     assert not layout.running(run) and layout.resumable(run)  # the lock died with its process
+    (listed,) = json.loads(fizzlightning(tmp_path, "runs", "--json"))
+    assert listed["state"] == "unfinished", listed

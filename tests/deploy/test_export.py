@@ -160,6 +160,14 @@ def test_a_network_that_cannot_be_exported_costs_the_program_not_the_run(cli, tm
         torch.export.export(net, (torch.ones(2, 8),))
     reason = str(refused.value).strip().splitlines()[0]
     assert f"fizzlightning: model.pt2 was not written: {reason}" in capfd.readouterr().err.splitlines()
+    # export, asked for the program again, says the same in one line (exit 1), and the run keeps what it had
+    best = str(run / "checkpoints" / "best.ckpt")
+    for fmt in ("pt2", "onnx"):
+        assert cli("export", "--ckpt_path", best, "--format", fmt) == 1
+        err = capfd.readouterr().err.strip().splitlines()
+        assert err[-1].startswith(f"fizzlightning: error: model.{fmt} was not written: {reason[:60]}"), err[-1]
+        assert "Traceback" not in "\n".join(err) and not (run / f"model.{fmt}").exists()
+    assert (run / "fit.json").is_file() and (run / "model.pt").is_file()
 
 
 class Unsaid(Regressor):
