@@ -118,7 +118,6 @@ def test_a_plain_trainer_fits_validates_tests_predicts_and_reloads_and_the_app_s
         assert cli("test", "--config", str(CONFIGS / "fizzbuzz.yaml"), "--ckpt_path", checkpoint) == 2
         assert f"model.hidden = [2048]: {checkpoint} was trained with [256]." in capfd.readouterr().err
         args = ["--config", str(CONFIGS / "fizzbuzz.yaml"), "--model.init_args.hidden", "[256]"]
-        args += ["--model.init_args.board_every_n_epochs", "1"]  # the script's, its class's default
         assert cli("test", *args, "--ckpt_path", checkpoint) == 0
         assert f"Score on 1..100: {round(accuracy * 100)}/100" in capfd.readouterr().out
         return

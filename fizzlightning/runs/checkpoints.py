@@ -104,9 +104,10 @@ def check_network(checkpoint: dict[str, Any], model: nn.Module, path: str | Path
     """Refuse, in one line naming the setting, a config that builds another network than the checkpoint's.
 
     The checkpoint records its model's and its data's class and ``__init__`` arguments (Lightning's
-    ``hyper_parameters`` and ``datamodule_hyper_parameters``): every model argument, and the data's widths
-    (``WIDTHS``), are the network's. A checkpoint that records no model (a script's, without
-    ``save_hyperparameters``) is compared by its parameters' shapes.
+    ``hyper_parameters`` and ``datamodule_hyper_parameters``). The data's widths (``WIDTHS``) are the network's; a
+    model argument is when the model built with the checkpoint's value has another ``net`` (what it prints: layers,
+    widths, activations) or other parameter shapes: a dashboard's period or a learning rate is how it runs. A
+    checkpoint that records no model (a script's, without ``save_hyperparameters``) is compared by its shapes.
     """
     held = checkpoint.get("hyper_parameters") or {}
     held_class = held.get("_class_path")
@@ -128,13 +129,32 @@ def check_network(checkpoint: dict[str, Any], model: nn.Module, path: str | Path
         for k, v in model.hparams.items()
         if held and k[0] != "_"
     ]
+    args = {k: v for k, v in model.hparams.items() if k[0] != "_"}
     for setting, value, was in settings:
-        if json.dumps(value, default=repr) != json.dumps(was, default=repr):
-            raise CheckpointError(
-                f"{setting} = {value!r}: {path} was trained with {was!r}. The network is the checkpoint's: a command "
-                "after fit changes how it runs (--trainer.*, --data.batch_size, --data.predict_range). Pass the config "
-                "it was trained with, or fit a new run."
-            )
+        if json.dumps(value, default=repr) == json.dumps(was, default=repr):
+            continue
+        name = setting.removeprefix("model.")
+        if name in args and _same_network(model, {**args, name: was}):
+            continue  # the same network either way (a dashboard's period, a learning rate): how it runs
+        raise CheckpointError(
+            f"{setting} = {value!r}: {path} was trained with {was!r}. The network is the checkpoint's: a command "
+            "after fit changes how it runs (--trainer.*, --data.batch_size, --data.predict_range). Pass the config "
+            "it was trained with, or fit a new run."
+        )
+
+
+def _network(model: nn.Module) -> tuple[str, list[tuple[str, tuple[int, ...]]]]:
+    """What makes a model's network: its ``net`` as it prints, and its parameters' names and shapes."""
+    return repr(getattr(model, "net", model)), [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
+
+
+def _same_network(model: nn.Module, args: dict[str, Any]) -> bool:
+    """Whether ``model``'s class built with ``args`` has ``model``'s network (the seeded random state untouched)."""
+    try:
+        with torch.random.fork_rng(devices=[]):
+            return _network(type(model)(**args)) == _network(model)
+    except Exception:  # the checkpoint's value does not build with this class: not this network
+        return False
 
 
 def check_config_model(checkpoint: dict[str, Any], config_class: str | None, path: str | Path, config: str) -> None:

@@ -1,6 +1,7 @@
 """Checkpoints are pickles: every one is loaded with weights_only=True, and one that would run code is refused."""
 
 import pickle
+import re
 from pathlib import Path
 
 import lightning as L
@@ -95,3 +96,13 @@ def test_the_activation_a_checkpoint_was_trained_with_must_be_the_configs_even_f
         check_network(checkpoint, model, "sin.ckpt")
     relu = FizzBuzzClassifier(num_digits=4, hidden=[8])
     check_network(checkpoint, relu, "old.ckpt")  # and relu is what such a checkpoint loads into
+
+
+def test_a_setting_that_builds_the_same_network_is_how_it_runs_not_another_network():
+    trained = FizzBuzzClassifier(num_digits=4, hidden=[8], board_every_n_epochs=1)
+    checkpoint = {"state_dict": trained.state_dict(), "hyper_parameters": dict(trained.hparams)}
+    check_network(checkpoint, FizzBuzzClassifier(num_digits=4, hidden=[8], board_every_n_epochs=5), "a.ckpt")
+    for changed, line in (({"hidden": [8, 4]}, "model.hidden = [8, 4]: "), ({"activation": "sin"}, "activation")):
+        other = FizzBuzzClassifier(num_digits=4, **{"hidden": [8], "board_every_n_epochs": 5, **changed})
+        with pytest.raises(CheckpointError, match=re.escape(line)):  # named, though the dashboard's period differs too
+            check_network(checkpoint, other, "a.ckpt")
