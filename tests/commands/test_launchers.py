@@ -269,6 +269,33 @@ def test_slurms_requeue_signal_stops_requeues_and_the_same_command_finishes_the_
     )
 
 
+def test_a_requeued_job_whose_run_another_fit_holds_stops_every_task_in_one_line(tmp_path):
+    """Rank 0 takes the run's lock as part of the plan it broadcasts, so a refusal reaches every task through the
+    process group: no task is left waiting there for a rank 0 that has gone."""
+    config = write(tmp_path, "fizzbuzz.yaml", FIZZBUZZ)
+    scontrol = stand_in_scontrol(tmp_path)
+    commands = srun(1, 2)(free_port(), ["fit", "--config", config])
+    run_together(tmp_path, [(command, {**extra, **scontrol}) for command, extra in commands])
+    (run,) = runs(tmp_path, config)
+    (run / layout.FINISHED).unlink()  # interrupted, as a job's end leaves it
+    layout.hold(run)  # another fit trains it now (this process, as a resume in another terminal would)
+    requeued = srun(1, 2)(free_port(), ["fit", "--config", config])
+    env = [{**launch.environment([ROOT]), **extra, **scontrol, "SLURM_RESTART_COUNT": "1"} for _, extra in requeued]
+    tasks = [launch.start(command[3:], tmp_path, task_env) for (command, _), task_env in zip(requeued, env)]
+    try:
+        finished = [task.communicate(timeout=240) for task in tasks]  # a task left in the process group times out
+    finally:
+        layout.release()
+        for task in tasks:
+            task.kill()
+    assert [task.returncode for task in tasks] == [2, 2], finished
+    for _, err in finished:
+        *note, line = err.strip().splitlines()  # the requeue's note ("resuming its run ..."), then the refusal
+        assert line.startswith(f"fizzlightning: error: {run} is being trained by another fit right now"), err
+        assert len(note) <= 1 and "Traceback" not in err, err
+    assert sorted(p.name for p in run.glob("fit-config*.yaml")) == ["fit-config.yaml"]  # nothing written into it
+
+
 def test_a_new_slurm_job_refuses_lightnings_leftover_hpc_checkpoint_in_one_line(tmp_path):
     # Lightning's Trainer would restore it into the new run (and fail on it): the file is an older version's
     write(tmp_path, CONFIG, FIZZBUZZ)
