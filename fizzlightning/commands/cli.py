@@ -118,8 +118,9 @@ class FizzLightningCLI(CLIHooks):
             # disk is a mistake to fix first, and part of the decision, so every rank stops with rank 0's line
             # instead of waiting for it in the process group.
             files.check_writable(plan.run_dir)
-            if subcommand == "fit" and not trainer.fast_dev_run:  # a smoke test keeps nothing, so no run to hold
-                layout.hold(plan.run_dir)  # here, so that a run another fit holds is every rank's one line
+            if subcommand == "fit" and not trainer.fast_dev_run and plan.run_dir.is_dir():
+                # a resume (a new run's name is its own): here, so that a run another fit holds is every rank's line
+                layout.hold(plan.run_dir)
             return plan
 
         try:
@@ -192,6 +193,8 @@ class FizzLightningCLI(CLIHooks):
                 raise
             raise errors.ConfigError(trainer_message(error, dict(config["trainer"]))) from None
         if trainer.is_global_zero:
+            if subcommand == "fit" and not trainer.fast_dev_run:  # a smoke test keeps nothing, so no run to hold
+                layout.hold(run_dir)  # a new run, made now (a resume's is held already: a second hold is a no-op)
             # One file per command (fit-config.yaml, then fit-config-2.yaml, ...): none replaces another.
             text = self.subcommand_parser(subcommand).dump(self._config, skip_none=False)
             with self.watch.reported():  # a full disk here is one line, like any other file of the run

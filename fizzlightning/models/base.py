@@ -106,7 +106,9 @@ class TrainingModule(L.LightningModule):
         # regressor's hand-written backprop): here, once an epoch.
         scheduler = None if self.automatic_optimization else self.lr_schedulers()
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(self.trainer.callback_metrics[self.monitor])  # this epoch's validation ran before
+            metric = self.trainer.callback_metrics.get(getattr(scheduler, "monitor", self.monitor))
+            if metric is not None:  # this epoch's validation ran before (none in an epoch without one)
+                scheduler.step(metric)
         elif scheduler is not None:
             scheduler.step()
 

@@ -112,22 +112,25 @@ def check_network(checkpoint: dict[str, Any], model: nn.Module, path: str | Path
     held = checkpoint.get("hyper_parameters") or {}
     held_class = held.get("_class_path")
     shapes = [{k: tuple(v.shape) for k, v in state.items()} for state in (model.state_dict(), checkpoint["state_dict"])]
+    what = describe_model(held_class, held) if held else f"a model with parameters {list(shapes[1])[:6]}"
+    another = CheckpointError(
+        f"{path} holds {what}, but the config builds {describe_model(class_path(model), dict(model.hparams))}. "
+        "Pass the config it was trained with, or run fit with this one."
+    )
     if (held_class and model_class(held_class) is not type(model)) or (not held and shapes[0] != shapes[1]):
-        what = describe_model(held_class, held) if held else f"a model with parameters {list(shapes[1])[:6]}"
-        raise CheckpointError(
-            f"{path} holds {what}, but the config builds {describe_model(class_path(model), dict(model.hparams))}. "
-            "Pass the config it was trained with, or run fit with this one."
-        )
+        raise another
     widths = checkpoint.get("datamodule_hyper_parameters") or {}  # the data's settings that shape the network
     settings = [
         (f"data.{k}", v, widths[k])
         for k, v in dict(getattr(data, "hparams", {})).items()
         if k in WIDTHS and k in widths
     ]
+    # a checkpoint naming no class is this model's when it records only this model's arguments (else a script's)
+    ours = bool(held) and {k for k in held if k[0] != "_"} <= set(model.hparams)
     settings += [
         (f"model.{k}", v, held[k] if k in held else _default(type(model), k))
         for k, v in model.hparams.items()
-        if held and k[0] != "_"
+        if k[0] != "_" and (held_class or ours)
     ]
     args = {k: v for k, v in model.hparams.items() if k[0] != "_"}
     for setting, value, was in settings:
@@ -141,6 +144,8 @@ def check_network(checkpoint: dict[str, Any], model: nn.Module, path: str | Path
             "after fit changes how it runs (--trainer.*, --data.batch_size, --data.predict_range). Pass the config "
             "it was trained with, or fit a new run."
         )
+    if shapes[0] != shapes[1]:  # whatever the arguments say (a script's model may record other ones), they differ
+        raise another
 
 
 def _network(model: nn.Module) -> tuple[str, list[tuple[str, tuple[int, ...]]]]:
@@ -149,9 +154,10 @@ def _network(model: nn.Module) -> tuple[str, list[tuple[str, tuple[int, ...]]]]:
 
 
 def _same_network(model: nn.Module, args: dict[str, Any]) -> bool:
-    """Whether ``model``'s class built with ``args`` has ``model``'s network (the seeded random state untouched)."""
+    """Whether ``model``'s class built with ``args`` has ``model``'s network: built on the meta device, so nothing is
+    allocated or drawn from the seeded random state."""
     try:
-        with torch.random.fork_rng(devices=[]):
+        with torch.device("meta"):
             return _network(type(model)(**args)) == _network(model)
     except Exception:  # the checkpoint's value does not build with this class: not this network
         return False

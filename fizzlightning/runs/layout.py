@@ -7,6 +7,7 @@ file's name; a run is named by its start time and process id. ``find_start`` is 
 run of a command without ``--config``. Every command that starts from a run's checkpoint uses that run's seed.
 """
 
+import errno
 import fcntl
 import json
 import os
@@ -35,6 +36,7 @@ SEED_HELP = (
 )
 FINISHED = "fit.json"
 FIT_CONFIG = "fit-config.yaml"
+NO_LOCKS = {errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL}  # a file system that does not lock
 LOCK = "fit.lock"  # locked (flock) by rank 0 of the fit training the run: the lock dies with its process
 SLURM_JOB = "slurm-job"  # the id of the SLURM job that last ran fit in the run, which its requeue resumes
 UNSUPPORTED = ("hpc", "registry")  # Lightning's other special --ckpt_path names: fizzlightning writes neither
@@ -430,7 +432,11 @@ _HELD: dict[Path, int] = {}  # the runs this process trains (``hold``): their lo
 def hold(run_dir: Path) -> None:
     """Lock the run for this process while it trains (rank 0 of every fit, first or resumed): a run another
     process holds is refused in one line, instead of two fits writing one run. The OS drops the lock when the
-    process ends, however it ends (``kill -9`` too); ``release`` drops it when the command ends."""
+    process ends, however it ends (``kill -9`` too); ``release`` drops it when the command ends. On a file system
+    without locks (Lustre mounted without ``flock``, some FUSE or SMB mounts) the run is trained unlocked, and
+    ``running`` reads the process named in the run's name, as for runs of earlier versions."""
+    if run_dir.absolute() in _HELD:
+        return
     run_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -441,6 +447,11 @@ def hold(run_dir: Path) -> None:
             f"{run_dir} is being trained by another fit right now: one fit writes a run at a time. Wait for it "
             "to end (or stop it), then resume with fit --ckpt_path last."
         ) from None
+    except OSError as error:
+        os.close(fd)
+        if error.errno not in NO_LOCKS:
+            raise
+        return
     _HELD[run_dir.absolute()] = fd
 
 
@@ -453,19 +464,30 @@ def release() -> None:
 def running(run: Path) -> bool:
     """Whether another process trains the run now: it holds the run's lock (``hold``). A run of an earlier version
     has no lock file: there, whether the process that started it (``run_start``) lives and it has not finished."""
-    if not (run / LOCK).is_file():
-        start = run_start(run.name)
-        return not is_finished(run) and bool(start) and start[1] != os.getpid() and alive(start[1])
     if run.absolute() in _HELD:
         return False
-    fd = os.open(run / LOCK, os.O_RDONLY)
+    try:
+        fd = os.open(run / LOCK, os.O_RDONLY)
+    except OSError:  # none (an earlier version's run), or not ours to read
+        return _started_by_a_live_process(run)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # free: dropped again at once by the close below
         return False
     except BlockingIOError:
         return True
+    except OSError as error:
+        if error.errno not in NO_LOCKS:
+            raise
+        return _started_by_a_live_process(run)
     finally:
         os.close(fd)
+
+
+def _started_by_a_live_process(run: Path) -> bool:
+    """Without a lock to read: whether the process that started the run (``run_start``) lives and it has not
+    finished."""
+    start = run_start(run.name)
+    return not is_finished(run) and bool(start) and start[1] != os.getpid() and alive(start[1])
 
 
 def resumable(run: Path) -> bool:

@@ -147,3 +147,8 @@ def test_the_lr_scheduler_moves_both_networks_rates(cli, tmp_path):
     (run,) = runs(tmp_path, "gan.yaml")
     saved = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert [group["lr"] for group in saved["optimizer_states"][0]["param_groups"]] == pytest.approx([1e-4 / 8] * 2)
+
+
+def test_a_plateau_scheduler_waits_for_an_epoch_with_validation(cli, tmp_path):
+    args = ["--lr_scheduler", "ReduceLROnPlateau", "--lr_scheduler.monitor", "val/ks"]
+    assert cli("fit", *TINY, *args, "--trainer.check_val_every_n_epoch", "2") == 0  # the first epoch has no val/ks

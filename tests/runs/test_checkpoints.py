@@ -8,7 +8,7 @@ import lightning as L
 import pytest
 import torch
 
-from fizzlightning import FizzBuzzClassifier
+from fizzlightning import GAN, FizzBuzzClassifier, Regressor
 from fizzlightning.errors import CheckpointError
 from fizzlightning.runs.checkpoints import AtomicCheckpointIO, check_network
 from tests.helpers import FIZZBUZZ, runs, write
@@ -106,3 +106,28 @@ def test_a_setting_that_builds_the_same_network_is_how_it_runs_not_another_netwo
         other = FizzBuzzClassifier(num_digits=4, **{"hidden": [8], "board_every_n_epochs": 5, **changed})
         with pytest.raises(CheckpointError, match=re.escape(line)):  # named, though the dashboard's period differs too
             check_network(checkpoint, other, "a.ckpt")
+
+
+@pytest.mark.parametrize(
+    "model, same, other",
+    [
+        (FizzBuzzClassifier, {"board_every_n_epochs": 5}, {"hidden": [8, 4]}),
+        (Regressor, {"init": "normal", "loss": "mean"}, {"hidden": 7}),
+        (GAN, {"lr_g": 0.5}, {"n_ideas": 3}),
+    ],
+)
+def test_every_model_is_refused_another_network_and_nothing_else(model, same, other):
+    trained = model()
+    checkpoint = {"state_dict": trained.state_dict(), "hyper_parameters": {**trained.hparams, "_class_path": "x"}}
+    checkpoint["hyper_parameters"]["_class_path"] = f"{model.__module__}.{model.__name__}"
+    check_network(checkpoint, model(**same), "a.ckpt")  # built on the meta device: nothing allocated or drawn
+    ((name, value),) = other.items()
+    with pytest.raises(CheckpointError, match=re.escape(f"model.{name} = {value!r}: a.ckpt was trained with")):
+        check_network(checkpoint, model(**same, **other), "a.ckpt")
+
+
+def test_a_scripts_checkpoint_with_other_arguments_and_other_shapes_is_refused():
+    trained = FizzBuzzClassifier(num_digits=4, hidden=[8])  # a script's: its arguments recorded, no class
+    checkpoint = {"state_dict": trained.state_dict(), "hyper_parameters": {"width": 8}}
+    with pytest.raises(CheckpointError, match=r"a.ckpt holds a model with hyperparameters \(width=8\), but the"):
+        check_network(checkpoint, FizzBuzzClassifier(num_digits=4, hidden=[9]), "a.ckpt")

@@ -205,3 +205,23 @@ def test_a_run_name_says_when_and_by_which_process_it_started(tmp_path):
     assert layout.run_start("20260101-000000-7-2") == (time.strptime("20260101-000000", "%Y%m%d-%H%M%S"), 7)
     for other in ("version_0", "mine", "2026-x-1", "20261399-000000-1"):
         assert layout.run_start(other) is None
+
+
+def test_a_file_system_without_locks_trains_unlocked_and_reads_the_runs_process(tmp_path, monkeypatch):
+    # Injected: no lock-less file system (Lustre without flock, a FUSE mount) can be mounted here, so flock fails
+    # as it fails there.
+    import errno
+    import fcntl
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    run = tmp_path / "lightning_logs" / "x" / f"20260101-000000-{os.getpid()}"
+    layout.hold(run)  # no error: the run is trained unlocked
+    assert (run / layout.LOCK).is_file() and run.absolute() not in layout._HELD
+    assert not layout.running(run)  # its process is this one
+    dead = tmp_path / "lightning_logs" / "x" / "20260101-000000-999999999"
+    dead.mkdir(parents=True)
+    (dead / layout.LOCK).touch()
+    assert not layout.running(dead)  # started by a process that is gone
