@@ -107,7 +107,7 @@ class TrainingModule(L.LightningModule):
         scheduler = None if self.automatic_optimization else self.lr_schedulers()
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             metric = self.trainer.callback_metrics.get(getattr(scheduler, "monitor", self.monitor))
-            if metric is not None:  # this epoch's validation ran before (none in an epoch without one)
+            if metric is not None:  # the last validation's: none before the first one
                 scheduler.step(metric)
         elif scheduler is not None:
             scheduler.step()
