@@ -227,7 +227,6 @@ class FizzLightningCLI(CLIHooks):
                 model.load_state_dict(checkpoints.load_checkpoint(outcome.best_checkpoint)["state_dict"])
                 with self.watch.reported():  # a resume trains nothing more and writes the files again
                     finish.write_run_files(outcome, self.plan.run_dir, model)
-                    layout.record_finish(self.plan.run_dir)
             where = loggers.where_to_look(self.trainer.loggers, self.plan.run_dir)
             print(finish.summary(outcome, self.plan.run_dir, self.args, where), flush=True)
             if self.job and outcome.stopped_by == slurm.REQUEUE_SIGNAL:

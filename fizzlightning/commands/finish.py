@@ -72,6 +72,7 @@ def write_run_files(outcome: FitOutcome, run_dir: Path, model: nn.Module) -> Non
         )
     record = {**asdict(outcome), "best_checkpoint": str(outcome.best_checkpoint), "seconds": round(outcome.seconds, 3)}
     del record["stopped_by"], record["smoke_test"]
+    record |= layout.finish_record(run_dir)
     atomic_write(run_dir / layout.FINISHED, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
 
 

@@ -23,7 +23,6 @@ from typing import Any
 import yaml
 
 from fizzlightning.errors import CheckpointError, ConfigError, require
-from fizzlightning.files import atomic_write
 
 LOG_ROOT = Path("lightning_logs")
 EXPERIMENT_HELP = (
@@ -144,7 +143,7 @@ def _runs(experiment: Path) -> list[Path]:
 
 
 def newest_finished_run(*experiments: Path) -> Path | None:
-    """The run of these experiments whose ``fit`` finished last (``record_finish``), or None."""
+    """The run of these experiments whose ``fit`` finished last (``finish_record``), or None."""
     finished = [run for experiment in experiments for run in _runs(experiment) if (run / FINISHED).is_file()]
     return max(
         finished,
@@ -199,18 +198,17 @@ def read_fit(run_dir: Path) -> dict[str, Any]:
 
 
 def _recorded(run: Path, key: str) -> Any:
-    """A value ``record_finish`` wrote into ``fit.json``; None when it holds none (an earlier version's, or spoiled)."""
+    """A value ``finish_record`` gave into ``fit.json``; None when it holds none (an earlier version's, or spoiled)."""
     try:
         return read_fit(run).get(key)
     except (OSError, ValueError, AttributeError):
         return None
 
 
-def record_finish(run_dir: Path) -> None:
-    """Add to ``fit.json`` what the run rule orders and judges runs by, which a copy keeps and its files' times do
-    not (``cp -r``): when ``fit`` finished, and how many fits the run has had (``is_finished``)."""
-    record = read_fit(run_dir) | {"finished_at": time.time(), "fits": len(fit_configs(run_dir))}
-    atomic_write(run_dir / FINISHED, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
+def finish_record(run_dir: Path) -> dict[str, Any]:
+    """What ``fit.json`` records for the run rule to order and judge runs by, which a copy keeps and its files' times
+    do not (``cp -r``): when ``fit`` finished, and how many fits the run has had (``is_finished``)."""
+    return {"finished_at": time.time(), "fits": len(fit_configs(run_dir))}
 
 
 def best_checkpoint(run_dir: Path) -> Path:
