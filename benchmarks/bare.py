@@ -10,9 +10,11 @@ from fizzlightning.lessons.nets import FizzBuzzMLP, TwoLayerNet
 class BareFizzBuzz(L.LightningModule):
     """A FizzBuzz recipe's network, its optimizer (SGD, or AdamW with a weight decay), the loss and nothing else."""
 
-    def __init__(self, num_digits: int, hidden: list[int], lr: float, weight_decay: float | None = None) -> None:
+    def __init__(
+        self, num_digits: int, hidden: list[int], lr: float, weight_decay: float | None = None, activation: str = "relu"
+    ) -> None:
         super().__init__()
-        self.net, self.lr, self.weight_decay = FizzBuzzMLP(num_digits, hidden), lr, weight_decay
+        self.net, self.lr, self.weight_decay = FizzBuzzMLP(num_digits, hidden, activation=activation), lr, weight_decay
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch

@@ -60,8 +60,10 @@ def import_seconds(module: str, reps: int) -> float:
 def default_recipe() -> dict:
     config = yaml.safe_load(DEFAULT.read_text())
     data, opt = config["data"]["init_args"], config["optimizer"]["init_args"]
-    width = config["model"]["init_args"]["hidden"][0]
-    return {"num_digits": data["num_digits"], "batch_size": data["batch_size"], "width": width, **opt}
+    model = config["model"]["init_args"]
+    activation = model.get("activation", "relu")
+    net = {"width": model["hidden"][0], "activation": activation}
+    return {"num_digits": data["num_digits"], "batch_size": data["batch_size"], **net, **opt}
 
 
 def bare_epoch_seconds(epochs: int) -> list[float]:
@@ -77,7 +79,9 @@ def bare_recipe_seconds(recipe: dict, seed: int, epochs: int) -> float:
     """A bare Trainer on the default recipe for ``epochs`` epochs, one validation per epoch: Lightning's floor."""
     L.seed_everything(seed, verbose=False)
     data = FizzBuzzDataModule(num_digits=recipe["num_digits"], batch_size=recipe["batch_size"], seed=seed)
-    model = BareFizzBuzz(recipe["num_digits"], [recipe["width"]], recipe["lr"], recipe["weight_decay"])
+    model = BareFizzBuzz(
+        recipe["num_digits"], [recipe["width"]], recipe["lr"], recipe["weight_decay"], recipe["activation"]
+    )
     start = time.perf_counter()
     bare_trainer(epochs, []).fit(model, datamodule=data)
     return time.perf_counter() - start

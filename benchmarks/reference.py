@@ -104,7 +104,7 @@ def regressor_seconds(steps: int, seed: int = 0) -> tuple[float, float]:
 
 def plain_fit_seconds(recipe: dict, seed: int, epochs: int, device: str = "cpu") -> float:
     """A plain torch loop of a fizzlightning FizzBuzz recipe: the same data, network, optimizer, batches and
-    epochs, one validation pass per epoch, no Lightning. ``recipe``: num_digits, width, batch_size, lr,
+    epochs, one validation pass per epoch, no Lightning. ``recipe``: num_digits, width, activation, batch_size, lr,
     weight_decay (AdamW, as the default config). Returns the seconds of its epochs."""
     from fizzlightning.data import FizzBuzzDataModule
     from fizzlightning.lessons.nets import FizzBuzzMLP
@@ -112,7 +112,7 @@ def plain_fit_seconds(recipe: dict, seed: int, epochs: int, device: str = "cpu")
     torch.manual_seed(seed)
     data = FizzBuzzDataModule(num_digits=recipe["num_digits"], batch_size=recipe["batch_size"], seed=seed)
     data.setup("fit")
-    net = FizzBuzzMLP(recipe["num_digits"], [recipe["width"]]).to(device)
+    net = FizzBuzzMLP(recipe["num_digits"], [recipe["width"]], activation=recipe["activation"]).to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
     loader = data.train_dataloader()  # without a trainer: on the CPU, one process
     loader.tensors = tuple(t.to(device) for t in loader.tensors)  # on the device once, as fizzlightning does

@@ -3,7 +3,7 @@
     python benchmarks/scale.py           # 12, 14, .., 22 bits; 2 DDP processes, test and predict at 22; docs/scale.png
     python benchmarks/scale.py --quick   # 12 and 14 bits, one process: checks that the script runs (CI)
 
-Each row is ``python -m fizzlightning fit --config lightning_configs/fizzbuzz.yaml --data.init_args.num_digits N
+Each row is ``python -m fizzlightning fit --config lightning_configs/fizzbuzz_relu.yaml --data.init_args.num_digits N
 --trainer.max_epochs 1`` in a subprocess of its own (``launch.run``), in a scratch directory, with ``PhaseTimer``
 added to its callbacks: it times the epoch's training steps and its validation. "Outside the steps" is the whole
 process less the steps: imports, encoding, validation, checkpoints, exports. Peak memory is the child's peak
@@ -25,7 +25,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 import launch  # noqa: E402
 
-CONFIG = BENCH_DIR.parent / "lightning_configs" / "fizzbuzz.yaml"
+CONFIG = BENCH_DIR.parent / "lightning_configs" / "fizzbuzz_relu.yaml"  # docs/scale.md's figures: the ReLU net
 PICTURE = BENCH_DIR.parent / "docs" / "scale.png"
 OUT_ENV = "FIZZLIGHTNING_SCALE_TIMES"  # where a fit subprocess writes its PhaseTimer times
 FULL, QUICK = (12, 14, 16, 18, 20, 22), (12, 14)

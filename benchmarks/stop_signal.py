@@ -2,7 +2,7 @@
 
     python benchmarks/stop_signal.py --quick      # CI smoke test: 1 seed, 6 epochs, every rule: not results
     python benchmarks/stop_signal.py              # the study: 2 recipes x 2 splits x 16 study seeds (8000-8015)
-    python benchmarks/stop_signal.py --fresh 9000-9029 --candidate default --candidate sin-small-2
+    python benchmarks/stop_signal.py --fresh 9000-9029 --candidate relu --candidate searched
                                                   # candidates on fresh seeds, scored on 1..100 at their stop
 
 1..100 is the test, so it chooses nothing here. The study plays the game one level up, with
@@ -45,9 +45,13 @@ SMALL_BELOW, SMALL_FRACTION = 512, 0.5  # the numbers with bits 9.. clear: 101..
 STUDY_SEEDS = range(8000, 8016)  # no other study used these; 9000-9029 stay unseen for --fresh
 GAME = range(1, 101)
 RECIPES = {
-    "relu (the default)": Recipe(),  # lightning_configs/fizzbuzz.yaml
-    "sin [512] lr 0.02": Recipe(hidden=(512,), lr=0.02, activation="sin"),  # the default config otherwise
+    "relu [2048] (fizzbuzz_relu.yaml)": Recipe(),  # lightning_configs/fizzbuzz_relu.yaml, the default before
+    "sin [512] lr 0.02": Recipe(hidden=(512,), lr=0.02, activation="sin"),  # fizzbuzz_relu.yaml otherwise
 }
+# small_data.py --search 60 --space 12bit's fastest recipe perfect on the probe of 8 search seeds (8100-8107) and
+# then of 16 more (8200-8215), where the faster cap-8 recipes each missed one: lightning_configs/fizzbuzz.yaml
+SEARCHED = Recipe(hidden=(256,), batch=128, lr=0.035177238299847986, cap=14, activation="sin")
+RECIPES["sin [256] lr 0.0352 (the search's)"] = SEARCHED
 SPLITS = {"uniform": 0.0, "small": SMALL_FRACTION}
 BUDGETS = (10, 20, 30, 40, 60)  # fixed epoch budgets read off each run; the cap (80) is one more
 
@@ -125,7 +129,7 @@ def budget_rule(epochs: int) -> Rule:
 
 
 RULES: dict[str, Rule] = {
-    "validation perfect 2 in a row (today's rule)": streak_rule(2),
+    "validation perfect 2 in a row (the ReLU config's rule)": streak_rule(2),
     "validation perfect 3 in a row": streak_rule(3),
     "validation perfect 5 in a row": streak_rule(5),
     "small part perfect 2 in a row": streak_rule(2, "small_acc"),
@@ -133,15 +137,18 @@ RULES: dict[str, Rule] = {
     **{f"fixed {n} epochs": budget_rule(n) for n in BUDGETS},
     "fixed: the cap": lambda rows: (best_within(rows, len(rows)), len(rows)),
 }
+RULES[f"fixed {SEARCHED.cap} epochs (the search's)"] = budget_rule(SEARCHED.cap)
 
-BEYOND = {cap: {f"fixed {n} epochs" for n in BUDGETS if n >= cap} for cap in range(1, 1000)}  # not read at a cap
+BUDGET_RULES = {name: int(name.split()[1]) for name in RULES if name.split()[1].isdigit()}  # "fixed N epochs..."
+BEYOND = {cap: {name for name, n in BUDGET_RULES.items() if n >= cap} for cap in range(1, 1000)}  # not read at a cap
 
-# (recipe, split, rule) triples that --fresh runs; "default" is today's fizzlightning fit
+# (recipe, split, rule) triples that --fresh runs; "searched" is the default config, "relu" the one before it
 CANDIDATES: dict[str, tuple[str, str, str]] = {
-    "default": ("relu (the default)", "uniform", "validation perfect 2 in a row (today's rule)"),
+    "relu": ("relu [2048] (fizzbuzz_relu.yaml)", "uniform", "validation perfect 2 in a row (the ReLU config's rule)"),
     # chosen on the probe alone (docs/studies.md): the least budget perfect on every study seed, both recipes and
     # both splits (8000-8015); of the two recipes, the one whose probe settled earliest (8016-8031: by 26, not 31)
     "sin-fixed-30": ("sin [512] lr 0.02", "uniform", "fixed 30 epochs"),
+    "searched": ("sin [256] lr 0.0352 (the search's)", "uniform", f"fixed {SEARCHED.cap} epochs (the search's)"),
 }
 
 

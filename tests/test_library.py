@@ -115,9 +115,9 @@ def test_a_plain_trainer_fits_validates_tests_predicts_and_reloads_and_the_app_s
         assert 0.5 <= accuracy <= 1 and 0 <= report["validated"]["val/acc"] <= 1  # "number" alone scores 0.53
         assert report["shapes"] == [[100, 2]]  # 1..100: the number and the class played
         # the shipped config builds another width: one line naming it, then scored with the settings it was fit with
-        assert cli("test", "--config", str(CONFIGS / "fizzbuzz.yaml"), "--ckpt_path", checkpoint) == 2
+        assert cli("test", "--config", str(CONFIGS / "fizzbuzz_relu.yaml"), "--ckpt_path", checkpoint) == 2
         assert f"model.hidden = [2048]: {checkpoint} was trained with [256]." in capfd.readouterr().err
-        args = ["--config", str(CONFIGS / "fizzbuzz.yaml"), "--model.init_args.hidden", "[256]"]
+        args = ["--config", str(CONFIGS / "fizzbuzz_relu.yaml"), "--model.init_args.hidden", "[256]"]
         assert cli("test", *args, "--ckpt_path", checkpoint) == 0
         assert f"Score on 1..100: {round(accuracy * 100)}/100" in capfd.readouterr().out
         return
@@ -153,7 +153,7 @@ def test_the_public_names_are_the_modules_classes_and_load_on_first_use():
 
 
 def test_the_default_optimizers_are_the_shipped_recipes():
-    optimizer = FizzBuzzClassifier().configure_optimizers()  # lightning_configs/fizzbuzz.yaml's
+    optimizer = FizzBuzzClassifier().configure_optimizers()  # lightning_configs/fizzbuzz_relu.yaml's
     assert type(optimizer) is torch.optim.AdamW
     assert optimizer.defaults["lr"] == 0.004148012235518274 and optimizer.defaults["weight_decay"] == 0.1
     regressor = fizzlightning.Regressor().configure_optimizers()  # lightning_configs/regressor.yaml's

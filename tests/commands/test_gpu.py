@@ -21,6 +21,7 @@ CPU = ["--trainer.accelerator", "cpu"]
 SHORT = {  # every config, cut to a few epochs where a full fit would not fit the check's 10 minutes
     "curve.yaml": ["--trainer.max_epochs", "20"],
     "fizzbuzz_10bit.yaml": [],
+    "fizzbuzz_relu.yaml": [],
     "fizzbuzz_seed10.yaml": ["--trainer.max_epochs", "200"],
     "fizzbuzz_seed15.yaml": ["--trainer.max_epochs", "10"],
     "fizzbuzz_sin.yaml": [],

@@ -87,25 +87,52 @@ def test_the_10bit_config_is_the_recipe_the_small_data_study_chose():
     assert CHOSEN.shuffle and "lr_scheduler" not in config
 
 
-def test_the_sin_config_is_the_candidate_the_stop_signal_study_chose():
+@pytest.mark.parametrize(("config_name", "candidate"), [("fizzbuzz_sin", "sin-fixed-30"), ("fizzbuzz", "searched")])
+def test_a_sin_config_is_the_candidate_its_study_chose(config_name, candidate):
     sys.path.insert(0, str(CONFIGS.parent / "benchmarks"))
     from small_data import Recipe
     from stop_signal import CANDIDATES, RECIPES, SPLITS
 
-    recipe_name, split, rule = CANDIDATES["sin-fixed-30"]
+    recipe_name, split, rule = CANDIDATES[candidate]
     recipe = RECIPES[recipe_name]
-    config = yaml.safe_load((CONFIGS / "fizzbuzz_sin.yaml").read_text())
-    default = yaml.safe_load((CONFIGS / "fizzbuzz.yaml").read_text())
+    config = yaml.safe_load((CONFIGS / f"{config_name}.yaml").read_text())
+    default = yaml.safe_load((CONFIGS / "fizzbuzz_relu.yaml").read_text())
     model, data, optimizer = (config[key]["init_args"] for key in ("model", "data", "optimizer"))
     assert config["optimizer"]["class_path"] == "torch.optim.AdamW" and recipe.optimizer == "adamw"
     assert (tuple(model["hidden"]), model["activation"]) == (recipe.hidden, recipe.activation)
     assert (data["num_digits"], data["batch_size"]) == (12, recipe.batch)
     assert data.get("val_fraction", FizzBuzzDataModule().val_fraction) == recipe.val_fraction and SPLITS[split] == 0
     assert (optimizer["lr"], optimizer["weight_decay"]) == (recipe.lr, recipe.decay)
-    assert rule == f"fixed {config['trainer']['max_epochs']} epochs" and "callbacks" not in config["trainer"]
+    assert rule.startswith(f"fixed {config['trainer']['max_epochs']} epochs") and "callbacks" not in config["trainer"]
+    assert config["trainer"]["max_epochs"] == recipe.cap or candidate != "searched"  # the search's budget is its cap
     assert (recipe.schedule, recipe.ema, recipe.dropout, recipe.smoothing) == (Recipe.schedule, 0.0, 0.0, 0.0)
-    # otherwise the default config: the same data, optimizer class and weight decay
+    # otherwise the ReLU config: the same data, optimizer class and weight decay
     assert (
         data == default["data"]["init_args"]
         and optimizer["weight_decay"] == default["optimizer"]["init_args"]["weight_decay"]
+    )
+
+
+def test_the_default_config_passed_the_12bit_search_on_every_search_seed():
+    """The stored study (benchmarks/small_data.db) holds the default's recipe as a trial that played the probe right
+    on each of its 8 search seeds, at its budget's best validation epoch."""
+    sys.path.insert(0, str(CONFIGS.parent / "benchmarks"))
+    optuna = pytest.importorskip("optuna")
+    from small_data import UNMET, WIDE_SEARCH_SEEDS
+    from stop_signal import SEARCHED
+
+    study = optuna.load_study(
+        study_name="small-data-12bit", storage=f"sqlite:///{CONFIGS.parent / 'benchmarks' / 'small_data.db'}"
+    )
+    config = yaml.safe_load((CONFIGS / "fizzbuzz.yaml").read_text())
+    model, optimizer = config["model"]["init_args"], config["optimizer"]["init_args"]
+    wanted = {"width": model["hidden"][0], "batch": config["data"]["init_args"]["batch_size"], "lr": optimizer["lr"],
+              "cap": config["trainer"]["max_epochs"], "activation": model["activation"]}  # fmt: skip
+    (trial,) = [t for t in study.trials if t.params == wanted]
+    assert trial.value < UNMET and trial.user_attrs["good"] == len(WIDE_SEARCH_SEEDS)
+    assert sorted(map(int, trial.user_attrs["cells"])) == list(WIDE_SEARCH_SEEDS)
+    assert all(cell["probe"] == 100 for cell in trial.user_attrs["cells"].values())
+    assert (SEARCHED.hidden, SEARCHED.batch, SEARCHED.lr, SEARCHED.cap) == (
+        (wanted["width"],),
+        *list(wanted.values())[1:4],
     )

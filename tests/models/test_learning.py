@@ -8,7 +8,7 @@ from tests.helpers import CONFIGS
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config", ["fizzbuzz", "fizzbuzz_10bit", "fizzbuzz_sin"])
+@pytest.mark.parametrize("config", ["fizzbuzz", "fizzbuzz_relu", "fizzbuzz_10bit", "fizzbuzz_sin"])
 def test_recipe_plays_a_perfect_game(cli, capsys, config):
     args = ["--config", str(CONFIGS / f"{config}.yaml")]
     assert cli("fit", *args) == 0
