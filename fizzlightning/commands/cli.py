@@ -38,6 +38,9 @@ SEED = restricted_number_type("Seed", int, [(">=", min_seed_value), ("<=", max_s
 class FizzLightningCLI(CLIHooks):
     def __init__(self, args: list[str], typed: list[str] | None = None) -> None:
         self.argv = list(args if typed is None else typed)  # as the user typed them, for the commands we print
+        # LightningCLI builds a parser for each subcommand it offers, from the Trainer's and the config's classes'
+        # signatures (0.1 s each): a command that starts with its subcommand, as typed, builds only its own
+        self._only = args[0] if args and args[0] in LightningCLI.subcommands() else None
         self._plan_error: errors.CheckpointError | None = None
         super().__init__(
             subclass_mode_model=True,
@@ -53,13 +56,13 @@ class FizzLightningCLI(CLIHooks):
             },
         )
 
-    @staticmethod
-    def subcommands() -> dict[str, set[str]]:
+    def subcommands(self) -> dict[str, set[str]]:
         # Options fizzlightning cannot honour are not offered: checkpoints always load with weights_only=True,
         # and predict streams its rows into predictions.csv instead of returning them (PredictionWriter).
         return {
             name: skipped | {"weights_only"} | ({"return_predictions"} if name == "predict" else set())
             for name, skipped in LightningCLI.subcommands().items()
+            if self._only in (None, name)
         }
 
     def subcommand_parser_built(self, parser: LightningArgumentParser, subcommand: str) -> LightningArgumentParser:

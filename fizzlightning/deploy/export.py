@@ -110,9 +110,9 @@ def float32_bound(net: nn.Module, inputs: torch.Tensor) -> torch.Tensor | None:
         k = module.in_features + 1
         gamma = k * UNIT_ROUNDOFF / (1 - k * UNIT_ROUNDOFF)
         bias = module.bias.abs() if module.bias is not None else 0.0
-        weight = module.weight.abs()
-        # the activation before this layer rounded once (relative u of |h|, which its slope <= 1 keeps)
-        errors.append((carried + UNIT_ROUNDOFF * h.abs()) @ weight.T + gamma * (h.abs() @ weight.T + bias))
+        # the activation before this layer rounded once (relative u of |h|, which its slope <= 1 keeps):
+        # (carried + u |h|) |W|^T + gamma (|h| |W|^T + |b|), as one product (half the check's time)
+        errors.append((carried + (UNIT_ROUNDOFF + gamma) * h.abs()) @ module.weight.abs().T + gamma * bias)
 
     hooks = [m.register_forward_hook(through) for m in linears]
     with torch.no_grad():

@@ -34,6 +34,29 @@ def test_version_answers_without_importing_torch_or_lightning():
     assert lines[-1] == "[]"  # neither was imported
 
 
+def test_the_process_own_command_skips_the_last_garbage_collections_a_callers_does_not():
+    # main() of the console script (no args) freezes what the command made, so that the interpreter's exit does not
+    # walk it (about 1 s after a fit); main(args) called by another program leaves its collector alone
+    script = "import gc, sys; from fizzlightning.commands.main import main; main({}); print(gc.get_freeze_count())"
+    for args, frozen in (("", True), ("sys.argv[1:]", False)):
+        done = subprocess.run([sys.executable, "-c", script.format(args), "--version"], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        version, count = done.stdout.splitlines()
+        assert version == "fizzlightning 0.2.0"
+        assert (int(count) > 0) == frozen
+
+
+def test_what_fit_imports_before_training_leaves_out_the_export_serving_and_search_machinery():
+    # fit's modules (the command, the CLI, the models, data and callbacks its configs name) import none of what only
+    # the end of a fit (torch.export's tracer: 0.3 s), serve, export --format onnx or the recipe search needs
+    later = ["torch.export._trace", "onnx", "onnxruntime", "litserve", "fastapi", "uvicorn", "optuna"]
+    script = "import sys, fizzlightning.commands.main, fizzlightning.commands.cli, fizzlightning.callbacks.stopping; "
+    script += f"import fizzlightning.models, fizzlightning.data; print(sorted(set({later!r}) & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1] == "[]"
+
+
 @pytest.mark.parametrize("columns", [60, 100])
 def test_configs_prints_each_description_whole_and_how_to_use_a_layer(cli, tmp_path, capsys, monkeypatch, columns):
     monkeypatch.setenv("COLUMNS", str(columns))
