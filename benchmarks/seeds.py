@@ -2,9 +2,9 @@
 
     python benchmarks/seeds.py                   # seeds 1000-1049, then 0-9: about 15 minutes on 2 cores
     python benchmarks/seeds.py --quick           # 2 seeds, 3 epochs: checks that the study runs (CI)
-    python benchmarks/seeds.py --seeds 7000-7029 --config lightning_configs/fizzbuzz.yaml \
+    python benchmarks/seeds.py --seeds 7000-7029 --config lightning_configs/fizzbuzz_relu.yaml \
         --config lightning_configs/fizzbuzz_10bit.yaml \
-        --config "lightning_configs/fizzbuzz.yaml --data.init_args.num_digits 10"
+        --config "lightning_configs/fizzbuzz_relu.yaml --data.init_args.num_digits 10"
 
 ``--config`` (repeatable) is what follows ``fit`` on the command line: a config, then any overrides. With
 several, each seed runs every one in turn, and the summary gives each one's median fit time as a ratio to the

@@ -229,7 +229,7 @@ RULES: dict[str, Callable[[list[dict]], int | None]] = {
 FIRST_TRIALS: dict[str, list[dict]] = {
     "relu": [{"width": 2048, "batch": 128, "lr": 0.004148012235518274, "decay": 0.1, "ema": 0.0, "val_fraction": 0.05}],
     "sin": [{"width": 512, "batch": 64, "lr": 0.02, "decay": 0.1, "cap": 150}],
-    "12bit": [  # lightning_configs/fizzbuzz_sin.yaml, and the default's net with the budget its streak needs at most
+    "12bit": [  # fizzbuzz_sin.yaml, and fizzbuzz_relu.yaml's net with the budget its streak needs at most
         {"width": 512, "batch": 128, "lr": 0.02, "cap": 30, "activation": "sin"},
         {"width": 2048, "batch": 128, "lr": 0.004148012235518274, "cap": 40, "activation": "relu"},
     ],
@@ -298,7 +298,7 @@ def study(recipes: list[Recipe], seeds: range, num_digits: int, rules: dict, out
 def search(trials: int, storage: str, name: str, rule_name: str, space: str) -> None:
     """Optuna over config-reachable knobs; a trial must stop by the rule with a perfect probe on every search seed
     (for the cap's rule: a perfect probe at the cap's best validation epoch), then the least median training
-    seconds wins. ``space``: ``relu`` (the default recipe's neighbourhood) or ``sin``, at 10 bits; ``12bit``: the
+    seconds wins. ``space``: ``relu`` (the ReLU recipe's neighbourhood) or ``sin``, at 10 bits; ``12bit``: the
     default config's 12 bits, sin or ReLU, a fixed budget of epochs (``cap``) judged at its best validation epoch,
     on ``WIDE_SEARCH_SEEDS``, a trial ending at its first seed whose probe is not perfect. Its seconds are the
     training thread's CPU time: one thread, so on an idle machine its wall time, and on a shared one less noisy."""
@@ -400,7 +400,9 @@ def main() -> None:
     parser.add_argument("--num-digits", type=int, default=10)
     parser.add_argument("--rule", action="append", choices=list(RULES), help="only these rules (default: all)")
     parser.add_argument("--search", type=int, metavar="TRIALS", help="run the Optuna search to this many trials")
-    parser.add_argument("--search-rule", default="perfect 2 in a row (default)", choices=list(RULES))
+    parser.add_argument(
+        "--search-rule", choices=list(RULES), help="default: perfect 2 in a row; --space 12bit: the cap's"
+    )
     parser.add_argument("--storage", default=f"sqlite:///{BENCH_DIR / 'small_data.db'}")
     parser.add_argument("--study-name", help="default: small-data-10bit, -10bit-sin or -12bit, after --space")
     parser.add_argument("--space", choices=list(FIRST_TRIALS), default="relu", help="the search's knobs")
@@ -414,7 +416,11 @@ def main() -> None:
         name = args.study_name or {"relu": "small-data-10bit", "sin": "small-data-10bit-sin"}.get(
             args.space, "small-data-12bit"
         )
-        search(args.search, args.storage, name, args.search_rule, args.space)
+        at_cap = "none: the cap's best val/acc"
+        if args.space == "12bit" and args.search_rule not in (None, at_cap):
+            raise SystemExit(f"small_data.py: --space 12bit judges a budget at its best validation epoch: {at_cap!r}")
+        rule = args.search_rule or (at_cap if args.space == "12bit" else "perfect 2 in a row (default)")
+        search(args.search, args.storage, name, rule, args.space)
         return print(f"\n{time.perf_counter() - began:.0f} s, torch {torch.__version__}, one thread")
     if args.quick:
         recipes, seeds = (

@@ -29,7 +29,7 @@ STUDY_SEEDS = 3000  # from here on: neither the search's (200-207), nor 0-9, nor
 RECIPES = {  # name: (width, batch size, AdamW lr, weight decay, epoch cap)
     "previous default: [1024], batch 128, lr 0.0113": (1024, 128, 0.011303116104786666, 0.1, 80),
     "[1536], batch 256, lr 0.008": (1536, 256, 0.008, 0.1, 80),
-    "the search's pick, the default: [2048], batch 128, lr 0.00415": (2048, 128, 0.004148012235518274, 0.1, 80),
+    "the search's pick, the ReLU recipe: [2048], batch 128, lr 0.00415": (2048, 128, 0.004148012235518274, 0.1, 80),
 }
 
 

@@ -2,7 +2,7 @@
 
 One perfect validation epoch is weak evidence: a net that still misses 1 % of the numbers plays 200 held-out
 numbers right about one time in eight. Asking for a streak measured better on numbers held out from both
-training and validation (README, "How the default recipe was chosen").
+training and validation (docs/studies.md, "How the ReLU recipe was chosen").
 """
 
 import lightning as L

@@ -16,7 +16,7 @@ from fizzlightning.data.batches import TensorBatches
 from fizzlightning.errors import ConfigError, require
 
 # The batch of every evaluation pass (validation, test, predict): fixed, so that the memory a pass takes does not
-# grow with the data. 4096 rows of the default recipe's 2048 hidden units are 32 MiB of activations.
+# grow with the data. 4096 rows of the ReLU recipe's 2048 hidden units are 32 MiB of activations.
 EVAL_BATCH_SIZE = 4096
 GiB = 2**30
 

@@ -85,7 +85,10 @@ def test_exported_state_dict_loads_into_plain_torch_without_lightning(cli, tmp_p
     script = f"""
 import sys, json, torch
 sys.modules["lightning"] = sys.modules["pytorch_lightning"] = None
-net = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))  # the seeds' form
+class Sine(torch.nn.Module):  # the default config's activation, where the seeds have ReLU
+    def forward(self, x):
+        return torch.sin(x)
+net = torch.nn.Sequential(torch.nn.Linear(10, 32), Sine(), torch.nn.Linear(32, 4))  # the seeds' form
 net.load_state_dict(torch.load({str(run / "model.pt")!r}, weights_only=True))
 x = torch.tensor([[n >> d & 1 for d in range(10)] for n in range(1, 101)], dtype=torch.float32)
 print(json.dumps(net(x).argmax(1).tolist()))
@@ -94,7 +97,7 @@ print(json.dumps(net(x).argmax(1).tolist()))
         subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     )
     checkpoint = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
-    model = FizzBuzzClassifier(num_digits=10, hidden=[32])
+    model = FizzBuzzClassifier(num_digits=10, hidden=[32], activation="sin")
     model.load_state_dict(checkpoint["state_dict"])
     with torch.no_grad():
         expected = model(fizzbuzz.binary_encode(torch.arange(1, 101), 10)).argmax(1).tolist()

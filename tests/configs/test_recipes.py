@@ -91,10 +91,10 @@ def test_the_10bit_config_is_the_recipe_the_small_data_study_chose():
 def test_a_sin_config_is_the_candidate_its_study_chose(config_name, candidate):
     sys.path.insert(0, str(CONFIGS.parent / "benchmarks"))
     from small_data import Recipe
-    from stop_signal import CANDIDATES, RECIPES, SPLITS
+    from stop_signal import CANDIDATES, FRESH_RECIPES, SPLITS
 
     recipe_name, split, rule = CANDIDATES[candidate]
-    recipe = RECIPES[recipe_name]
+    recipe = FRESH_RECIPES[recipe_name]
     config = yaml.safe_load((CONFIGS / f"{config_name}.yaml").read_text())
     default = yaml.safe_load((CONFIGS / "fizzbuzz_relu.yaml").read_text())
     model, data, optimizer = (config[key]["init_args"] for key in ("model", "data", "optimizer"))
