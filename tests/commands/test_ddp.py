@@ -56,7 +56,8 @@ def test_fit_with_two_cpu_processes_then_test_scores_it(cli, tmp_path, capsys):
     assert summary["global_step"] == summary["epochs"] * math.ceil(per_rank / data.batch_size)  # half the batches
 
     # The logged val/acc is that of the whole validation split, not of rank 0's half.
-    net = FizzBuzzMLP(data.num_digits, config["model"]["init_args"]["hidden"])
+    model_args = config["model"]["init_args"]
+    net = FizzBuzzMLP(data.num_digits, model_args["hidden"], activation=model_args.get("activation", "relu"))
     net.load_state_dict(torch.load(run / "model.pt", weights_only=True))  # exported from best.ckpt
     with torch.no_grad():
         predicted = net(fizzbuzz.binary_encode(data.val_numbers, data.num_digits)).argmax(dim=1)
