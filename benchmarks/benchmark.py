@@ -12,7 +12,6 @@ run, is the framework's floor of every whole process: row (c) also says what fiz
 
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bare import BareFizzBuzz, BareRegressor, bare_trainer  # noqa: E402
 from epoch_timer import OUT_ENV, EpochTimer  # noqa: E402
 from reference import SeedFizzBuzz, plain_fit_seconds, regressor_seconds  # noqa: E402
+from seeds import one_seed  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent
 CONFIGS = BENCH_DIR.parent / "lightning_configs"
@@ -127,41 +127,29 @@ def perfect_game_rows(seeds: int, cap: int, fit_args: list[str], lightning_s: fl
     for the lessons, not their protocol (row (f)). fizzlightning runs on seeds from FIRST_FIT_SEED on, which
     no recipe search used, and stops where its config says (the default: a fixed 14 epochs), never on 1..100.
     """
-    raw_times, raw_scores, walls, trains, plains, bares, fit_scores, rss = [], [], [], [], [], [], [], []
-    relu_walls, relu_trains, relu_scores = [], [], []
+    raw_times, raw_scores, plains, bares, fits, relus = [], [], [], [], [], []
     recipe = default_recipe()
     for index in range(seeds):
         seconds, epochs, score = SeedFizzBuzz(index).time_to_perfect(cap)
         raw_scores.append(score)
         raw_times += [seconds] if score == 100 else []
         seed = FIRST_FIT_SEED + index
-        args = ["--config", str(DEFAULT), "--seed_everything", str(seed), "--trainer.enable_progress_bar", "false"]
-        with tempfile.TemporaryDirectory() as tmp:
-            fit = launch.run(["fit", *args, *fit_args], Path(tmp))
-            record = launch.fit_record(Path(tmp))
-            test = launch.run(["test", *args], Path(tmp))
-        relu_args = [*args[:1], str(RELU), *args[2:]]
-        with tempfile.TemporaryDirectory() as tmp:
-            relu_fit = launch.run(["fit", *relu_args, *fit_args], Path(tmp))
-            relu_record = launch.fit_record(Path(tmp))
-            relu_test = launch.run(["test", *relu_args], Path(tmp))
-        relu_walls.append(relu_fit.seconds), relu_trains.append(relu_record["seconds"])
-        relu_scores.append(int(re.search(r"Score on 1\.\.100: (\d+)/", relu_test.stdout)[1]))
-        plain = plain_fit_seconds(recipe, seed, record["epochs"])
-        bares.append(bare_recipe_seconds(recipe, seed, record["epochs"]))
-        fit_score = int(re.search(r"Score on 1\.\.100: (\d+)/", test.stdout)[1])
-        walls.append(fit.seconds), trains.append(record["seconds"]), plains.append(plain)
-        fit_scores.append(fit_score), rss.append(fit.peak_rss_mb)
+        fit, relu = (one_seed(seed, f"lightning_configs/{config.name}", fit_args) for config in (DEFAULT, RELU))
+        fits.append(fit), relus.append(relu)
+        plains.append(plain_fit_seconds(recipe, seed, fit["epochs"]))
+        bares.append(bare_recipe_seconds(recipe, seed, fit["epochs"]))
         log(
             f"seed {seed}: seeds' loop {seconds:.1f} s, {epochs} epochs, {score}/100 | fizzlightning fit "
-            f"{fit.seconds:.1f} s (training {record['seconds']:.2f} s, {record['epochs']} epochs; "
-            f"plain loop {plain:.2f} s, bare Trainer {bares[-1]:.2f} s), test {fit_score}/100, "
-            f"peak RSS {fit.peak_rss_mb:.0f} MB | fizzbuzz_relu.yaml fit {relu_fit.seconds:.1f} s (training "
-            f"{relu_record['seconds']:.2f} s, {relu_record['epochs']} epochs), test {relu_scores[-1]}/100"
+            f"{fit['fit_s']:.1f} s (training {fit['train_s']:.2f} s, {fit['epochs']} epochs; "
+            f"plain loop {plains[-1]:.2f} s, bare Trainer {bares[-1]:.2f} s), test {fit['score']}/100, "
+            f"peak RSS {fit['rss_mb']:.0f} MB | fizzbuzz_relu.yaml fit {relu['fit_s']:.1f} s (training "
+            f"{relu['train_s']:.2f} s, {relu['epochs']} epochs), test {relu['score']}/100"
         )
     raw_s = statistics.median(raw_times) if raw_times else float("nan")
-    wall, train, plain = statistics.median(walls), statistics.median(trains), statistics.median(plains)
-    bare = statistics.median(bares)
+    wall, train = (statistics.median(fit[key] for fit in fits) for key in ("fit_s", "train_s"))
+    relu_wall, relu_train = (statistics.median(relu[key] for relu in relus) for key in ("fit_s", "train_s"))
+    plain, bare = statistics.median(plains), statistics.median(bares)
+    rss = [fit["rss_mb"] for fit in fits]
     app = wall - lightning_s
     label = f"seeds {FIRST_FIT_SEED}-{FIRST_FIT_SEED + seeds - 1}"
     return [
@@ -173,14 +161,19 @@ def perfect_game_rows(seeds: int, cap: int, fit_args: list[str], lightning_s: fl
             f"{raw_s / wall:.1f}x whole, {raw_s / app:.1f}x less the import",
             ">= 10x less the import",
         ),
-        ("(c) final 1..100 scores", scores(raw_scores), scores(fit_scores), "-", f"{seeds}/{seeds} perfect"),
+        (
+            "(c) final 1..100 scores",
+            scores(raw_scores),
+            scores([f["score"] for f in fits]),
+            "-",
+            f"{seeds}/{seeds} perfect",
+        ),
         (
             "(c) the ReLU recipe before it, same seeds",
-            f"fizzbuzz_relu.yaml: fit {statistics.median(relu_walls):.1f} s whole, training "
-            f"{statistics.median(relu_trains):.2f} s; {scores(relu_scores)}",
+            f"fizzbuzz_relu.yaml: fit {relu_wall:.1f} s whole, training {relu_train:.2f} s; "
+            f"{scores([r['score'] for r in relus])}",
             f"fit {wall:.1f} s whole, training {train:.2f} s",
-            f"{statistics.median(relu_walls) / wall:.2f}x whole, {statistics.median(relu_trains) / train:.2f}x "
-            "training (the ReLU recipe over the default)",
+            f"{relu_wall / wall:.2f}x whole, {relu_train / train:.2f}x training (the ReLU recipe over the default)",
             "-",
         ),
         ("(e) peak RSS of fit, MB", "-", f"median {statistics.median(rss):.0f}, max {max(rss):.0f}", "-", "-"),

@@ -42,7 +42,7 @@ def one_seed(seed: int, config: str, overrides: list[str]) -> dict:
         test = launch.run(["test", *args, *overrides], Path(tmp))
     score = int(re.search(r"Score on 1\.\.100: (\d+)/100", test.stdout)[1])
     return {"seed": seed, "score": score, "epochs": record["epochs"], "val_acc": record["best_score"],
-            "fit_s": fit.seconds, "train_s": record["seconds"]}  # fmt: skip
+            "fit_s": fit.seconds, "train_s": record["seconds"], "rss_mb": fit.peak_rss_mb}  # fmt: skip
 
 
 def study(seeds: range, configs: list[str], overrides: list[str], note: str) -> None:
