@@ -11,7 +11,7 @@ LightningCLI parses the config, then calls these hooks in order; each hands its 
 
 import shlex
 import signal
-from typing import Any
+from typing import Any, NoReturn
 
 import lightning as L
 import torch
@@ -36,8 +36,11 @@ SEED = restricted_number_type("Seed", int, [(">=", min_seed_value), ("<=", max_s
 
 
 class FizzLightningCLI(CLIHooks):
-    def __init__(self, args: list[str], typed: list[str] | None = None) -> None:
+    def __init__(
+        self, args: list[str], typed: list[str] | None = None, requeue_signal: slurm.RequeueSignal | None = None
+    ) -> None:
         self.argv = list(args if typed is None else typed)  # as the user typed them, for the commands we print
+        self.requeue_signal = requeue_signal  # caught since the command began, in what may be a SLURM job
         # LightningCLI builds a parser for each subcommand it offers, from the Trainer's and the config's classes'
         # signatures (0.1 s each): a command that starts with its subcommand, as typed, builds only its own
         self._only = args[0] if args and args[0] in LightningCLI.subcommands() else None
@@ -105,6 +108,9 @@ class FizzLightningCLI(CLIHooks):
         experiment = layout.experiment_dir(root, name)
         self.args = layout.command_args(self.argv, subcommand)  # what test after fit, or a resume, repeats
         self.job = slurm.job_id() if subcommand == "fit" else None
+        if self.requeue_signal is not None and self.job is None:  # not a job of ours: SIGUSR1 does what it did
+            self.requeue_signal.release(deliver=True)
+            self.requeue_signal = None
         trainer = config.trainer
         seeded = layout.is_seed(config.seed_everything)
         peers = ranks.peers(trainer.num_nodes, trainer.devices, trainer.accelerator, seeded)
@@ -172,7 +178,7 @@ class FizzLightningCLI(CLIHooks):
         callbacks = [*(own if isinstance(own, list) else [own]), Hyperparameters(self.report.hp_metrics()), self.watch]
         callbacks = progress_bars(callbacks, config["trainer"].get("enable_progress_bar"))
         if subcommand == "fit":
-            requeue = (slurm.REQUEUE_SIGNAL,) if self.job else ()  # sbatch --signal: stop, save, requeue
+            requeue = self.requeue_signal if self.job else None  # sbatch --signal: stop, save, requeue
             model = self.model
             self.checkpoint = RunCheckpoint(layout.checkpoint_dir(run_dir), model.monitor, model.mode, requeue)
             callbacks.append(self.checkpoint)
@@ -214,6 +220,9 @@ class FizzLightningCLI(CLIHooks):
     # ---- subcommands ----------------------------------------------------------------------------------------------
 
     def fit(self, model, datamodule=None, ckpt_path=None, **kwargs: Any) -> None:
+        caught = self.requeue_signal if self.job else None
+        if caught is not None and caught.agreed():  # SLURM's signal came in the set-up: nothing trained yet
+            self._requeue_before_training()
         try:
             self._run(self.trainer.fit, model, datamodule=datamodule, ckpt_path=ckpt_path)
         except (SystemExit, KeyboardInterrupt):  # a second Ctrl-C: Lightning exits mid-epoch, or it hit teardown
@@ -234,8 +243,25 @@ class FizzLightningCLI(CLIHooks):
             print(finish.summary(outcome, self.plan.run_dir, self.args, where), flush=True)
             if self.job and outcome.stopped_by == slurm.REQUEUE_SIGNAL:
                 print(slurm.requeue(self.job, self.watch.resume), flush=True)
+            elif caught is not None and caught.received and outcome.stopped_by is None:
+                # in the exports, which the 90 s the signal gives are plenty for: nothing is left to requeue for
+                name = signal.Signals(slurm.REQUEUE_SIGNAL).name
+                print(
+                    f"{name} received after training ended: nothing is left to resume, so SLURM job {self.job} "
+                    "is not requeued.",
+                    flush=True,
+                )
         if outcome.stopped_by is not None:
             raise SystemExit(128 + outcome.stopped_by)
+
+    def _requeue_before_training(self) -> NoReturn:
+        """Every rank stops before the first epoch; rank 0 requeues the job, whose ``fit`` starts this run over
+        (``layout.find_start``: a run of the job with no ``last.ckpt``), or resumes it from its ``last.ckpt``."""
+        if self.trainer.is_global_zero:
+            name = signal.Signals(slurm.REQUEUE_SIGNAL).name
+            done = slurm.requeue(self.job, self.watch.resume)
+            print(f"{name} received before training began: stopped before the first epoch. {done}", flush=True)
+        raise SystemExit(128 + slurm.REQUEUE_SIGNAL)
 
     def validate(self, model, datamodule=None, ckpt_path=None, verbose: bool = True, **kwargs: Any) -> None:
         self._run(self.trainer.validate, model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=verbose)

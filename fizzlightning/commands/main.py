@@ -19,6 +19,7 @@ from typing import NoReturn
 
 from fizzlightning.commands import checks, completion
 from fizzlightning.errors import ConfigError, NothingToDo, RunError
+from fizzlightning.runs import slurm
 
 SUBCOMMANDS = completion.LIGHTNING
 OWN = completion.OWN
@@ -253,7 +254,15 @@ def _command(argv: list[str], process_argv: list[str] | None = None) -> None:
             module = importlib.import_module(OWN[subcommand])
             module.main(resolved[resolved.index(subcommand) + 1 :], argv[argv.index(subcommand) + 1 :])
             return
-        _run_cli(resolved, argv)
+        caught = None
+        if subcommand == "fit" and slurm.JOB_VARIABLE in os.environ:
+            # SLURM's requeue signal must not end a fit in a job, not even in the seconds of importing torch
+            caught = slurm.RequeueSignal()
+        try:
+            _run_cli(resolved, argv, caught)
+        finally:
+            if caught is not None and process_argv is None:  # run inside another program: its handler again
+                caught.release()
     except NothingToDo as done:
         print(f"fizzlightning: {done}", flush=True)
     except ConfigError as error:
@@ -264,8 +273,9 @@ def _command(argv: list[str], process_argv: list[str] | None = None) -> None:
         _fail("interrupted.", 130)
 
 
-def _run_cli(argv: list[str], typed: list[str]) -> None:
-    """LightningCLI, with its errors turned into ``ConfigError``/``RunError`` lines (see ``failures``)."""
+def _run_cli(argv: list[str], typed: list[str], caught: slurm.RequeueSignal | None = None) -> None:
+    """LightningCLI, with its errors turned into ``ConfigError``/``RunError`` lines (see ``failures``).
+    ``caught``: SLURM's requeue signal, caught for a ``fit`` in a job."""
     import torch
 
     from fizzlightning.commands import failures
@@ -280,7 +290,7 @@ def _run_cli(argv: list[str], typed: list[str]) -> None:
         torch.set_num_threads(1)
     try:
         with failures.as_one_line(argv):
-            FizzLightningCLI(args=argv, typed=typed)
+            FizzLightningCLI(args=argv, typed=typed, requeue_signal=caught)
     finally:
         layout.release()  # the run this command trained is free for the next
     if torch.distributed.is_initialized():

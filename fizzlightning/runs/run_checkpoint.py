@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info
 
 from fizzlightning.runs.checkpoints import run_record
+from fizzlightning.runs.slurm import REQUEUE_SIGNAL, RequeueSignal
 
 LAST_EVERY_SECONDS = 1.0  # last.ckpt at most this often (and whenever the run stops): a write costs ~2 ms, an epoch ~30
 
@@ -26,12 +27,16 @@ class RunCheckpoint(ModelCheckpoint):
 
     On Ctrl-C or SIGTERM (in a SLURM job, also SIGUSR1) the run finishes the epoch, writes ``last.ckpt`` and stops:
     an epoch end keeps a resume exact to the bit. A second Ctrl-C stops at once (the previous ``last.ckpt`` is whole).
+    ``requeue``: SLURM's requeue signal as the command caught it before training; one that came once the command
+    had decided to train (while the Trainer set up) stops the run at the end of the first epoch.
     One callback instead of three: Lightning calls every hook of every callback at every step.
     """
 
-    def __init__(self, dirpath: Path, monitor: str, mode: str, stop_signals: tuple[int, ...] = ()) -> None:
+    def __init__(self, dirpath: Path, monitor: str, mode: str, requeue: RequeueSignal | None = None) -> None:
         super().__init__(dirpath, "best", monitor=monitor, mode=mode, enable_version_counter=False)
-        self.stop_signals = (signal.SIGINT, signal.SIGTERM, *stop_signals)  # and SLURM's requeue signal in a job
+        self.requeue = requeue
+        # and SLURM's requeue signal in a job
+        self.stop_signals = (signal.SIGINT, signal.SIGTERM, *((REQUEUE_SIGNAL,) if requeue is not None else ()))
         self.signal_received: int | None = None
         self._run_over = False  # the run had stopped for its own reasons (early stopping) when last.ckpt was written
         # when (time.monotonic) and at which global step last.ckpt was last written: never yet
@@ -110,6 +115,9 @@ class RunCheckpoint(ModelCheckpoint):
         # Replaces Lightning's own handlers for the run; its teardown restores the originals.
         for signum in self.stop_signals:
             signal.signal(signum, self._handle_signal)
+        caught = self.requeue.take() if self.requeue is not None else None  # after: none falls between the two
+        if caught is not None and self.signal_received is None:
+            self._handle_signal(caught, None)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # A run that stopped inside an epoch (max_steps, max_time) keeps its last step. A smoke test (fast_dev_run)
