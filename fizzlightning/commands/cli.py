@@ -260,7 +260,7 @@ class FizzLightningCLI(CLIHooks):
         if self.trainer.is_global_zero:
             name = signal.Signals(slurm.REQUEUE_SIGNAL).name
             done = slurm.requeue(self.job, self.watch.resume)
-            print(f"{name} received before training began: stopped before the first epoch. {done}", flush=True)
+            print(f"{name} received before training began: stopped without training. {done}", flush=True)
         raise SystemExit(128 + slurm.REQUEUE_SIGNAL)
 
     def validate(self, model, datamodule=None, ckpt_path=None, verbose: bool = True, **kwargs: Any) -> None:

@@ -89,7 +89,7 @@ def test_the_signal_in_the_set_up_stops_before_training_requeues_and_the_requeue
     assert [task.returncode for task in running] == [STOPPED] * tasks, ended
     assert all("Traceback" not in err for _, err in ended), ended
     (line,) = ended[0][0].strip().splitlines()  # rank 0 says it, in one line
-    assert line.startswith("SIGUSR1 received before training began: stopped before the first epoch. Requeued")
+    assert line.startswith("SIGUSR1 received before training began: stopped without training. Requeued")
     assert all(out == "" for out, _ in ended[1:])
     assert (tmp_path / "scontrol.log").read_text() == "requeue 4242\n"  # rank 0 alone requeued the job
     (run,) = runs(tmp_path, CONFIG)  # made, nothing trained in it: the job's run, which its requeue starts over
