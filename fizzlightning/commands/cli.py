@@ -176,7 +176,8 @@ class FizzLightningCLI(CLIHooks):
         smoke = self.smoke_test  # a smoke test of a resume loads the checkpoint, whatever the run has trained
         if subcommand == "fit" and (run_dir / layout.FINISHED).is_file() and self.plan.ckpt_path and not smoke:
             # a finished run stays finished: a resume that would train nothing rewrites none of its files
-            why = checkpoints.nothing_to_train(self.plan.ckpt_path, config["trainer"].get("max_epochs"))
+            stops = (config["trainer"].get(key) for key in ("max_epochs", "max_steps"))
+            why = checkpoints.nothing_to_train(self.plan.ckpt_path, *stops)
             if why is not None:
                 raise errors.NothingToDo(f"{run_dir} is finished ({why}.")
         resume = layout.resume_command(self.args) if subcommand == "fit" else None
