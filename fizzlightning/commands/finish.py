@@ -19,7 +19,7 @@ from fizzlightning.runs import layout
 
 @dataclass(frozen=True)
 class FitOutcome:
-    epochs: int
+    epochs: int  # finished: a stop inside an epoch (max_steps) counts its steps, not that epoch
     global_step: int
     seconds: float  # the run's training, from the start of trainer.fit to its end, summed over its resumes
     best_checkpoint: Path | None  # best.ckpt, or last.ckpt when no validation ran; None if no epoch finished
@@ -40,7 +40,7 @@ def outcome(trainer, checkpoint, seed: int) -> FitOutcome:
     chosen = checkpoint.best_model_path or checkpoint.last_model_path  # no validation: the last epoch
     score = checkpoint.best_model_score if checkpoint.best_model_path else None
     return FitOutcome(
-        epochs=trainer.current_epoch,
+        epochs=trainer.current_epoch - checkpoint.stopped_inside_epoch,  # the epochs it finished
         global_step=trainer.global_step,
         seconds=checkpoint.trained_seconds(),
         best_checkpoint=Path(chosen) if chosen else None,

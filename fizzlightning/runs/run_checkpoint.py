@@ -74,6 +74,11 @@ class RunCheckpoint(ModelCheckpoint):
         # Lightning formats it into a profiler label at every hook call; the parent rebuilds it each time.
         return super().state_key
 
+    @property
+    def stopped_inside_epoch(self) -> bool:
+        """The fit stopped inside an epoch (``max_steps``, ``max_time``): Lightning counts that epoch as trained."""
+        return self._mid_epoch
+
     def on_train_batch_start(self, *args, **kwargs) -> None:
         self._mid_epoch = False  # the fit went on after all (a should_stop before min_epochs)
         self._trained = True
