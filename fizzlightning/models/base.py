@@ -140,16 +140,17 @@ class TrainingModule(L.LightningModule):
     # ---- the loss of every step --------------------------------------------------------------------------------------
 
     def on_train_epoch_start(self) -> None:
-        self._new_epoch(0)
+        self._new_epoch(None)
         # The epoch's draws (shuffle order, fresh samples) are the trainer's epoch's. Lightning passes its loader
         # another count, one ahead after a resume of a checkpoint written at an epoch's end under max_steps.
         sampler = getattr(self.trainer.train_dataloader, "sampler", None)
         if callable(getattr(sampler, "set_epoch", None)):
             sampler.set_epoch(self.current_epoch)
 
-    def _new_epoch(self, first: int) -> None:
-        """This epoch's buffers, from its batch ``first`` on (0 but where a resume has no record of the batches
-        before: an earlier version's checkpoint, or another batch size)."""
+    def _new_epoch(self, first: int | None) -> None:
+        """This epoch's buffers, from its batch ``first`` on (None: its first batch here, which is 0 but where
+        Lightning resumes inside the epoch without a record of the batches before: an earlier version's checkpoint,
+        or another batch size)."""
         self._step_losses = torch.full((self.trainer.num_training_batches,), math.nan, device=self.device)
         # Each step's learning rate, for the divergence message: by the epoch's last on_train_batch_end,
         # Lightning has already stepped epoch-interval schedulers to the next epoch's rate.
@@ -161,6 +162,8 @@ class TrainingModule(L.LightningModule):
         held = getattr(self, "_step_losses", None)
         if held is None or len(held) != self.trainer.num_training_batches:  # resumed inside an epoch (see above)
             self._new_epoch(batch_idx)
+        if self._first_step is None:
+            self._first_step = batch_idx
         self._step_lrs[batch_idx] = self.trainer.optimizers[0].param_groups[0]["lr"]
 
     def record_step(self, outputs: Any, batch_idx: int) -> None:
@@ -180,7 +183,7 @@ class TrainingModule(L.LightningModule):
         self.record_step(outputs, batch_idx)
         if batch_idx + 1 < self.trainer.num_training_batches:
             return
-        first = getattr(self, "_first_step", 0)  # the epoch's steps this process knows of
+        first = self._first_step or 0  # the epoch's steps this process knows of
         losses = self._step_losses[first:]
         bad = (~torch.isfinite(losses)).nonzero()  # the one host sync of the epoch
         # every rank stops if any diverged: a rank that raised alone would leave the others waiting
