@@ -10,12 +10,17 @@ import torch
 
 from fizzlightning.commands.main import main
 from fizzlightning.data.batches import TensorBatches
+from tests.helpers import CONFIGS as CONFIGS_DIR
 from tests.helpers import INTERRUPTIBLE, REGRESSOR, assert_bit_identical, final_state, only_run, write
 
-# automatic optimisation (FizzBuzz, momentum and a StepLR) and the regressor's hand-written backprop, which steps
-# its scheduler itself at each epoch's end
+# automatic optimisation (FizzBuzz, momentum and a StepLR), the GAN's manual steps on paintings drawn afresh each
+# epoch, and the regressor's hand-written backprop, which steps its scheduler itself at each epoch's end
 CONFIGS = {
     "fizzbuzz": (INTERRUPTIBLE, []),
+    "gan": (
+        (CONFIGS_DIR / "gan.yaml").read_text(),
+        ["--data.init_args.steps_per_epoch", "8", "--data.init_args.eval_paintings", "50"],
+    ),
     "regressor": (
         REGRESSOR,
         ["--lr_scheduler", "torch.optim.lr_scheduler.StepLR", "--lr_scheduler.step_size", "1",
