@@ -3,6 +3,7 @@
 of one uninterrupted fit, to the bit, as users type the commands."""
 
 import itertools
+import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import torch
 from fizzlightning.commands.main import main
 from fizzlightning.data.batches import TensorBatches
 from tests.helpers import CONFIGS as CONFIGS_DIR
-from tests.helpers import INTERRUPTIBLE, REGRESSOR, assert_bit_identical, final_state, only_run, write
+from tests.helpers import INTERRUPTIBLE, REGRESSOR, assert_bit_identical, digests, final_state, only_run, write
 
 # automatic optimisation (FizzBuzz, momentum and a StepLR), the GAN's manual steps on paintings drawn afresh each
 # epoch, and the regressor's hand-written backprop, which steps its scheduler itself at each epoch's end
@@ -95,3 +96,16 @@ def test_training_batches_resume_after_the_last_one_handed_out():
     other.load_state_dict(state)  # a state of another epoch than the one that runs: a whole pass
     other.set_epoch(4)
     assert sum(len(b[0]) for b in other) == 50
+
+
+def test_a_resume_of_a_run_that_reached_its_max_steps_changes_nothing(tmp_path, capfd):
+    run = fit_run(tmp_path, "fizzbuzz", "--trainer.max_steps", "7")
+    assert last(run)["global_step"] == 7 and last(run)["callbacks"]  # stopped inside its first epoch
+    record = json.loads((run / "fit.json").read_text())
+    assert (record["epochs"], record["global_step"]) == (0, 7)  # the epochs it finished, and its steps
+    before = digests(run)
+    capfd.readouterr()
+    assert fit_run(tmp_path, "fizzbuzz", "--trainer.max_steps", "7", "--ckpt_path", "last") == run
+    (line,) = capfd.readouterr().out.strip().splitlines()
+    assert f"{run} is finished (it has trained its 7 steps)" in line and "--trainer.max_steps 8 or more" in line
+    assert digests(run) == before
