@@ -12,7 +12,18 @@ import torch
 from fizzlightning.commands.main import main
 from fizzlightning.data.batches import TensorBatches
 from tests.helpers import CONFIGS as CONFIGS_DIR
-from tests.helpers import INTERRUPTIBLE, REGRESSOR, assert_bit_identical, digests, final_state, only_run, write
+from tests.helpers import (
+    DDP_CPU,
+    FIZZBUZZ,
+    INTERRUPTIBLE,
+    REGRESSOR,
+    assert_bit_identical,
+    digests,
+    final_state,
+    fizzlightning,
+    only_run,
+    write,
+)
 
 # automatic optimisation (FizzBuzz, momentum and a StepLR), the GAN's manual steps on paintings drawn afresh each
 # epoch, and the regressor's hand-written backprop, which steps its scheduler itself at each epoch's end
@@ -109,3 +120,31 @@ def test_a_resume_of_a_run_that_reached_its_max_steps_changes_nothing(tmp_path, 
     (line,) = capfd.readouterr().out.strip().splitlines()
     assert f"{run} is finished (it has trained its 7 steps)" in line and "--trainer.max_steps 8 or more" in line
     assert digests(run) == before
+
+
+def test_a_ddp_resume_after_a_max_steps_stop_inside_an_epoch_is_exact(tmp_path):
+    """Two CPU processes (3 steps an epoch each): the checkpoint's loader state is rank 0's, and every rank resumes
+    its own shard at the same batch."""
+    ddp = [*DDP_CPU, "--trainer.devices", "2", "--trainer.max_epochs", "20"]
+    for side in ("resumed", "uninterrupted"):
+        (tmp_path / side).mkdir()
+        write(tmp_path / side, "fizzbuzz.yaml", FIZZBUZZ)
+    fizzlightning(tmp_path / "resumed", "fit", "--config", "fizzbuzz.yaml", *ddp, "--trainer.max_steps", "5")
+    run = only_run(tmp_path / "resumed")
+    assert last(run)["global_step"] == 5 and last(run)["epoch"] == 1  # inside the second epoch
+    fizzlightning(
+        tmp_path / "resumed",
+        "fit",
+        "--config",
+        "fizzbuzz.yaml",
+        *ddp,
+        "--trainer.max_steps",
+        "11",
+        "--ckpt_path",
+        "last",
+    )
+    fizzlightning(tmp_path / "uninterrupted", "fit", "--config", "fizzbuzz.yaml", *ddp, "--trainer.max_steps", "11")
+    reference = only_run(tmp_path / "uninterrupted")
+    assert_bit_identical(
+        final_state(run / "checkpoints" / "last.ckpt"), final_state(reference / "checkpoints" / "last.ckpt")
+    )
