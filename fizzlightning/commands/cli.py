@@ -11,6 +11,9 @@ LightningCLI parses the config, then calls these hooks in order; each hands its 
 
 import shlex
 import signal
+import tempfile
+from functools import cached_property
+from pathlib import Path
 from typing import Any, NoReturn
 
 import lightning as L
@@ -96,6 +99,16 @@ class FizzLightningCLI(CLIHooks):
     def _config(self) -> Any:
         return self.config[self.config.subcommand]
 
+    @cached_property
+    def _scratch(self) -> tempfile.TemporaryDirectory:
+        return tempfile.TemporaryDirectory(prefix="fizzlightning-smoke-test-")  # removed when the command ends
+
+    @property
+    def smoke_test(self) -> bool:
+        """``--trainer.fast_dev_run``: a few batches to try the code. Like Lightning's (no logger, no checkpoint), it
+        keeps nothing: no run directory, no saved config, no ``predictions.csv``, nothing written into a run."""
+        return bool(self._config.trainer.fast_dev_run)
+
     def plan_run(self) -> None:
         # LightningCLI would replace the config's model arguments by the checkpoint's hyperparameters, which
         # hides a checkpoint of another network: here the config decides, and instantiate_trainer checks.
@@ -153,7 +166,7 @@ class FizzLightningCLI(CLIHooks):
         for key in ("optimizer", "lr_scheduler"):
             if config.get(key) is None:  # none in the config: the model's default, not the None the link passed on
                 config.model.init_args.pop(key, None)
-        if self._plan_error is None and self.rank == 0 and self.config.subcommand == "fit":
+        if self._plan_error is None and self.rank == 0 and self.config.subcommand == "fit" and not self.smoke_test:
             layout.remove_stale_temporaries(self.plan.run_dir)
         # predict writes a CSV file, not another set of logs; every other command logs into its run
         predicting = self.config.subcommand == "predict"
@@ -166,9 +179,11 @@ class FizzLightningCLI(CLIHooks):
         checkpoints.check_start(self.plan.ckpt_path, subcommand, self.model, self.datamodule, config["trainer"])
         accumulate = config["trainer"].get("accumulate_grad_batches", 1)  # Lightning divides by it, unchecked
         errors.require(accumulate >= 1, "trainer.accumulate_grad_batches", accumulate, "an integer >= 1")
-        if subcommand == "fit" and (run_dir / layout.FINISHED).is_file() and self.plan.ckpt_path is not None:
+        smoke = self.smoke_test  # a smoke test of a resume loads the checkpoint, whatever the run has trained
+        if subcommand == "fit" and (run_dir / layout.FINISHED).is_file() and self.plan.ckpt_path and not smoke:
             # a finished run stays finished: a resume that would train nothing rewrites none of its files
-            why = checkpoints.nothing_to_train(self.plan.ckpt_path, config["trainer"].get("max_epochs"))
+            stops = (config["trainer"].get(key) for key in ("max_epochs", "max_steps"))
+            why = checkpoints.nothing_to_train(self.plan.ckpt_path, *stops)
             if why is not None:
                 raise errors.NothingToDo(f"{run_dir} is finished ({why}.")
         resume = layout.resume_command(self.args) if subcommand == "fit" else None
@@ -184,8 +199,9 @@ class FizzLightningCLI(CLIHooks):
             callbacks.append(self.checkpoint)
         else:  # only fit writes checkpoints; Lightning's default one would warn that a loaded one's dirpath moved
             kwargs["enable_checkpointing"] = False
-        if subcommand == "predict":
-            self.writer = PredictionWriter(run_dir / "predictions.csv", self.report.table)
+        if subcommand == "predict":  # a smoke test's rows are shown, and written to a folder removed when it ends
+            where = Path(self._scratch.name) if smoke else run_dir
+            self.writer = PredictionWriter(where / "predictions.csv", self.report.table)
             callbacks.append(self.writer)
         if subcommand == "test":
             self.test_outputs = TestOutputs(self.report.results)
@@ -201,8 +217,8 @@ class FizzLightningCLI(CLIHooks):
             if not isinstance(error, MisconfigurationException) and not raised_in(error, L):
                 raise
             raise errors.ConfigError(trainer_message(error, dict(config["trainer"]))) from None
-        if trainer.is_global_zero:
-            if subcommand == "fit" and not trainer.fast_dev_run:  # a smoke test keeps nothing, so no run to hold
+        if trainer.is_global_zero and not smoke:  # a smoke test keeps nothing: no run to hold, no config to save
+            if subcommand == "fit":
                 layout.hold(run_dir)  # a new run, made now (a resume's is held already: a second hold is a no-op)
             # One file per command (fit-config.yaml, then fit-config-2.yaml, ...): none replaces another.
             text = self.subcommand_parser(subcommand).dump(self._config, skip_none=False)
@@ -265,15 +281,20 @@ class FizzLightningCLI(CLIHooks):
 
     def validate(self, model, datamodule=None, ckpt_path=None, verbose: bool = True, **kwargs: Any) -> None:
         self._run(self.trainer.validate, model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=verbose)
+        if self.trainer.is_global_zero and self.smoke_test:
+            print(finish.smoke_test_line("validate", self.trainer.fast_dev_run), flush=True)
 
     def test(self, model, datamodule=None, ckpt_path=None, verbose: bool = False, **kwargs: Any) -> None:
         self._run(self.trainer.test, model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=verbose)
         if self.trainer.is_global_zero:
             text = self.report.test(self.trainer.callback_metrics, self.test_outputs.results)
             print(f"\nCheckpoint: {ckpt_path}\n{text}", flush=True)
+            if self.smoke_test:
+                print(finish.smoke_test_line("test", self.trainer.fast_dev_run), flush=True)
 
     def predict(self, model, datamodule=None, ckpt_path=None, **kwargs: Any) -> None:
         self._run(self.trainer.predict, model, datamodule=datamodule, ckpt_path=ckpt_path)
         if self.trainer.is_global_zero:
             shown = self.report.predictions(self.writer.header, self.writer.predictions, self.writer.total)
-            print(f"\nCheckpoint: {ckpt_path}\n{shown}\nWritten to {self.writer.path}", flush=True)
+            kept = finish.smoke_test_line("predict", self.trainer.fast_dev_run) if self.smoke_test else None
+            print(f"\nCheckpoint: {ckpt_path}\n{shown}\n{kept or f'Written to {self.writer.path}'}", flush=True)

@@ -19,7 +19,7 @@ from fizzlightning.runs import layout
 
 @dataclass(frozen=True)
 class FitOutcome:
-    epochs: int
+    epochs: int  # finished: a stop inside an epoch (max_steps) counts its steps, not that epoch
     global_step: int
     seconds: float  # the run's training, from the start of trainer.fit to its end, summed over its resumes
     best_checkpoint: Path | None  # best.ckpt, or last.ckpt when no validation ran; None if no epoch finished
@@ -27,7 +27,7 @@ class FitOutcome:
     best_score: float | None
     seed: int
     stopped_by: int | None  # the signal that stopped the run, if one did
-    smoke_test: bool = False  # --trainer.fast_dev_run: a few batches to try the code, nothing of it kept
+    smoke_test: int = 0  # --trainer.fast_dev_run: the batches of each loop it tried the code on, nothing of it kept
 
     @property
     def finished(self) -> bool:
@@ -40,7 +40,7 @@ def outcome(trainer, checkpoint, seed: int) -> FitOutcome:
     chosen = checkpoint.best_model_path or checkpoint.last_model_path  # no validation: the last epoch
     score = checkpoint.best_model_score if checkpoint.best_model_path else None
     return FitOutcome(
-        epochs=trainer.current_epoch,
+        epochs=trainer.current_epoch - checkpoint.stopped_inside_epoch,  # the epochs it finished
         global_step=trainer.global_step,
         seconds=checkpoint.trained_seconds(),
         best_checkpoint=Path(chosen) if chosen else None,
@@ -48,7 +48,7 @@ def outcome(trainer, checkpoint, seed: int) -> FitOutcome:
         best_score=None if score is None else float(score),
         seed=seed,
         stopped_by=checkpoint.signal_received,
-        smoke_test=bool(trainer.fast_dev_run),
+        smoke_test=int(trainer.fast_dev_run),
     )
 
 
@@ -76,15 +76,30 @@ def write_run_files(outcome: FitOutcome, run_dir: Path, model: nn.Module) -> Non
     atomic_write(run_dir / layout.FINISHED, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
 
 
+# what a smoke test does not write: a command's saved config and logs, and what only fit or predict write
+SMOKE_TEST_KEEPS_NO = {
+    "fit": "run directory, checkpoint, log or saved config",
+    "predict": "predictions.csv or saved config",
+}
+
+
+def smoke_test_line(command: str, batches: int) -> str:
+    """What a command run with ``--trainer.fast_dev_run`` (Lightning's smoke test: ``batches`` of each loop, no logger,
+    no checkpoint) says at its end: that it ran, and that it kept nothing."""
+    ran = f"{int(batches)} batch{'es' * (int(batches) != 1)}{' of each loop' * (command == 'fit')}"
+    unwritten = SMOKE_TEST_KEEPS_NO.get(command, "log or saved config")
+    return (
+        f"--trainer.fast_dev_run: a smoke test of {command} ran {ran} and kept nothing (no {unwritten} written), "
+        "so later commands see the runs as they were."
+    )
+
+
 def summary(outcome: FitOutcome, run_dir: Path, config_args: str, dashboards: list[str]) -> str:
     """What ``fit`` prints at the end: short, plain, and saying what to run next."""
+    if outcome.smoke_test:  # what it trained is not a run's: its epochs and steps say nothing
+        return f"\n{smoke_test_line('fit', outcome.smoke_test)}"
     lines = [f"\nTrained {outcome.epochs} epochs ({outcome.global_step} steps) in {outcome.seconds:.1f} s."]
-    if outcome.smoke_test:
-        lines.append(
-            "--trainer.fast_dev_run is a smoke test: it keeps no checkpoint, export or fit.json, so test, serve and "
-            "--ckpt_path last still use the newest real run."
-        )
-    elif outcome.best_checkpoint is None:
+    if outcome.best_checkpoint is None:
         lines.append("No epoch finished, so no checkpoint was written.")
     elif outcome.monitor is not None and outcome.best_score is not None:
         lines.append(f"Best {outcome.monitor} = {outcome.best_score:.4f}: {outcome.best_checkpoint}")

@@ -5,8 +5,10 @@ The training data of every lesson lives on the training device (FizzBuzz's large
 pass allocates is then bounded by its batch size, whatever the size of the data.
 """
 
+import itertools
 import math
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 
@@ -20,10 +22,18 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 class EpochBatches:
     """A loader without a DataLoader: Lightning calls ``loader.sampler.set_epoch(epoch)`` before each training
-    epoch, and looks for a batch sampler. Subclasses draw each epoch's batches from ``self.epoch``."""
+    epoch, and looks for a batch sampler. Subclasses draw each epoch's batches from ``self.epoch`` (``batches``).
+
+    It resumes mid-epoch: Lightning keeps a training loader's ``state_dict()`` in every checkpoint and hands it to
+    ``load_state_dict`` when a fit resumes inside an epoch (a stop at ``max_steps``). The state is the epoch and
+    how many of its batches were handed out; the resumed epoch draws the same order and starts at the batch after
+    them, so a resumed run sees every batch the uninterrupted run sees, in its order.
+    """
 
     batch_sampler = None
     epoch = 0
+    handed_out = 0  # batches of the current epoch's pass handed out so far
+    _resume: tuple[int, int] | None = None  # (epoch, batches handed out) of a checkpoint written inside that epoch
 
     @property
     def sampler(self) -> "EpochBatches":
@@ -31,6 +41,25 @@ class EpochBatches:
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "batches": self.handed_out}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._resume = (state["epoch"], state["batches"])
+
+    def batches(self) -> Iterator[Any]:
+        """The current epoch's batches, all of them, in order."""
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[Any]:
+        # A generator: it starts at the first ``next()``, after Lightning has set the epoch and loaded the state.
+        resume, self._resume = self._resume, None
+        skip = resume[1] if resume is not None and resume[0] == self.epoch else 0  # another epoch's: a whole pass
+        self.handed_out = skip
+        for batch in itertools.islice(self.batches(), skip, None):
+            self.handed_out += 1  # before the yield: a checkpoint written while the batch trains counts it
+            yield batch
 
 
 class TensorBatches(EpochBatches):
@@ -82,8 +111,7 @@ class TensorBatches(EpochBatches):
             order = order[self._part.start : self._part.stop]
         return order.to(self.tensors[0].device)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
-        # A generator: the order is drawn at the first ``next()``, after Lightning has set the epoch.
+    def batches(self) -> Iterator[tuple[torch.Tensor, ...]]:
         size, part = self.batch_size, self._part  # part: every sample when world_size is 1
         for _ in range(self.passes):
             if self.shuffle or (self.even and self.world_size > 1):
@@ -111,7 +139,7 @@ class ArtistBatches(EpochBatches):
     def __len__(self) -> int:
         return self.steps
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch) * 1_009 + self.rank)
         n = self.steps * self.batch_size
         a = (1 + torch.rand(n, generator=generator)).to(self.points.device)  # one host-to-device copy an epoch

@@ -27,6 +27,7 @@ from fizzlightning.errors import ConfigError, DivergedError
 # LightningCLI's dependency injection: functions that build the optimizer and scheduler once the parameters
 # exist. They stay out of the hyperparameters, which a checkpoint holds as plain values (weights_only=True).
 INJECTED = ["optimizer", "lr_scheduler"]
+EPOCH_STEPS = "fizzlightning_epoch_steps"  # a checkpoint's record of its epoch's steps so far: their losses, rates
 
 # Every TrainingModule subclass, by class path, once its module is imported: the models that checkpoints
 # rebuild, serve serves and export exports. A checkpoint does not get to name what is imported and built.
@@ -102,6 +103,9 @@ class TrainingModule(L.LightningModule):
         return [optimizer], [scheduler]
 
     def on_train_epoch_end(self) -> None:
+        trained, self._trained = getattr(self, "_trained", False), False
+        if not trained:  # a resume of a checkpoint written at this epoch's end, which Lightning ends again
+            return
         # Lightning steps the --lr_scheduler itself only under automatic optimisation (the GAN, the
         # regressor's hand-written backprop): here, once an epoch.
         scheduler = None if self.automatic_optimization else self.lr_schedulers()
@@ -116,6 +120,16 @@ class TrainingModule(L.LightningModule):
         # One spelling of the class whoever built it (a config may say fizzlightning.FizzBuzzClassifier, a script
         # records none): what checkpoints.rebuild_model, serve and export read.
         checkpoint.setdefault("hyper_parameters", {})["_class_path"] = class_path(self)
+        if getattr(self, "_step_losses", None) is not None:  # a checkpoint written inside an epoch resumes in it
+            checkpoint[EPOCH_STEPS] = {"losses": self._step_losses.cpu(), "lrs": list(self._step_lrs)}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Lightning resumes a checkpoint written inside an epoch (a stop at max_steps) in that epoch, without
+        # on_train_epoch_start: its steps so far are the epoch's, for train/loss and the divergence stop.
+        held = checkpoint.get(EPOCH_STEPS)
+        if held is not None:
+            self._step_losses, self._step_lrs = held["losses"].to(self.device), list(held["lrs"])
+            self._first_step = 0
 
     def new_callbacks(self, *callbacks: L.Callback) -> list[L.Callback]:
         """For ``configure_callbacks``: those whose type the trainer does not hold yet. A second ``validate`` or
@@ -126,15 +140,36 @@ class TrainingModule(L.LightningModule):
     # ---- the loss of every step --------------------------------------------------------------------------------------
 
     def on_train_epoch_start(self) -> None:
+        self._new_epoch(None)
+        # The epoch's draws (shuffle order, fresh samples) are the trainer's epoch's. Lightning passes its loader
+        # another count, one ahead after a resume of a checkpoint written at an epoch's end under max_steps.
+        sampler = getattr(self.trainer.train_dataloader, "sampler", None)
+        if callable(getattr(sampler, "set_epoch", None)):
+            sampler.set_epoch(self.current_epoch)
+
+    def _new_epoch(self, first: int | None) -> None:
+        """This epoch's buffers, from its batch ``first`` on (None: its first batch here, which is 0 but where
+        Lightning resumes inside the epoch without a record of the batches before: an earlier version's checkpoint,
+        or another batch size)."""
         self._step_losses = torch.full((self.trainer.num_training_batches,), math.nan, device=self.device)
         # Each step's learning rate, for the divergence message: by the epoch's last on_train_batch_end,
         # Lightning has already stepped epoch-interval schedulers to the next epoch's rate.
         self._step_lrs = [math.nan] * self.trainer.num_training_batches
+        self._first_step = first
 
     def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        self._trained = True  # a batch of this epoch trains in this process
+        held = getattr(self, "_step_losses", None)
+        if held is None or len(held) != self.trainer.num_training_batches:  # resumed inside an epoch (see above)
+            self._new_epoch(batch_idx)
+        if self._first_step is None:
+            self._first_step = batch_idx
         self._step_lrs[batch_idx] = self.trainer.optimizers[0].param_groups[0]["lr"]
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+    def record_step(self, outputs: Any, batch_idx: int) -> None:
+        """Keep this step's loss (``outputs``, what ``training_step`` returned) for the epoch's ``train/loss`` and
+        the divergence stop. ``on_train_batch_end`` does, after the callbacks' own: a callback that writes a
+        checkpoint there calls it first, so that the checkpoint holds this step's loss too."""
         # Lightning hands over what training_step returned: {"loss": ...} under either kind of optimisation.
         loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
         if not isinstance(loss, torch.Tensor):
@@ -143,19 +178,23 @@ class TrainingModule(L.LightningModule):
                 "step's loss (a scalar tensor), which the base records for train/loss and the divergence stop."
             )
         self._step_losses[batch_idx] = loss.detach()
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        self.record_step(outputs, batch_idx)
         if batch_idx + 1 < self.trainer.num_training_batches:
             return
-        losses = self._step_losses
+        first = self._first_step or 0  # the epoch's steps this process knows of
+        losses = self._step_losses[first:]
         bad = (~torch.isfinite(losses)).nonzero()  # the one host sync of the epoch
         # every rank stops if any diverged: a rank that raised alone would leave the others waiting
         if self.trainer.strategy.reduce_boolean_decision(len(bad) > 0, all=False):
             if len(bad) == 0:
                 raise DivergedError("Training diverged on another process. No checkpoint of it was written.")
             first_index = int(bad[0])
-            first_step = self.global_step - len(losses) + first_index
+            first_step, lr = self.global_step - len(losses) + first_index, self._step_lrs[first + first_index]
             raise DivergedError(
                 f"Training diverged: the loss became {losses[first_index].item()} at step {first_step} "
-                f"(epoch {self.current_epoch}) with learning rate {self._step_lrs[first_index]:g}. No checkpoint of "
+                f"(epoch {self.current_epoch}) with learning rate {lr:g}. No checkpoint of "
                 "the diverged model was written. Lower the learning rate (--optimizer.init_args.lr) and fit again."
             )
         # Reduced here, on every rank at once. With sync_dist=True Lightning reduces when the value is first read,

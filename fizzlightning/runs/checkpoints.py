@@ -187,23 +187,35 @@ def run_record(trainer: L.Trainer) -> dict[str, Any]:
 
 
 def epochs_done(checkpoint: dict[str, Any]) -> int:
-    """Training epochs a checkpoint has finished: Lightning saves ``epoch`` as the index of the epoch it ended."""
-    return checkpoint["epoch"] + 1
+    """Training epochs a checkpoint has finished: Lightning saves ``epoch`` as the index of the epoch it ended, or,
+    for one written inside an epoch (a stop at ``max_steps``), of the epoch it is in."""
+    return checkpoint["epoch"] + (not _run_state(checkpoint, "mid_epoch"))
+
+
+def _run_state(checkpoint: dict[str, Any], key: str) -> bool:
+    """A flag of ``RunCheckpoint``'s state in the checkpoint (none in an earlier version's: False)."""
+    return any(isinstance(state, dict) and state.get(key) for state in checkpoint.get("callbacks", {}).values())
 
 
 def run_over(checkpoint: dict[str, Any]) -> bool:
     """The checkpoint was written where its run stopped by its own rule (a stopping callback): a resume trains no
     more, whatever ``max_epochs`` says (``RunCheckpoint`` keeps this in its state)."""
-    return any(isinstance(state, dict) and state.get("run_over") for state in checkpoint.get("callbacks", {}).values())
+    return _run_state(checkpoint, "run_over")
 
 
-def nothing_to_train(ckpt_path: str, max_epochs: int | None) -> str | None:
+def nothing_to_train(ckpt_path: str, max_epochs: int | None, max_steps: int | None = None) -> str | None:
     """Why a resume from ``ckpt_path`` would train nothing more, and what would, or None if it would train."""
     checkpoint = load_checkpoint(ckpt_path)
     done = epochs_done(checkpoint)
     again = "to train again, run fit without --ckpt_path"
     if run_over(checkpoint):
         return f"it stopped by its own rule after {done} epochs), so --ckpt_path last changes nothing: {again}"
+    steps = checkpoint["global_step"]
+    if max_steps is not None and max_steps != -1 and max_steps <= steps:
+        return (
+            f"it has trained its {steps} steps), so --ckpt_path last changes nothing: to train it on, pass "
+            f"--trainer.max_steps {steps + 1} or more; {again}"
+        )
     if max_epochs is not None and max_epochs != -1 and max_epochs <= done:
         return (
             f"it has trained its {done} epochs), so --ckpt_path last changes nothing: to train it on, pass "

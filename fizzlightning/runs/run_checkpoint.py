@@ -29,6 +29,10 @@ class RunCheckpoint(ModelCheckpoint):
     an epoch end keeps a resume exact to the bit. A second Ctrl-C stops at once (the previous ``last.ckpt`` is whole).
     ``requeue``: SLURM's requeue signal as the command caught it before training; one that came once the command
     had decided to train (while the Trainer set up) stops the run at the end of the first epoch.
+    A fit that stops inside an epoch (``max_steps``, or a callback's ``should_stop``: ``max_time``) writes ``last.ckpt``
+    after its last step, where Lightning resumes it inside that epoch at the next batch (the loaders' state:
+    ``data.batches.EpochBatches``), and that partial epoch's end is no epoch's: nothing of it is kept. The resumed run
+    then trains what the uninterrupted one would have, to the bit.
     One callback instead of three: Lightning calls every hook of every callback at every step.
     """
 
@@ -39,6 +43,8 @@ class RunCheckpoint(ModelCheckpoint):
         self.stop_signals = (signal.SIGINT, signal.SIGTERM, *((REQUEUE_SIGNAL,) if requeue is not None else ()))
         self.signal_received: int | None = None
         self._run_over = False  # the run had stopped for its own reasons (early stopping) when last.ckpt was written
+        self._mid_epoch = False  # last.ckpt is written inside an epoch, after the step where the fit stops
+        self._trained = False  # a batch has trained since the last epoch's end, in this process
         # when (time.monotonic) and at which global step last.ckpt was last written: never yet
         self._last_written, self._last_step = float("-inf"), None
         self.earlier_seconds = 0.0  # the run's training time before this command: a resumed checkpoint's
@@ -56,7 +62,12 @@ class RunCheckpoint(ModelCheckpoint):
         self._started = time.perf_counter()
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "run_over": self._run_over, "seconds": self.trained_seconds()}
+        return {
+            **super().state_dict(),
+            "run_over": self._run_over,
+            "seconds": self.trained_seconds(),
+            "mid_epoch": self._mid_epoch,
+        }
 
     def load_state_dict(self, state_dict: dict) -> None:
         super().load_state_dict(state_dict)
@@ -68,8 +79,26 @@ class RunCheckpoint(ModelCheckpoint):
         # Lightning formats it into a profiler label at every hook call; the parent rebuilds it each time.
         return super().state_key
 
-    def on_train_batch_end(self, *args, **kwargs) -> None:
-        """Nothing: checkpoints are written at epoch ends only, and the parent's per-step checks cost time."""
+    @property
+    def stopped_inside_epoch(self) -> bool:
+        """The fit stopped inside an epoch (``max_steps``, ``max_time``): Lightning counts that epoch as trained."""
+        return self._mid_epoch
+
+    def on_train_batch_start(self, *args, **kwargs) -> None:
+        self._mid_epoch = False  # the fit went on after all (a should_stop before min_epochs)
+        self._trained = True
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+        """``last.ckpt`` where the fit stops inside an epoch; nothing else (the parent's per-step checks cost time)."""
+        if batch_idx + 1 >= trainer.num_training_batches or self._mid_epoch:
+            return  # the epoch's end writes it
+        if not (0 <= trainer.max_steps <= trainer.global_step or trainer.should_stop):
+            return
+        record = getattr(pl_module, "record_step", None)  # the model keeps this step's loss after this hook
+        if record is not None:
+            record(outputs, batch_idx)
+        self._mid_epoch = True
+        self.write_last(trainer)
 
     def check_monitor_top_k(self, trainer: L.Trainer, current: torch.Tensor | None = None) -> bool:
         # A tie goes to the later epoch: the one that kept the best score longer.
@@ -125,6 +154,11 @@ class RunCheckpoint(ModelCheckpoint):
         self.write_last(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        trained, self._trained = self._trained, False
+        if self._mid_epoch or not trained:
+            # the fit stopped inside the epoch: a resume trains the rest of it, and ends it. Or it resumed a
+            # checkpoint written at this epoch's end, whose end Lightning runs again (under max_steps): done before
+            return
         # Lightning runs checkpoint callbacks after the others, so a stopping rule has decided by now.
         self._run_over = trainer.should_stop
         # every rank must agree to stop, or the others would wait for it at the next collective
