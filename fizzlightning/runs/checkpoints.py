@@ -114,18 +114,14 @@ def check_network(
     """
     held = checkpoint.get("hyper_parameters") or {}
     shapes = [{k: tuple(v.shape) for k, v in state.items()} for state in (model.state_dict(), checkpoint["state_dict"])]
-    if not held and shapes[0] != shapes[1]:
-        raise CheckpointError(
-            f"{path} holds a model with parameters {list(shapes[1])[:6]}, but the config builds "
-            f"{describe_model(class_path(model), dict(model.hparams))}. Pass the config it was trained with, or run "
-            "fit with this one."
-        )
     data_args = dict(getattr(data, "hparams", {})) if data is not None else {}
     judge(
         checkpoint, path, type(model), dict(model.hparams), type(data) if data is not None else None, data_args, inputs
     )
     if shapes[0] != shapes[1]:  # whatever the arguments say (a script's model may record other ones), they differ
-        raise changed("model", describe_model(class_path(model), dict(model.hparams)), "other weights' shapes", path)
+        given = Shown(describe_model(class_path(model), dict(model.hparams)))
+        was = describe_model(held.get("_class_path"), held) if held else "a model"
+        raise changed("model", given, Shown(f"{was}, of parameters {list(shapes[1])[:6]}"), path)
 
 
 def changed(setting: str, given: Any, was: Any, path: str | Path) -> CheckpointError:
@@ -136,6 +132,13 @@ def changed(setting: str, given: Any, was: Any, path: str | Path) -> CheckpointE
         "trained run takes both from the run; how it runs is yours (--trainer.*, --data.batch_size, "
         "--data.predict_range). Drop the setting (or pass the config it was trained with), or fit a new run with it."
     )
+
+
+class Shown(str):
+    """A value already written as the line shows it (a model's description): ``changed`` quotes no further."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def _short(path: Any) -> str:
@@ -162,11 +165,12 @@ def judge(
     held = checkpoint.get("hyper_parameters") or {}
     held_class = held.get("_class_path")
     if held_class and model_class(held_class) is not model_cls:
-        raise changed("model.class_path", _short(model_cls.__qualname__), _short(held_class), path)
+        given = Shown(describe_model(f"{model_cls.__module__}.{model_cls.__qualname__}", model_args))
+        raise changed("model", given, Shown(describe_model(held_class, held)), path)
     recorded = checkpoint.get("datamodule_hyper_parameters") or {}
     given_data = recorded.get("_class_path")
     if data_cls is not None and given_data and _short(given_data) != data_cls.__qualname__:
-        raise changed("data.class_path", data_cls.__qualname__, _short(given_data), path)
+        raise changed("data", Shown(data_cls.__qualname__), Shown(_short(given_data)), path)
     settings = [
         (f"data.init_args.{k}", v, recorded[k] if k in recorded else _default(data_cls, k) if data_cls else v)
         for k, v in data_args.items()
@@ -278,10 +282,7 @@ def check_config_model(checkpoint: dict[str, Any], config_class: str | None, pat
         except ImportError as error:
             raise ConfigError(f"--config {config} names {config_class}, which cannot be imported: {error}.") from None
     if config_class and config_class.rsplit(".", 1)[-1] != (held or "").rsplit(".", 1)[-1]:
-        raise CheckpointError(
-            f"{path} holds {describe_model(held, hparams)}, but --config {config} builds {config_class}. "
-            "Pass the config it was trained with."
-        )
+        raise changed(f"--config {config}: model", Shown(config_class), Shown(describe_model(held, hparams)), path)
 
 
 def run_record(trainer: L.Trainer) -> dict[str, Any]:
