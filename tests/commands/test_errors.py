@@ -211,7 +211,7 @@ def test_unwritable_log_dir_is_reported_before_training(cli, tmp_path, capfd):
 README_EXAMPLES = [
     (["fit", "--data.init_args.num_digits", "40"], "data.num_digits = 40 is not allowed: expected at most 24"),
     (["fit", "--model.init_args.hiden", "3"], "model: Option 'hiden' is not accepted"),
-    (["test", "--ckpt_path", "{regressor_ckpt}"], "holds Regressor(d_in=20"),
+    (["test", "--ckpt_path", "{regressor_ckpt}"], "was trained with Regressor(d_in=20"),
 ]
 
 
