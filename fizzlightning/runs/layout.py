@@ -370,9 +370,10 @@ def split_option(args: list[str], option: str = "--ckpt_path") -> tuple[str | No
     return (given if given is not None or option not in args else ""), kept
 
 
-# What a command after fit may change of a run's data: how it scores, never the network or its inputs
-# (``checkpoints.judge``); predict_paintings is the GAN's predict_range
-HOW_IT_SCORES = ("batch_size", "predict_range", "predict_paintings")
+# What a command after fit may change of a run's data: how it runs and scores, never the network or its inputs
+# (``checkpoints.judge``): the batches, what predict plays (the GAN's predict_paintings), how long a training epoch
+# is, and how many paintings score the GAN (a larger sample of the same network's)
+HOW_IT_SCORES = ("batch_size", "predict_range", "predict_paintings", "steps_per_epoch", "eval_paintings")
 
 
 def network_options(args: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
