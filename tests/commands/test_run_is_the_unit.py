@@ -272,6 +272,7 @@ def drawn_options():
 @example(case=("predict", "--data.init_args.val_fraction", "0.25"))  # another validation split
 @example(case=("test", "--model.init_args.board_every_n_epochs", "3"))  # a dashboard's period: how it runs
 @example(case=("serve", "--data.init_args.batch_size", "7"))  # how it runs
+@example(case=("validate", "--model.init_args.hidden", "[2147483648, 2147483648]"))  # a layer torch cannot size
 def test_the_bare_and_config_paths_agree_on_every_network_option(agreeing, cli, capfd, case):
     """One rule on values: a command on the run found bare and the same command with ``--config`` and the run's
     checkpoint end alike, for an option drawn from the model's and the data's declared arguments: both pass, or
