@@ -96,3 +96,20 @@ def test_a_checkpoint_that_records_no_save_time_falls_back_to_its_file_time(tmp_
     torch.save(checkpoint, new)
     os.utime(new, (1e8, 1e8))  # an older file time than the 0.2.0 one: what it records wins
     assert layout.newest_last([old, new]) == new
+
+
+@pytest.mark.parametrize("logger", ["TensorBoardLogger", "CSVLogger", "WandbLogger"])
+def test_a_copied_runs_recorded_logger_place_is_no_setting_to_warn_about(tmp_path, capsys, logger):
+    """What ``loggers.place`` recorded for a run (its ``fit-config.yaml``), read back for a copy of that run under
+    another root, says nothing; a ``save_dir`` of the user's own still gets its line."""
+    from fizzlightning.runs import loggers
+
+    run = tmp_path / "original" / "lightning_logs" / "fizzbuzz" / "20260101-000000-1"
+    copy = tmp_path / "copy" / "lightning_logs" / "fizzbuzz" / run.name
+    recorded = loggers.place({"class_path": f"lightning.pytorch.loggers.{logger}", "init_args": {}}, run)
+    placed = loggers.place(recorded, copy)
+    assert capsys.readouterr().err == ""
+    assert str(placed["init_args"]["save_dir"]).startswith(str(tmp_path / "copy"))
+    own = {"class_path": f"lightning.pytorch.loggers.{logger}", "init_args": {"save_dir": "mylogs"}}
+    loggers.place(own, copy)
+    assert f"writes into the run directory {copy}, not mylogs" in capsys.readouterr().err
