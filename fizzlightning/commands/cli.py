@@ -176,7 +176,9 @@ class FizzLightningCLI(CLIHooks):
         if self._plan_error is not None:
             raise self._plan_error
         subcommand, run_dir, config = self.subcommand, self.plan.run_dir, self.config_init[self.subcommand]
-        checkpoints.check_start(self.plan.ckpt_path, subcommand, self.model, self.datamodule, config["trainer"])
+        checkpoints.check_start(
+            self.plan.ckpt_path, subcommand, self.model, self.datamodule, config["trainer"], run_dir
+        )  # the one run rule's judgment on the network and its data, for a bare command and a --config alike
         accumulate = config["trainer"].get("accumulate_grad_batches", 1)  # Lightning divides by it, unchecked
         errors.require(accumulate >= 1, "trainer.accumulate_grad_batches", accumulate, "an integer >= 1")
         smoke = self.smoke_test  # a smoke test of a resume loads the checkpoint, whatever the run has trained

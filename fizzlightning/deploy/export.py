@@ -16,10 +16,12 @@ import argparse
 import copy
 import io
 import logging
+import sys
 import warnings
 from pathlib import Path
 
 import torch
+import yaml
 from torch import nn
 
 from fizzlightning import extras
@@ -29,7 +31,7 @@ from fizzlightning.lessons import fizzbuzz
 from fizzlightning.lessons.nets import Sine
 from fizzlightning.models import GAN, FizzBuzzClassifier, TrainingModule
 from fizzlightning.runs import layout
-from fizzlightning.runs.checkpoints import check_config_model, load_checkpoint, rebuild_model
+from fizzlightning.runs.checkpoints import check_config_model, check_config_network, load_checkpoint, rebuild_model
 
 CHECK_BATCH = 1024  # rows per forward pass of a check: its memory does not grow with the inputs
 FILES = {"pt": "model.pt", "pt2": "model.pt2", "onnx": "model.onnx"}
@@ -196,9 +198,20 @@ def export_program(net: nn.Module, inputs: torch.Tensor, out: Path, fmt: str = "
     return difference
 
 
+class RunParser(OneLineParser):
+    """A command's options, and its ``--model``/``--data`` settings (``layout.network_options``) as ``settings``:
+    judged against the checkpoint as the Lightning commands judge them (``run_model``)."""
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        settings, rest = layout.network_options(list(sys.argv[1:] if args is None else args))
+        options = super().parse_args(rest, namespace)
+        options.settings = settings
+        return options
+
+
 def run_parser(command: str, description: str) -> OneLineParser:
     """The options of a command on a run's checkpoint (``export``, ``serve``): which run, as ``test`` takes it."""
-    parser = OneLineParser(prog=f"fizzlightning {command}", description=description, allow_abbrev=False)
+    parser = RunParser(prog=f"fizzlightning {command}", description=description, allow_abbrev=False)
     parser.add_argument("-c", "--config", metavar="PATH", help="default: the run's own fit-config.yaml")
     parser.add_argument("--ckpt_path", metavar="PATH", help="default: the newest finished run's chosen checkpoint")
     layout.add_run_options(parser)
@@ -211,6 +224,8 @@ def run_model(command: str, options: argparse.Namespace, typed_config: str) -> t
     ckpt_path, model_class = layout.start_of_config(command, Path(options.config), options, typed_config)
     checkpoint = load_checkpoint(ckpt_path)
     check_config_model(checkpoint, model_class, ckpt_path, typed_config)
+    config = yaml.safe_load(Path(options.config).read_text())
+    check_config_network(checkpoint, config, getattr(options, "settings", []), ckpt_path)
     return ckpt_path, checkpoint, rebuild_model(checkpoint, ckpt_path)
 
 

@@ -38,8 +38,13 @@ def built(key: str, value: Any, make: Callable[[], nn.Module]) -> nn.Module:
     """``make()``, once its weights are known to fit in memory: it is first built on the meta device (no memory),
     and a network whose float32 weights, gradients and optimizer state (4 copies) exceed the available memory is a
     ``ConfigError`` naming ``key``, the setting that sized it, instead of an allocation failure deep in torch."""
-    with torch.device("meta"):
-        parameters = sum(p.numel() for p in make().parameters())
+    try:
+        with torch.device("meta"):
+            parameters = sum(p.numel() for p in make().parameters())
+    except RuntimeError as error:  # a layer of more bytes than an int64 counts: torch cannot even describe it
+        if "overflow" not in str(error):
+            raise
+        raise ConfigError(f"{key} = {value!r} is not allowed: a layer of these widths is too large to build.") from None
     available, source = available_memory()
     if 16 * parameters > available:
         raise ConfigError(

@@ -8,6 +8,7 @@ import importlib
 import inspect
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from fizzlightning.data.base import WIDTHS
 from fizzlightning.errors import CheckpointError, ConfigError
 from fizzlightning.files import atomic_write, torch_bytes
 from fizzlightning.models.base import MODELS, class_path, model_class
+from fizzlightning.runs.layout import HOW_IT_SCORES
 
 FORMAT = 2  # what fizzlightning keeps in a checkpoint beside Lightning's keys; a resume needs the same format
 
@@ -100,52 +102,157 @@ def _default(cls: type, name: str) -> Any:
     return None
 
 
-def check_network(checkpoint: dict[str, Any], model: nn.Module, path: str | Path, data: Any = None) -> None:
-    """Refuse, in one line naming the setting, a config that builds another network than the checkpoint's.
+def check_network(
+    checkpoint: dict[str, Any], model: nn.Module, path: str | Path, data: Any = None, inputs: bool = True
+) -> None:
+    """Refuse, in one line (``changed``), a config that builds another network than the checkpoint's, or (``inputs``:
+    every command but a ``fit`` that starts a new run from it) feeds it other data.
 
     The checkpoint records its model's and its data's class and ``__init__`` arguments (Lightning's
-    ``hyper_parameters`` and ``datamodule_hyper_parameters``). The data's widths (``WIDTHS``) are the network's; a
-    model argument is when the model built with the checkpoint's value has another ``net`` (what it prints: layers,
-    widths, activations) or other parameter shapes: a dashboard's period or a learning rate is how it runs. A
-    checkpoint that records no model (a script's, without ``save_hyperparameters``) is compared by its shapes.
+    ``hyper_parameters`` and ``datamodule_hyper_parameters``); ``judge`` compares the values. A checkpoint that
+    records no model (a script's, without ``save_hyperparameters``) is compared by its shapes.
+    """
+    held = checkpoint.get("hyper_parameters") or {}
+    shapes = [{k: tuple(v.shape) for k, v in state.items()} for state in (model.state_dict(), checkpoint["state_dict"])]
+    data_args = dict(getattr(data, "hparams", {})) if data is not None else {}
+    judge(
+        checkpoint, path, type(model), dict(model.hparams), type(data) if data is not None else None, data_args, inputs
+    )
+    if shapes[0] != shapes[1]:  # whatever the arguments say (a script's model may record other ones), they differ
+        given = Shown(describe_model(class_path(model), dict(model.hparams)))
+        was = describe_model(held.get("_class_path"), held) if held else "a model"
+        raise changed("model", given, Shown(f"{was}, of parameters {list(shapes[1])[:6]}"), path)
+
+
+def changed(setting: str, given: Any, was: Any, path: str | Path) -> CheckpointError:
+    """The one line for a setting that changes a trained run's network or data, wherever it was set (an option, a
+    ``--config``, the run's own recorded config)."""
+    return CheckpointError(
+        f"{setting} = {given!r} changes the network or its data: {path} was trained with {was!r}. A command on a "
+        "trained run takes both from the run; how it runs is yours (--trainer.*, --data.batch_size, "
+        "--data.predict_range). Drop the setting (or pass the config it was trained with), or fit a new run with it."
+    )
+
+
+class Shown(str):
+    """A value already written as the line shows it (a model's description): ``changed`` quotes no further."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _short(path: Any) -> str:
+    return str(path).rsplit(".", 1)[-1]
+
+
+def judge(
+    checkpoint: dict[str, Any],
+    path: str | Path,
+    model_cls: type,
+    model_args: dict[str, Any],
+    data_cls: type | None,
+    data_args: dict[str, Any],
+    inputs: bool = True,
+) -> None:
+    """The run rule's one judgment, on values: the model's class and arguments and the data's (``data_args``, all
+    but ``layout.HOW_IT_SCORES``; only its ``WIDTHS`` when not ``inputs``) against what the checkpoint recorded.
+
+    A model argument changes the network when the model built with the checkpoint's value has another ``net``
+    (what it prints: layers, widths, activations) or other parameter shapes: a dashboard's period is how it runs.
+    Every data argument but how a command scores (``HOW_IT_SCORES``) makes the inputs: the widths, the ranges, the
+    validation split. An argument the checkpoint does not record (added after it was written) was its default.
     """
     held = checkpoint.get("hyper_parameters") or {}
     held_class = held.get("_class_path")
-    shapes = [{k: tuple(v.shape) for k, v in state.items()} for state in (model.state_dict(), checkpoint["state_dict"])]
-    what = describe_model(held_class, held) if held else f"a model with parameters {list(shapes[1])[:6]}"
-    another = CheckpointError(
-        f"{path} holds {what}, but the config builds {describe_model(class_path(model), dict(model.hparams))}. "
-        "Pass the config it was trained with, or run fit with this one."
-    )
-    if (held_class and model_class(held_class) is not type(model)) or (not held and shapes[0] != shapes[1]):
-        raise another
-    widths = checkpoint.get("datamodule_hyper_parameters") or {}  # the data's settings that shape the network
+    if held_class and model_class(held_class) is not model_cls:
+        given = Shown(describe_model(f"{model_cls.__module__}.{model_cls.__qualname__}", model_args))
+        raise changed("model", given, Shown(describe_model(held_class, held)), path)
+    recorded = checkpoint.get("datamodule_hyper_parameters") or {}
+    given_data = recorded.get("_class_path")
+    if data_cls is not None and given_data and _short(given_data) != data_cls.__qualname__:
+        raise changed("data", Shown(data_cls.__qualname__), Shown(_short(given_data)), path)
     settings = [
-        (f"data.{k}", v, widths[k])
-        for k, v in dict(getattr(data, "hparams", {})).items()
-        if k in WIDTHS and k in widths
+        (f"data.init_args.{k}", v, recorded[k] if k in recorded else _default(data_cls, k) if data_cls else v)
+        for k, v in data_args.items()
+        if recorded and k[0] != "_" and k not in HOW_IT_SCORES and (inputs or k in WIDTHS)
     ]
+    args = {k: v for k, v in model_args.items() if k[0] != "_"}
     # a checkpoint naming no class is this model's when it records only this model's arguments (else a script's)
-    ours = bool(held) and {k for k in held if k[0] != "_"} <= set(model.hparams)
-    settings += [
-        (f"model.{k}", v, held[k] if k in held else _default(type(model), k))
-        for k, v in model.hparams.items()
-        if k[0] != "_" and (held_class or ours)
-    ]
-    args = {k: v for k, v in model.hparams.items() if k[0] != "_"}
+    if held_class or (held and {k for k in held if k[0] != "_"} <= set(args)):
+        settings += [
+            (f"model.init_args.{k}", v, held[k] if k in held else _default(model_cls, k)) for k, v in args.items()
+        ]
     for setting, value, was in settings:
         if json.dumps(value, default=repr) == json.dumps(was, default=repr):
             continue
-        name = setting.removeprefix("model.")
-        if name in args and _same_network(model, {**args, name: was}):
+        name = setting.removeprefix("model.init_args.")
+        if name in args and _same_network(model_cls, args, {**args, name: was}):
             continue  # the same network either way (a dashboard's period, a learning rate): how it runs
-        raise CheckpointError(
-            f"{setting} = {value!r}: {path} was trained with {was!r}. The network is the checkpoint's: a command "
-            "after fit changes how it runs (--trainer.*, --data.batch_size, --data.predict_range). Pass the config "
-            "it was trained with, or fit a new run."
-        )
-    if shapes[0] != shapes[1]:  # whatever the arguments say (a script's model may record other ones), they differ
-        raise another
+        raise changed(setting, value, was, path)
+
+
+def check_config_network(
+    checkpoint: dict[str, Any], config: Any, settings: list[tuple[str, str]], path: str | Path
+) -> None:
+    """``judge`` for the commands that rebuild the checkpoint's model without building the config's (serve, export):
+    the config's ``model`` and ``data`` (a YAML mapping) with the ``--model``/``--data`` options given
+    (``layout.network_options``) over it, and each class's defaults for what neither sets, as LightningCLI builds
+    them."""
+    config = config if isinstance(config, dict) else {}
+    parts: dict[str, dict[str, Any]] = {}
+    for part in ("model", "data"):
+        section = config.get(part)
+        section = {"class_path": section} if isinstance(section, str) else dict(section or {})
+        parts[part] = {"class_path": section.get("class_path"), "init_args": dict(section.get("init_args") or {})}
+    for key, value in settings:
+        part, _, name = key.lstrip("-").partition(".")
+        name = name.removeprefix("init_args.")
+        if name in ("", "class_path"):
+            parts[part]["class_path"] = value
+        elif name != "help":
+            parts[part]["init_args"][name] = _value(value)
+    model_cls = model_class(parts["model"]["class_path"]) or model_class(_qualified(parts["model"]["class_path"]))
+    data_cls = _import(parts["data"]["class_path"])
+    if model_cls is None or (parts["data"]["class_path"] and data_cls is None):
+        return  # check_config_model names a model it cannot build; LightningCLI's commands name what they cannot
+    data_args = _defaults(data_cls) | parts["data"]["init_args"] if data_cls else {}
+    model_args = _defaults(model_cls) | parts["model"]["init_args"]
+    model_args |= {k: v for k, v in data_args.items() if k in WIDTHS and k in model_args}  # linked, as the CLI does
+    judge(checkpoint, path, model_cls, model_args, data_cls, data_args)
+
+
+def _value(text: str) -> Any:
+    """An option's value as the command line gives it to jsonargparse: YAML (``[8]``, ``12``, ``relu``)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _qualified(name: Any) -> str | None:
+    """A short class name (``--model FizzBuzzClassifier``) as a registered model's full path, if one is."""
+    return next((path for path, cls in MODELS.items() if cls.__name__ == name), None) if name else None
+
+
+def _import(path: Any) -> type | None:
+    if not isinstance(path, str) or "." not in path:
+        return None
+    module, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name, None)
+    except ImportError:
+        return None
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    """A class's ``__init__`` arguments with a default, as LightningCLI fills in what a config leaves out."""
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(cls.__init__).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
 
 
 def _network(model: nn.Module) -> tuple[str, list[tuple[str, tuple[int, ...]]]]:
@@ -153,13 +260,13 @@ def _network(model: nn.Module) -> tuple[str, list[tuple[str, tuple[int, ...]]]]:
     return repr(getattr(model, "net", model)), [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
 
 
-def _same_network(model: nn.Module, args: dict[str, Any]) -> bool:
-    """Whether ``model``'s class built with ``args`` has ``model``'s network: built on the meta device, so nothing is
+def _same_network(cls: type, args: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether ``cls`` built with ``args`` and with ``other`` has one network: built on the meta device, so nothing is
     allocated or drawn from the seeded random state."""
     try:
         with torch.device("meta"):
-            return _network(type(model)(**args)) == _network(model)
-    except Exception:  # the checkpoint's value does not build with this class: not this network
+            return _network(cls(**args)) == _network(cls(**other))
+    except Exception:  # a value does not build with this class: not this network
         return False
 
 
@@ -175,15 +282,15 @@ def check_config_model(checkpoint: dict[str, Any], config_class: str | None, pat
         except ImportError as error:
             raise ConfigError(f"--config {config} names {config_class}, which cannot be imported: {error}.") from None
     if config_class and config_class.rsplit(".", 1)[-1] != (held or "").rsplit(".", 1)[-1]:
-        raise CheckpointError(
-            f"{path} holds {describe_model(held, hparams)}, but --config {config} builds {config_class}. "
-            "Pass the config it was trained with."
-        )
+        raise changed(f"--config {config}: model", Shown(config_class), Shown(describe_model(held, hparams)), path)
 
 
 def run_record(trainer: L.Trainer) -> dict[str, Any]:
-    """What fizzlightning adds to each checkpoint it writes (key ``fizzlightning``), for the resume checks."""
-    return {"format": FORMAT, "optimizers": [class_path(optimizer) for optimizer in trainer.optimizers]}
+    """What fizzlightning adds to each checkpoint it writes (key ``fizzlightning``), for the resume checks, and when
+    it was saved (``saved_at``, seconds since the epoch): the run rule's "newest ``last.ckpt``" (``layout.saved_at``),
+    which a copy keeps and the file's time does not (``cp -r``)."""
+    optimizers = [class_path(optimizer) for optimizer in trainer.optimizers]
+    return {"format": FORMAT, "optimizers": optimizers, "saved_at": time.time()}
 
 
 def epochs_done(checkpoint: dict[str, Any]) -> int:
@@ -259,12 +366,16 @@ def check_resume(
         _check_settings(held_state["param_groups"], optimizer.param_groups, path)
 
 
-def check_start(ckpt_path: str | None, subcommand: str, model: L.LightningModule, data: Any, trainer: Any) -> None:
-    """Before anything runs: a checkpoint that does not fit the command."""
+def check_start(
+    ckpt_path: str | None, subcommand: str, model: L.LightningModule, data: Any, trainer: Any, run_dir: Path
+) -> None:
+    """Before anything runs: a checkpoint that does not fit the command. Its data too, but for a ``fit`` that starts
+    a new run from it (``run_dir`` is not the checkpoint's run): training on other data is what that is for."""
     if ckpt_path is None:
         return
     checkpoint = load_checkpoint(ckpt_path)
-    check_network(checkpoint, model, ckpt_path, data)
+    new_run = subcommand == "fit" and Path(ckpt_path).absolute().parent.parent != run_dir.absolute()
+    check_network(checkpoint, model, ckpt_path, data, inputs=not new_run)
     if subcommand == "fit":  # the optimizers the model builds (its own, or the config's, which the CLI passed on)
         built = model.configure_optimizers()
         built = built.get("optimizer") if isinstance(built, dict) else built

@@ -192,6 +192,24 @@ def _lasts(experiments: list[Path]) -> list[Path]:
     return [p for p in lasts if p.is_file()]
 
 
+def saved_at(checkpoint: Path) -> float:
+    """When a checkpoint was saved, as fizzlightning records it inside (``checkpoints.run_record``): a copy keeps it
+    (``cp -r`` gives every file the copy's time). A checkpoint of an earlier version (0.2.0's), or one that cannot be
+    read (the command that loads it says why), falls back to its file's time."""
+    import torch  # here: ``fizzlightning runs`` reads runs without importing torch
+
+    try:  # mmap: only the small record is read, not the weights
+        record = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True).get("fizzlightning")
+        return float(record["saved_at"])
+    except Exception:  # no record, an earlier format, or a damaged file
+        return checkpoint.stat().st_mtime
+
+
+def newest_last(lasts: list[Path]) -> Path | None:
+    """The newest of these ``last.ckpt`` files by when each was saved (``saved_at``), the run's name breaking ties."""
+    return max(lasts, key=lambda last: (saved_at(last), str(last)), default=None)
+
+
 def read_fit(run_dir: Path) -> dict[str, Any]:
     """What ``fit`` recorded when it finished (see ``commands/finish.py``)."""
     return json.loads((run_dir / FINISHED).read_text())
@@ -259,7 +277,7 @@ def find_start(
         lasts = _lasts([experiment])
         if subcommand == "fit":  # an interrupted run first; never one a process is training now
             lasts = [p for p in lasts if resumable(run_of(p))] or [p for p in lasts if not running(run_of(p))]
-        last = max(lasts, key=lambda p: p.stat().st_mtime, default=None)
+        last = newest_last(lasts)
         if last is None and subcommand == "fit":  # Lightning's rule for "last" with nothing to resume
             return Start(note=f"--ckpt_path last: no last.ckpt under {experiment}/*/checkpoints/ yet: a new run.")
         if last is None:
@@ -352,15 +370,36 @@ def split_option(args: list[str], option: str = "--ckpt_path") -> tuple[str | No
     return (given if given is not None or option not in args else ""), kept
 
 
-# What a command after fit may change of a run's model and data: how it scores, never the network or its inputs
-HOW_IT_SCORES = ("batch_size", "predict_range")
+# What a command after fit may change of a run's data: how it runs and scores, never the network or its inputs
+# (``checkpoints.judge``): the batches, what predict plays (the GAN's predict_paintings), how long a training epoch
+# is, and how many paintings score the GAN (a larger sample of the same network's)
+HOW_IT_SCORES = ("batch_size", "predict_range", "predict_paintings", "steps_per_epoch", "eval_paintings")
+
+
+def network_options(args: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    """The ``--model``/``--data`` options in ``args`` (``--KEY VALUE`` or ``--KEY=VALUE``), as ``(KEY, VALUE)``,
+    and the other arguments: what ``serve`` and ``export`` judge as the Lightning commands do
+    (``checkpoints.check_config_network``)."""
+    settings, kept, index = [], [], 0
+    while index < len(args):
+        key, equals, value = args[index].partition("=")
+        if re.fullmatch(r"--(model|data)(\.[\w.]+)?", key):
+            if not equals and index + 1 < len(args):
+                index += 1
+                value = args[index]
+            settings.append((key, value))
+        else:
+            kept.append(args[index])
+        index += 1
+    return settings, kept
 
 
 def run_config(subcommand: str, args: list[str], fit_command: str) -> tuple[Path, Path, str | None]:
     """The run a command without ``--config`` works on (``find_start``'s rule, in every experiment under
     ``--trainer.default_root_dir`` or the one ``--experiment`` names), its newest fit config (``fit_configs``) and the
     checkpoint it resolved (None for ``fit --ckpt_path last``, whose run ``find_start`` resumes). A ``--model``/
-    ``--data`` option but ``HOW_IT_SCORES`` is refused: the network is the run's."""
+    ``--data`` option goes on top of that config, and is judged by value as one given with ``--config``
+    (``checkpoints.judge``): the network and its data are the run's."""
     given = split_option(args)[0]
     root = local_root(split_option(args, "--trainer.default_root_dir")[0])
     if experiment := split_option(args, "--experiment")[0]:
@@ -379,7 +418,7 @@ def run_config(subcommand: str, args: list[str], fit_command: str) -> tuple[Path
                 f"fit --ckpt_path last: interrupted runs of {len(names)} experiments could resume ({', '.join(names)}):"
                 " name one with --experiment."
             )
-        checkpoint = max(lasts, key=lambda p: p.stat().st_mtime, default=None)
+        checkpoint = newest_last(lasts)
         run = run_of(checkpoint) if checkpoint else None
     else:
         run = newest_finished_run(*experiments)
@@ -396,14 +435,6 @@ def run_config(subcommand: str, args: list[str], fit_command: str) -> tuple[Path
             f"{subcommand}: {f'the run {run}' if run else f'the loose checkpoint {given}'} has no recorded "
             f"{FIT_CONFIG}: pass the config it was trained with (--config)."
         )
-    for arg in args:
-        key = arg.split("=", 1)[0]
-        if key.startswith(("--model", "--data")) and key.rsplit(".", 1)[-1] not in HOW_IT_SCORES:
-            raise ConfigError(
-                f"{key}: the model and data of {run} are the ones its checkpoint was trained with ({FIT_CONFIG}); a "
-                "command after fit changes how it runs (--trainer.*, --data.batch_size, --data.predict_range). Fit a "
-                "new run to change them."
-            )
     if checkpoint is None and given != "last":
         checkpoint = best_checkpoint(run)
     if subcommand == "fit":

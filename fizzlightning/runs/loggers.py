@@ -32,7 +32,8 @@ def place(logger_config: Any, run_dir: Path) -> Any:
     if "save_dir" in placed and given is not None:
         local_root(given, "--trainer.logger.save_dir")  # a bucket's URL is refused, never made a local folder
         inside = Path(given).resolve().is_relative_to(run_dir.parent.parent.resolve())
-        if given not in (DEFAULT["init_args"]["save_dir"], placed["save_dir"]) and not inside:
+        moved = _placed_elsewhere(args, placed, run_dir)
+        if given not in (DEFAULT["init_args"]["save_dir"], placed["save_dir"]) and not inside and not moved:
             print(
                 f"fizzlightning: {name} writes into the run directory {run_dir}, not {given}: every file of a "
                 "run lives in one place (--trainer.default_root_dir moves all runs).",
@@ -42,6 +43,18 @@ def place(logger_config: Any, run_dir: Path) -> Any:
         args[key] = value
     logger_config["init_args"] = args
     return logger_config
+
+
+def _placed_elsewhere(args: Any, placed: dict[str, Any], run_dir: Path) -> bool:
+    """Whether ``args`` are this run's own placement where the run was before it was copied or moved (``cp -r``):
+    a run's recorded config (``fit-config.yaml``, which later commands replay) holds where its logs went then, the
+    same folders under another root. That is no setting of the user's to warn about."""
+    root = run_dir.parent.parent.parent
+    tail = Path(placed["save_dir"]).relative_to(root).parts  # ("lightning_logs",) or ("lightning_logs", exp, run)
+    names = {key: placed[key] for key in ("name", "version") if key in placed and placed[key] is not None}
+    return Path(str(args.get("save_dir"))).parts[-len(tail) :] == tail and all(
+        str(args.get(key)) == str(value) for key, value in names.items()
+    )
 
 
 def _placement(name: str, args: Any, run_dir: Path) -> dict[str, Any]:

@@ -129,27 +129,30 @@ def test_bad_checkpoints_say_what_the_file_holds(cli, tmp_path, capfd, trained):
         ),
         (
             ["test", "--config", fizzbuzz, "--ckpt_path", str(regressor_ckpt)],
-            ["holds Regressor(d_in=20, hidden=8, d_out=3", "config builds FizzBuzzClassifier(num_digits=8"],
+            ["model = FizzBuzzClassifier(num_digits=8", "was trained with Regressor(d_in=20, hidden=8, d_out=3"],
         ),
         (
             ["fit", "--config", fizzbuzz, "--ckpt_path", str(regressor_ckpt)],
-            ["holds Regressor(", "config builds FizzBuzzClassifier("],
+            ["model = FizzBuzzClassifier(", "was trained with Regressor("],
         ),
         (
             ["test", "--config", regressor, "--ckpt_path", str(fizzbuzz_ckpt)],
-            ["holds FizzBuzzClassifier(num_digits=8, hidden=[8]", "config builds Regressor(d_in=20"],
+            ["model = Regressor(d_in=20", "was trained with FizzBuzzClassifier(num_digits=8, hidden=[8]"],
         ),
         (
             ["test", "--config", fizzbuzz, "--ckpt_path", str(fizzbuzz_ckpt), "--data.num_digits", "9"],
-            ["data.num_digits = 9: ", "best.ckpt was trained with 8. The network is the checkpoint's"],
+            [
+                "data.init_args.num_digits = 9 changes the network or its data: ",
+                "best.ckpt was trained with 8. A command",
+            ],
         ),
         (
             ["predict", "--config", fizzbuzz, "--ckpt_path", str(fizzbuzz_ckpt), "--model.hidden", "[8, 4]"],
-            ["model.hidden = [8, 4]: ", "best.ckpt was trained with [8]."],
+            ["model.init_args.hidden = [8, 4] changes the network", "best.ckpt was trained with [8]."],
         ),
         (  # the same shapes, another network: the weights would load and play wrong
             ["test", "--config", fizzbuzz, "--ckpt_path", str(fizzbuzz_ckpt), "--model.activation", "sin"],
-            ["model.activation = 'sin': ", "best.ckpt was trained with 'relu'."],
+            ["model.init_args.activation = 'sin' changes the", "best.ckpt was trained with 'relu'."],
         ),
     ]
     for args, fragments in cases:
@@ -208,7 +211,7 @@ def test_unwritable_log_dir_is_reported_before_training(cli, tmp_path, capfd):
 README_EXAMPLES = [
     (["fit", "--data.init_args.num_digits", "40"], "data.num_digits = 40 is not allowed: expected at most 24"),
     (["fit", "--model.init_args.hiden", "3"], "model: Option 'hiden' is not accepted"),
-    (["test", "--ckpt_path", "{regressor_ckpt}"], "holds Regressor(d_in=20"),
+    (["test", "--ckpt_path", "{regressor_ckpt}"], "was trained with Regressor(d_in=20"),
 ]
 
 

@@ -5,24 +5,36 @@ Each command runs in its own process as typed; the refusals, which end before an
 """
 
 import ast
+import inspect
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
+import typing
 
 import pytest
 import torch
 import yaml
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from benchmarks import launch
+from fizzlightning.data import FizzBuzzDataModule
+from fizzlightning.data.base import WIDTHS
 from fizzlightning.errors import ConfigError
+from fizzlightning.models.classifier import FizzBuzzClassifier
 from fizzlightning.runs import layout
+from tests.commands.test_options import FUZZ, PROFILE, arguments
 from tests.helpers import FIZZBUZZ, clean_env, digests, fizzlightning, only_run, write
 
 SCORE = re.compile(r"Score on 1\.\.100: .*")
+TAKEN = socket.socket()  # a port serve cannot listen on: it ends after the run rule judged, instead of serving
+TAKEN.bind(("127.0.0.1", 0))
+TAKEN.listen()
 
 
 def typed(cwd, *args: str) -> tuple[int, str, str]:
@@ -163,15 +175,38 @@ def test_fit_beside_other_finished_runs_names_its_checkpoint_and_a_copy_scores_t
     assert SCORE.search(in_copy)[0] == SCORE.search(scored)[0]
 
 
-def recorded_network(run) -> list[str]:
-    """Every setting of the run's model and data in its recorded config, but how a command scores it."""
+def recorded_network(run) -> dict[str, object]:
+    """Every setting of the run's model and data in its recorded config, but how a command scores it: its value."""
     config = yaml.safe_load((run / layout.FIT_CONFIG).read_text())
-    return [
-        f"--{part}.init_args.{key}"
+    return {
+        f"--{part}.init_args.{key}": value
         for part in ("model", "data")
-        for key in config[part]["init_args"]
+        for key, value in config[part]["init_args"].items()
         if key not in layout.HOW_IT_SCORES
-    ]
+    }
+
+
+def another(value, annotation):
+    """A valid value of ``annotation`` other than ``value``: the next choice, number or width."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return next(choice for choice in typing.get_args(annotation) if choice != value)
+    if value is None:  # an optional seed: one given
+        return 1
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value * 2 if value else 1
+    return [another(item, int) for item in value]
+
+
+def typed_value(value) -> str:
+    """A value as typed on the command line: a string bare, anything else as JSON (``[8]``, ``null``)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def network(model) -> tuple[str, list]:
+    """What a model's network is, seen from outside: its ``net`` as it prints and its weights' shapes."""
+    return repr(model.net), [(key, tuple(value.shape)) for key, value in model.state_dict().items()]
 
 
 def test_a_change_to_the_network_is_refused_in_one_line(home, tmp_path, cli, capfd):
@@ -180,12 +215,90 @@ def test_a_change_to_the_network_is_refused_in_one_line(home, tmp_path, cli, cap
     before = sorted(tmp_path.rglob("*"))
     settings, copied = recorded_network(run), tmp_path / "lightning_logs" / run.parent.name / run.name
     assert "--data.init_args.num_digits" in settings and "--model.init_args.hidden" in settings
-    for setting in settings:
+    model, data = FizzBuzzClassifier, FizzBuzzDataModule
+    model_args = {k.rsplit(".", 1)[-1]: v for k, v in settings.items() if k.startswith("--model")}
+    for setting, value in settings.items():
+        cls = model if setting.startswith("--model") else data
+        name = setting.rsplit(".", 1)[-1]
+        other = another(value, typing.get_type_hints(cls.__init__)[name])
+        if cls is model and network(model(**model_args)) == network(model(**{**model_args, name: other})):
+            continue  # the same network (a dashboard's period): how it runs, test_the_bare_and_config_paths_agree
         for command in ("test", "validate", "predict", "export", "serve"):
-            assert cli(command, setting, "1") == 2, (command, setting)
+            assert cli(command, setting, typed_value(other)) == 2, (command, setting)
             err = capfd.readouterr().err
-            assert err.count("\n") == 1 and f"error: {setting}: the model and data of {copied} are " in err, err
+            assert err.count("\n") == 1, err
+            assert f"error: {setting[2:]} = {other!r} changes the network or its data: {copied}/" in err, err
+            assert f"was trained with {value!r}. A command on a trained run takes both from the run" in err, err
     assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.fixture(scope="module")
+def agreeing(home, tmp_path_factory):
+    """A copy of ``home``'s finished run, its best checkpoint and the config it was fit with."""
+    root = tmp_path_factory.mktemp("agree")
+    shutil.copytree(home / "lightning_logs", root / "lightning_logs")
+    shutil.copy(home / "fizzbuzz.yaml", root)
+    run = only_run(root)
+    return root, run, layout.best_checkpoint(run)
+
+
+def drawn_options():
+    """A command after fit and one ``--model``/``--data`` option of the run's classes, drawn from its declared type:
+    the run's own value, or any value of the type (the ways a user may repeat or change it)."""
+    options = {
+        **arguments(FizzBuzzClassifier, "model.init_args", skip=(*WIDTHS, "optimizer", "lr_scheduler")),
+        **arguments(FizzBuzzDataModule, "data.init_args"),
+    }
+    own = yaml.safe_load(FIZZBUZZ)
+
+    @st.composite
+    def draw(draw):
+        key = draw(st.sampled_from(sorted(options)))
+        part, _, name = key[2:].partition(".init_args.")
+        cls = FizzBuzzClassifier if part == "model" else FizzBuzzDataModule
+        recorded = own[part]["init_args"].get(name, inspect.signature(cls).parameters[name].default)
+        value = draw(st.one_of(st.just(typed_value(recorded)), options[key]))
+        return draw(st.sampled_from(["test", "validate", "predict", "export", "serve"])), key, value
+
+    return draw()
+
+
+@pytest.mark.fuzz
+@settings(parent=PROFILE, max_examples=PROFILE.max_examples if FUZZ else 6)
+@given(case=drawn_options())
+@example(case=("test", "--model.init_args.hidden", "[8]"))  # the run's own: passes
+@example(case=("export", "--model.init_args.hidden", "[16]"))  # another network
+@example(case=("validate", "--data.init_args.num_digits", "9"))  # another input width
+@example(case=("predict", "--data.init_args.val_fraction", "0.25"))  # another validation split
+@example(case=("test", "--model.init_args.board_every_n_epochs", "3"))  # a dashboard's period: how it runs
+@example(case=("serve", "--data.init_args.batch_size", "7"))  # how it runs
+@example(case=("validate", "--model.init_args.hidden", "[2147483648, 2147483648]"))  # a layer torch cannot size
+def test_the_bare_and_config_paths_agree_on_every_network_option(agreeing, cli, capfd, case):
+    """One rule on values: a command on the run found bare and the same command with ``--config`` and the run's
+    checkpoint end alike, for an option drawn from the model's and the data's declared arguments: both pass, or
+    both are refused in the same one line, exit 2. ``serve`` is given a port that is taken, so that it ends
+    after the rule has judged instead of serving (exit 2, the port's line, on both paths when the rule passes)."""
+    root, _, best = agreeing
+    command, key, value = case
+    where = ["--trainer.default_root_dir", str(root)] if command not in ("export", "serve") else []
+    extra = {"export": ["--format", "pt"], "serve": ["--port", str(TAKEN.getsockname()[1])]}.get(command, [])
+    ends = []
+    for path in ([], ["--config", str(root / "fizzbuzz.yaml"), "--ckpt_path", str(best)]):
+        cwd = os.getcwd()
+        os.chdir(root)  # the bare path finds the run under the working directory (export and serve as the others)
+        try:
+            code = cli(command, *path, *where, *extra, f"{key}={value}")
+        finally:
+            os.chdir(cwd)
+        err = capfd.readouterr().err
+        lines = [line for line in err.splitlines() if line.startswith("fizzlightning: error: ")]
+        assert "Traceback" not in err, err[-3000:]
+        assert code == 0 or (code == 2 and len(lines) == 1), (code, err[-3000:])
+        ends.append((code, lines))
+    assert ends[0] == ends[1], (case, ends)
+    (code, lines) = ends[0]
+    if lines and " changes the network or its data: " in lines[0]:
+        assert lines[0].startswith(f"fizzlightning: error: {key[2:]} = ") and f"{best} was trained with " in lines[0]
 
 
 def test_without_a_run_or_its_config_each_command_says_what_to_pass(home, tmp_path, cli, capfd):

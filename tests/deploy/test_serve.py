@@ -360,8 +360,8 @@ def test_a_port_in_use_or_a_checkpoint_of_another_network_is_one_line_and_exit_2
     assert err == f"fizzlightning: error: --port {port}: cannot listen on 127.0.0.1:{port} (Address already in use).\n"
     code, err = serve_("--config", "gan", "--ckpt_path", best_checkpoint(fizzbuzz_root))
     assert code == 2 and err.count("\n") == 1
-    assert "holds FizzBuzzClassifier(num_digits=8" in err
-    assert "but --config gan builds fizzlightning.models.gan.GAN" in err
+    assert "--config gan: model = fizzlightning.models.gan.GAN changes the network or its data" in err
+    assert "was trained with FizzBuzzClassifier(num_digits=8" in err
 
 
 def test_without_a_finished_run_serve_says_what_to_fit_and_starts_nothing(tmp_path):
