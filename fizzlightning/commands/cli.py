@@ -120,7 +120,8 @@ class FizzLightningCLI(CLIHooks):
         config.trainer.default_root_dir = str(root)
         experiment = layout.experiment_dir(root, name)
         self.args = layout.command_args(self.argv, subcommand)  # what test after fit, or a resume, repeats
-        self.job = slurm.job_id() if subcommand == "fit" else None
+        # a smoke test keeps no run for a requeued job to resume: SLURM's signal ends it as it would any program
+        self.job = slurm.job_id() if subcommand == "fit" and not self.smoke_test else None
         if self.requeue_signal is not None and self.job is None:  # not a job of ours: SIGUSR1 does what it did
             self.requeue_signal.release(deliver=True)
             self.requeue_signal = None
@@ -247,9 +248,11 @@ class FizzLightningCLI(CLIHooks):
             if self.checkpoint.signal_received is None:
                 raise
             RunCheckpoint.ignore_signals()
-            print(f"\nStopped at once; last.ckpt holds the last finished epoch. Resume with: {self.watch.resume}")
+            print(f"\nStopped at once; last.ckpt holds the run as it last saved it. Resume with: {self.watch.resume}")
             raise SystemExit(128 + signal.SIGINT) from None
-        outcome = finish.outcome(self.trainer, self.checkpoint, self._config["seed_everything"])
+        # a smoke test of a resume trains from the checkpoint's step: from none, once it is past fast_dev_run's
+        resumed = checkpoints.load_checkpoint(ckpt_path)["global_step"] if ckpt_path and self.smoke_test else 0
+        outcome = finish.outcome(self.trainer, self.checkpoint, self._config["seed_everything"], resumed)
         if outcome.stopped_by is not None:
             RunCheckpoint.ignore_signals()
         if self.trainer.is_global_zero:

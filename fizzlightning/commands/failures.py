@@ -179,4 +179,4 @@ class RankWatch(L.Callback):
         where = f" in epoch {trainer.current_epoch}" if command == "fit" else ""
         self.message = f"{what}, so the {command} stopped{where}; the other processes were stopped too."
         if self.resume:
-            self.message += f" last.ckpt holds the last finished epoch. Resume with: {self.resume}"
+            self.message += f" last.ckpt holds the run as it last saved it. Resume with: {self.resume}"

@@ -28,6 +28,7 @@ class FitOutcome:
     seed: int
     stopped_by: int | None  # the signal that stopped the run, if one did
     smoke_test: int = 0  # --trainer.fast_dev_run: the batches of each loop it tried the code on, nothing of it kept
+    resumed_step: int = 0  # the step of the checkpoint the fit resumed; a smoke test's trained steps count from it
 
     @property
     def finished(self) -> bool:
@@ -35,7 +36,7 @@ class FitOutcome:
         return self.stopped_by is None and self.best_checkpoint is not None and not self.smoke_test
 
 
-def outcome(trainer, checkpoint, seed: int) -> FitOutcome:
+def outcome(trainer, checkpoint, seed: int, resumed_step: int = 0) -> FitOutcome:
     """The values a ``fit`` leaves, read off the trainer and its ``RunCheckpoint``."""
     chosen = checkpoint.best_model_path or checkpoint.last_model_path  # no validation: the last epoch
     score = checkpoint.best_model_score if checkpoint.best_model_path else None
@@ -49,6 +50,7 @@ def outcome(trainer, checkpoint, seed: int) -> FitOutcome:
         seed=seed,
         stopped_by=checkpoint.signal_received,
         smoke_test=int(trainer.fast_dev_run),
+        resumed_step=resumed_step,
     )
 
 
@@ -71,7 +73,7 @@ def write_run_files(outcome: FitOutcome, run_dir: Path, model: nn.Module) -> Non
             flush=True,
         )
     record = {**asdict(outcome), "best_checkpoint": str(outcome.best_checkpoint), "seconds": round(outcome.seconds, 3)}
-    del record["stopped_by"], record["smoke_test"]
+    del record["stopped_by"], record["smoke_test"], record["resumed_step"]
     record |= layout.finish_record(run_dir)
     atomic_write(run_dir / layout.FINISHED, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
 
@@ -83,13 +85,17 @@ SMOKE_TEST_KEEPS_NO = {
 }
 
 
-def smoke_test_line(command: str, batches: int) -> str:
+def smoke_test_line(command: str, batches: int, trained: bool = True) -> str:
     """What a command run with ``--trainer.fast_dev_run`` (Lightning's smoke test: ``batches`` of each loop, no logger,
-    no checkpoint) says at its end: that it ran, and that it kept nothing."""
-    ran = f"{int(batches)} batch{'es' * (int(batches) != 1)}{' of each loop' * (command == 'fit')}"
+    no checkpoint) says at its end: that it ran, and that it kept nothing. ``trained``: whether a ``fit`` trained a
+    step; one that resumed a checkpoint already past ``batches`` steps trains none (Lightning's ``max_steps``)."""
+    ran = f"ran {int(batches)} batch{'es' * (int(batches) != 1)}{' of each loop' * (command == 'fit')}"
+    if not trained:
+        steps = f"{int(batches)} training step{'s' * (int(batches) != 1)}"
+        ran = f"loaded a checkpoint already past the {steps} it runs (Lightning's max_steps), so it trained nothing,"
     unwritten = SMOKE_TEST_KEEPS_NO.get(command, "log or saved config")
     return (
-        f"--trainer.fast_dev_run: a smoke test of {command} ran {ran} and kept nothing (no {unwritten} written), "
+        f"--trainer.fast_dev_run: a smoke test of {command} {ran} and kept nothing (no {unwritten} written), "
         "so later commands see the runs as they were."
     )
 
@@ -97,7 +103,7 @@ def smoke_test_line(command: str, batches: int) -> str:
 def summary(outcome: FitOutcome, run_dir: Path, config_args: str, dashboards: list[str]) -> str:
     """What ``fit`` prints at the end: short, plain, and saying what to run next."""
     if outcome.smoke_test:  # what it trained is not a run's: its epochs and steps say nothing
-        return f"\n{smoke_test_line('fit', outcome.smoke_test)}"
+        return f"\n{smoke_test_line('fit', outcome.smoke_test, outcome.global_step > outcome.resumed_step)}"
     lines = [f"\nTrained {outcome.epochs} epochs ({outcome.global_step} steps) in {outcome.seconds:.1f} s."]
     if outcome.best_checkpoint is None:
         lines.append("No epoch finished, so no checkpoint was written.")

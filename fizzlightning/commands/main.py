@@ -245,20 +245,21 @@ def _command(argv: list[str], process_argv: list[str] | None = None) -> None:
 
             print(runs.main(argv[argv.index("runs") + 1 :]))
             return
-        if subcommand in (*SUBCOMMANDS, *OWN):
-            pinned = with_run_config(argv, subcommand)
-            if process_argv is not None:
-                process_argv[1:] = pinned
-        resolved = resolve_configs(pinned if subcommand in (*SUBCOMMANDS, *OWN) else argv)
-        if subcommand in OWN:  # serve and export: commands of their own, outside LightningCLI
-            module = importlib.import_module(OWN[subcommand])
-            module.main(resolved[resolved.index(subcommand) + 1 :], argv[argv.index(subcommand) + 1 :])
-            return
         caught = None
         if subcommand == "fit" and slurm.JOB_VARIABLE in os.environ:
-            # SLURM's requeue signal must not end a fit in a job, not even in the seconds of importing torch
+            # SLURM's requeue signal must not end a fit in a job: not while it finds its run (a resume reads the
+            # runs' checkpoints), nor in the seconds of importing torch
             caught = slurm.RequeueSignal()
         try:
+            if subcommand in (*SUBCOMMANDS, *OWN):
+                pinned = with_run_config(argv, subcommand)
+                if process_argv is not None:
+                    process_argv[1:] = pinned
+            resolved = resolve_configs(pinned if subcommand in (*SUBCOMMANDS, *OWN) else argv)
+            if subcommand in OWN:  # serve and export: commands of their own, outside LightningCLI
+                module = importlib.import_module(OWN[subcommand])
+                module.main(resolved[resolved.index(subcommand) + 1 :], argv[argv.index(subcommand) + 1 :])
+                return
             _run_cli(resolved, argv, caught)
         finally:
             if caught is not None and process_argv is None:  # run inside another program: its handler again

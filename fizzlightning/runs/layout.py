@@ -287,7 +287,7 @@ def find_start(
         return Start(str(last), run_of(last), seed_of_run(run_of(last)))
     if subcommand == "fit" and ckpt_path == "best":
         raise CheckpointError(
-            "fit --ckpt_path best: fit resumes a run from its last epoch (--ckpt_path last), or starts a new run from "
+            "fit --ckpt_path best: fit resumes a run from its last.ckpt (--ckpt_path last), or starts a new run from "
             "a checkpoint you name by path (--ckpt_path PATH)."
         )
     if subcommand != "fit" and ckpt_path in (None, "best"):
@@ -530,7 +530,7 @@ def command_args(argv: list[str], subcommand: str) -> str:
 
 
 def resume_command(args: str) -> str:
-    """The command that continues a fit run with ``args`` (``command_args``) from its last finished epoch."""
+    """The command that continues a fit run with ``args`` (``command_args``) from its ``last.ckpt``."""
     return f"fizzlightning fit {args} --ckpt_path last"
 
 

@@ -63,7 +63,7 @@ def test_a_killed_rank_takes_the_run_down_in_one_line_and_the_printed_resume_mat
     (line,) = error_lines(err)
     assert line.startswith(f"{GONE} (pid {rank_1}) was killed by SIGKILL, so the fit stopped in epoch ")
     resume = f"fizzlightning fit --config {CONFIG} {shlex.join(DDP)} --ckpt_path last"
-    assert line.endswith(f"last.ckpt holds the last finished epoch. Resume with: {resume}")
+    assert line.endswith(f"last.ckpt holds the run as it last saved it. Resume with: {resume}")
     (run,) = runs(tmp_path, CONFIG)
     for checkpoint in (run / "checkpoints").glob("*.ckpt"):
         assert "state_dict" in torch.load(checkpoint, weights_only=True)  # whole

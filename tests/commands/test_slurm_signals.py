@@ -181,3 +181,42 @@ def test_a_fit_run_in_process_in_a_job_gives_the_signal_back_to_its_program(tmp_
         assert signal.getsignal(signal.SIGUSR1) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGUSR1, mine)
+
+
+JOB = {"SLURM_JOB_ID": "4246", "SLURM_JOB_NAME": "fizz", "SLURM_NTASKS": "1", "SLURM_PROCID": "0",
+       "SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SLURM_NODELIST": "127.0.0.1"}  # fmt: skip
+
+
+def test_a_resume_in_a_job_catches_the_signal_while_it_looks_for_its_run(tmp_path, monkeypatch):
+    # A bare ``fit --ckpt_path last`` reads the runs' checkpoints to find the one to resume (seconds with many runs,
+    # torch imported): the signal is caught from before that. Observed in-process by wrapping the lookup (injected:
+    # the lookup is too short to aim a real signal at), which asks the kernel whether the process catches SIGUSR1.
+    monkeypatch.chdir(tmp_path)
+    for key, value in JOB.items():
+        monkeypatch.setenv(key, value)
+    from fizzlightning.commands import main as main_module
+
+    seen = []
+    lookup = main_module.with_run_config
+    monkeypatch.setattr(main_module, "with_run_config", lambda *a: seen.append(catches(os.getpid())) or lookup(*a))
+    mine = signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+    try:
+        main(["fit", "--config", write(tmp_path, CONFIG, FIZZBUZZ), "--trainer.max_epochs", "1"])
+        main(["fit", "--ckpt_path", "last", "--trainer.max_epochs", "2"])
+    finally:
+        signal.signal(signal.SIGUSR1, mine)
+    assert seen == [True, True]
+    (run,) = runs(tmp_path, CONFIG)
+    assert layout.read_fit(run)["epochs"] == 2
+
+
+def test_a_smoke_test_in_a_job_is_no_job_of_ours(tmp_path):
+    # --trainer.fast_dev_run keeps no run for a requeued job to resume: SIGUSR1 ends it as Python's default does
+    write(tmp_path, CONFIG, FIZZBUZZ)
+    env = launch.environment([ROOT], SLURM_RESTART_COUNT="0", **JOB)
+    task = launch.start(["fit", "--config", CONFIG, "--trainer.fast_dev_run", "1"], tmp_path, env)
+    wait_until(lambda: catches(task.pid), [task], "SIGUSR1 caught")
+    os.kill(task.pid, signal.SIGUSR1)
+    out, err = task.communicate(timeout=180)
+    assert task.returncode == -signal.SIGUSR1, (out, err)
+    assert "Requeued" not in out and not list(tmp_path.glob("lightning_logs/*/*/fit-config.yaml"))

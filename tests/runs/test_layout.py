@@ -87,7 +87,7 @@ def test_lightnings_best_and_last_work_for_every_command_after_fit(tmp_path, sub
 @pytest.mark.parametrize(
     "subcommand, ckpt_path, fragment",
     [
-        ("fit", "best", "fit resumes a run from its last epoch (--ckpt_path last)"),
+        ("fit", "best", "fit resumes a run from its last.ckpt (--ckpt_path last)"),
         ("test", "hpc", "does not keep Lightning's hpc checkpoints. Pass best, last or the path"),
         ("fit", "registry:model:latest", "does not keep Lightning's registry checkpoints"),
     ],
