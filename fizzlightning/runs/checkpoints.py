@@ -200,8 +200,7 @@ def check_config_network(checkpoint: dict[str, Any], config: Any, path: str | Pa
     model_cls, data_cls = (pydoc.locate(part.class_path) if part else None for part in (config.model, config.data))
     data_args = config.data.init_args.as_dict() if data_cls else {}
     model_args = {k: v for k, v in config.model.init_args.as_dict().items() if k not in INJECTED}  # not hparams
-    takes = inspect.signature(model_cls).parameters
-    model_args |= {k: v for k, v in data_args.items() if k in WIDTHS and k in takes}  # linked, as fit does
+    model_args |= {k: v for k, v in data_args.items() if k in WIDTHS and k in model_args}  # linked, as fit does
     judge(checkpoint, path, model_cls, model_args, data_cls, data_args)
 
 
