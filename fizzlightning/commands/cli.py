@@ -12,6 +12,7 @@ LightningCLI parses the config, then calls these hooks in order; each hands its 
 import shlex
 import signal
 import tempfile
+from argparse import ArgumentError
 from functools import cached_property
 from pathlib import Path
 from typing import Any, NoReturn
@@ -28,7 +29,12 @@ from fizzlightning import errors, extras, files
 from fizzlightning.callbacks.dashboards import Hyperparameters, progress_bars
 from fizzlightning.callbacks.predictions import PredictionWriter, TestOutputs
 from fizzlightning.commands import finish, reports
-from fizzlightning.commands.checks import check_learning_rate, check_top_level_optimizer, trainer_message
+from fizzlightning.commands.checks import (
+    argument_message,
+    check_learning_rate,
+    check_top_level_optimizer,
+    trainer_message,
+)
 from fizzlightning.commands.failures import RankWatch, raised_in
 from fizzlightning.data.base import WIDTHS
 from fizzlightning.internals import CLIHooks
@@ -303,3 +309,28 @@ class FizzLightningCLI(CLIHooks):
             shown = self.report.predictions(self.writer.header, self.writer.predictions, self.writer.total)
             kept = finish.smoke_test_line("predict", self.trainer.fast_dev_run) if self.smoke_test else None
             print(f"\nCheckpoint: {ckpt_path}\n{shown}\n{kept or f'Written to {self.writer.path}'}", flush=True)
+
+
+class _Parsed(Exception):
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+
+class _FitConfig(FizzLightningCLI):
+    """``fit``'s own parser, stopped once it has parsed: nothing planned, seeded or built."""
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        raise _Parsed(parser.parse_args(args)["fit"])  # args alone: this command's own argv is not fit's
+
+
+def fit_config(command: str, args: list[str]) -> Any:
+    """The config ``fizzlightning fit ARGS`` would run (jsonargparse's Namespace: each class's ``class_path`` and
+    ``init_args``, defaults filled, options applied in the order given), parsed by fit's own parser without building
+    anything: what ``serve`` and ``export`` judge a checkpoint against (``checkpoints.check_config_network``)."""
+    try:
+        _FitConfig(["fit", *args])
+    except _Parsed as parsed:
+        return parsed.config
+    except ArgumentError as error:
+        raise errors.ConfigError(argument_message(error, f"fizzlightning {command}")) from None
+    raise AssertionError("LightningCLI's __init__ goes on after parse_arguments")  # it never returns

@@ -21,7 +21,6 @@ import warnings
 from pathlib import Path
 
 import torch
-import yaml
 from torch import nn
 
 from fizzlightning import extras
@@ -199,8 +198,9 @@ def export_program(net: nn.Module, inputs: torch.Tensor, out: Path, fmt: str = "
 
 
 class RunParser(OneLineParser):
-    """A command's options, and its ``--model``/``--data`` settings (``layout.network_options``) as ``settings``:
-    judged against the checkpoint as the Lightning commands judge them (``run_model``)."""
+    """A command's options, and its ``--config`` and ``--model``/``--data`` options in order
+    (``layout.network_options``) as ``settings``: judged against the checkpoint as the Lightning commands judge them
+    (``run_model``)."""
 
     def parse_args(self, args=None, namespace=None):  # type: ignore[override]
         settings, rest = layout.network_options(list(sys.argv[1:] if args is None else args))
@@ -224,8 +224,12 @@ def run_model(command: str, options: argparse.Namespace, typed_config: str) -> t
     ckpt_path, model_class = layout.start_of_config(command, Path(options.config), options, typed_config)
     checkpoint = load_checkpoint(ckpt_path)
     check_config_model(checkpoint, model_class, ckpt_path, typed_config)
-    config = yaml.safe_load(Path(options.config).read_text())
-    check_config_network(checkpoint, config, getattr(options, "settings", []), ckpt_path)
+    from fizzlightning.commands.cli import fit_config  # LightningCLI's parser: only once a run is judged
+
+    settings = getattr(options, "settings", [])
+    if not any(setting.startswith("--config=") for setting in settings):  # the run's own, under the options
+        settings = [f"--config={options.config}", *settings]
+    check_config_network(checkpoint, fit_config(command, settings), ckpt_path)
     return ckpt_path, checkpoint, rebuild_model(checkpoint, ckpt_path)
 
 

@@ -7,6 +7,7 @@ written through ``files.atomic_write``, so a file is either whole or absent.
 import importlib
 import inspect
 import json
+import pydoc
 import re
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from torch import nn
 from fizzlightning.data.base import WIDTHS
 from fizzlightning.errors import CheckpointError, ConfigError
 from fizzlightning.files import atomic_write, torch_bytes
-from fizzlightning.models.base import MODELS, class_path, model_class
+from fizzlightning.models.base import INJECTED, MODELS, class_path, model_class
 from fizzlightning.runs.layout import HOW_IT_SCORES
 
 FORMAT = 2  # what fizzlightning keeps in a checkpoint beside Lightning's keys; a resume needs the same format
@@ -191,68 +192,16 @@ def judge(
         raise changed(setting, value, was, path)
 
 
-def check_config_network(
-    checkpoint: dict[str, Any], config: Any, settings: list[tuple[str, str]], path: str | Path
-) -> None:
+def check_config_network(checkpoint: dict[str, Any], config: Any, path: str | Path) -> None:
     """``judge`` for the commands that rebuild the checkpoint's model without building the config's (serve, export):
-    the config's ``model`` and ``data`` (a YAML mapping) with the ``--model``/``--data`` options given
-    (``layout.network_options``) over it, and each class's defaults for what neither sets, as LightningCLI builds
-    them."""
-    config = config if isinstance(config, dict) else {}
-    parts: dict[str, dict[str, Any]] = {}
-    for part in ("model", "data"):
-        section = config.get(part)
-        section = {"class_path": section} if isinstance(section, str) else dict(section or {})
-        parts[part] = {"class_path": section.get("class_path"), "init_args": dict(section.get("init_args") or {})}
-    for key, value in settings:
-        part, _, name = key.lstrip("-").partition(".")
-        name = name.removeprefix("init_args.")
-        if name in ("", "class_path"):
-            parts[part]["class_path"] = value
-        elif name != "help":
-            parts[part]["init_args"][name] = _value(value)
-    model_cls = model_class(parts["model"]["class_path"]) or model_class(_qualified(parts["model"]["class_path"]))
-    data_cls = _import(parts["data"]["class_path"])
-    if model_cls is None or (parts["data"]["class_path"] and data_cls is None):
-        return  # check_config_model names a model it cannot build; LightningCLI's commands name what they cannot
-    data_args = _defaults(data_cls) | parts["data"]["init_args"] if data_cls else {}
-    model_args = _defaults(model_cls) | parts["model"]["init_args"]
-    model_args |= {k: v for k, v in data_args.items() if k in WIDTHS and k in model_args}  # linked, as the CLI does
+    ``config`` is what fit's own parser made of the config and the ``--model``/``--data`` options (``cli.fit_config``:
+    ``class_path`` and ``init_args``, defaults filled), with the data's widths linked to the model as fit links them
+    when it builds the two."""
+    model_cls, data_cls = (pydoc.locate(part.class_path) if part else None for part in (config.model, config.data))
+    data_args = config.data.init_args.as_dict() if data_cls else {}
+    model_args = {k: v for k, v in config.model.init_args.as_dict().items() if k not in INJECTED}  # not hparams
+    model_args |= {k: v for k, v in data_args.items() if k in WIDTHS and k in model_args}  # linked, as fit does
     judge(checkpoint, path, model_cls, model_args, data_cls, data_args)
-
-
-def _value(text: str) -> Any:
-    """An option's value as the command line gives it to jsonargparse: YAML (``[8]``, ``12``, ``relu``)."""
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def _qualified(name: Any) -> str | None:
-    """A short class name (``--model FizzBuzzClassifier``) as a registered model's full path, if one is."""
-    return next((path for path, cls in MODELS.items() if cls.__name__ == name), None) if name else None
-
-
-def _import(path: Any) -> type | None:
-    if not isinstance(path, str) or "." not in path:
-        return None
-    module, _, name = path.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module), name, None)
-    except ImportError:
-        return None
-
-
-def _defaults(cls: type) -> dict[str, Any]:
-    """A class's ``__init__`` arguments with a default, as LightningCLI fills in what a config leaves out."""
-    return {
-        name: parameter.default
-        for name, parameter in inspect.signature(cls.__init__).parameters.items()
-        if parameter.default is not inspect.Parameter.empty
-    }
 
 
 def _network(model: nn.Module) -> tuple[str, list[tuple[str, tuple[int, ...]]]]:

@@ -376,18 +376,21 @@ def split_option(args: list[str], option: str = "--ckpt_path") -> tuple[str | No
 HOW_IT_SCORES = ("batch_size", "predict_range", "predict_paintings", "steps_per_epoch", "eval_paintings")
 
 
-def network_options(args: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
-    """The ``--model``/``--data`` options in ``args`` (``--KEY VALUE`` or ``--KEY=VALUE``), as ``(KEY, VALUE)``,
-    and the other arguments: what ``serve`` and ``export`` judge as the Lightning commands do
-    (``checkpoints.check_config_network``)."""
+def network_options(args: list[str]) -> tuple[list[str], list[str]]:
+    """The ``--config`` and ``--model``/``--data`` options in ``args`` (``--KEY VALUE`` or ``--KEY=VALUE``), in the
+    order given, as ``--KEY=VALUE``, and the other arguments with the configs: what ``serve`` and ``export`` hand to
+    fit's own parser to judge as the Lightning commands do (``checkpoints.check_config_network``)."""
     settings, kept, index = [], [], 0
     while index < len(args):
         key, equals, value = args[index].partition("=")
-        if re.fullmatch(r"--(model|data)(\.[\w.]+)?", key):
+        if re.fullmatch(r"--(model|data)(\.[\w.]+)?|--config|-c", key):
             if not equals and index + 1 < len(args):
                 index += 1
                 value = args[index]
-            settings.append((key, value))
+            key = "--config" if key == "-c" else key  # -c=X is "=X" to argparse
+            settings.append(f"{key}={value}")
+            if key == "--config":
+                kept.append(f"{key}={value}")
         else:
             kept.append(args[index])
         index += 1

@@ -367,3 +367,25 @@ def test_a_resume_running_elsewhere_is_never_resumed_twice(tmp_path):
     assert not layout.running(run) and layout.resumable(run)  # the lock died with its process
     (listed,) = json.loads(fizzlightning(tmp_path, "runs", "--json"))
     assert listed["state"] == "unfinished", listed
+
+
+@pytest.mark.parametrize("before", [False, True], ids=["after --config", "before --config"])
+def test_export_and_serve_read_options_as_fit_does(agreeing, cli, capfd, before):
+    """``export`` and ``serve`` read ``--config`` and the ``--model``/``--data`` options with fit's own parser, as
+    ``test`` does: a data class by its short name is judged (another network is refused in the same line), and
+    options apply left to right (one before ``--config`` meets no model class yet: the same parse error)."""
+    root, _, best = agreeing
+    options = ["--data", "FizzBuzzDataModule", "--model.init_args.hidden", "[16]"]
+    config = ["--config", str(root / "fizzbuzz.yaml")]
+    given = [*options, *config] if before else [*config, *options]
+    extra = {"export": ["--format", "pt"], "serve": ["--port", str(TAKEN.getsockname()[1])]}
+    ends = []
+    for command in ("test", "export", "serve"):
+        code = cli(command, *given, "--ckpt_path", str(best), *extra.get(command, []))
+        err = capfd.readouterr().err
+        lines = [line for line in err.splitlines() if line.startswith("fizzlightning")]
+        assert code == 2 and len(lines) == 1 and "Traceback" not in err, (command, code, err[-3000:])
+        ends.append(lines[0].replace(f"fizzlightning {command}", "fizzlightning"))
+    assert ends[0] == ends[1] == ends[2], ends
+    changed = "fizzlightning: error: model.init_args.hidden = [16] changes the network or its data: "
+    assert ends[0].startswith("fizzlightning: error: ") and (before or ends[0].startswith(changed)), ends
