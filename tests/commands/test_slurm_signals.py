@@ -181,3 +181,24 @@ def test_a_fit_run_in_process_in_a_job_gives_the_signal_back_to_its_program(tmp_
         assert signal.getsignal(signal.SIGUSR1) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGUSR1, mine)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, slurm.REQUEUE_SIGNAL], ids=lambda signum: signum.name)
+def test_a_signal_to_one_rank_in_training_stops_every_rank_alike(tmp_path, signum):
+    # The signal comes to rank 1 alone (a node's tasks signalled, the others' not yet): every rank stops as stopped by
+    # it, rank 0 says how to resume and requeues the job for SLURM's signal; none writes a finished run's files.
+    write(tmp_path, CONFIG, FIZZBUZZ.replace("max_epochs: 2", "max_epochs: 200"))  # still training when signalled
+    running, _ = start_job(tmp_path, 2)
+    wait_until(lambda: any(tmp_path.glob("lightning_logs/*/*/checkpoints/last.ckpt")), running, "last.ckpt")
+    os.kill(running[1].pid, signum)
+    ended = [task.communicate(timeout=180) for task in running]
+    assert [task.returncode for task in running] == [128 + signum] * 2, ended
+    assert all("Traceback" not in err for _, err in ended), ended
+    assert any(line.startswith("Interrupted. Resume with: ") for line in ended[0][0].splitlines()), ended[0]
+    requeues = ["requeue 4242"] * (signum == slurm.REQUEUE_SIGNAL)  # rank 0's, once
+    log = tmp_path / "scontrol.log"
+    assert (log.read_text().splitlines() if log.exists() else []) == requeues
+    (run,) = runs(tmp_path, CONFIG)
+    assert not (run / layout.FINISHED).exists() and not (run / FILES["pt"]).exists()
+    (state,) = listed(tmp_path)
+    assert state["state"] == "interrupted"
