@@ -25,7 +25,7 @@ from fizzlightning.deploy.export import FILES
 from fizzlightning.runs import layout, slurm
 from fizzlightning.runs.run_checkpoint import RunCheckpoint
 from tests.commands.test_launchers import srun, stand_in_scontrol
-from tests.helpers import FIZZBUZZ, ROOT, free_port, run_together, runs, write
+from tests.helpers import FIZZBUZZ, ROOT, first_checkpoints, free_port, run_together, runs, write
 
 CONFIG = "fizzbuzz.yaml"
 STOPPED = 128 + signal.SIGUSR1
@@ -189,7 +189,7 @@ def test_a_signal_to_one_rank_in_training_stops_every_rank_alike(tmp_path, signu
     # it, rank 0 says how to resume and requeues the job for SLURM's signal; none writes a finished run's files.
     write(tmp_path, CONFIG, FIZZBUZZ.replace("max_epochs: 2", "max_epochs: 200"))  # still training when signalled
     running, _ = start_job(tmp_path, 2)
-    wait_until(lambda: any(tmp_path.glob("lightning_logs/*/*/checkpoints/last.ckpt")), running, "last.ckpt")
+    wait_until(lambda: first_checkpoints(tmp_path), running, "last.ckpt")
     os.kill(running[1].pid, signum)
     ended = [task.communicate(timeout=180) for task in running]
     assert [task.returncode for task in running] == [128 + signum] * 2, ended
