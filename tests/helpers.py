@@ -198,11 +198,21 @@ def start(cwd: Path, *args: str) -> subprocess.Popen:
     return launch.start(list(args), cwd, clean_env())
 
 
+def first_checkpoints(directory: Path) -> list[Path]:
+    """The ``last.ckpt`` files of the runs under ``directory`` now, while a ``fit`` may be starting there: its check
+    that the run's directory is writable makes and removes that directory's parents, which a glob can list and then
+    find gone."""
+    try:
+        return list(directory.glob("lightning_logs/*/*/checkpoints/last.ckpt"))
+    except FileNotFoundError:
+        return []
+
+
 def wait_for_first_checkpoint(process: subprocess.Popen, directory: Path, timeout: float = 180.0) -> Path:
     """Poll until the subprocess's run has written its first ``last.ckpt``: training is under way."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = list(directory.glob("lightning_logs/*/*/checkpoints/last.ckpt"))
+        found = first_checkpoints(directory)
         if found:
             return found[0]
         assert process.poll() is None, process.communicate()

@@ -48,7 +48,7 @@ def outcome(trainer, checkpoint, seed: int, resumed_step: int = 0) -> FitOutcome
         monitor=checkpoint.monitor if checkpoint.best_model_path else None,
         best_score=None if score is None else float(score),
         seed=seed,
-        stopped_by=checkpoint.signal_received,
+        stopped_by=checkpoint.stopped_by,
         smoke_test=int(trainer.fast_dev_run),
         resumed_step=resumed_step,
     )

@@ -126,14 +126,20 @@ class TrainingModule(L.LightningModule):
         # records none): what checkpoints.rebuild_model, serve and export read.
         checkpoint.setdefault("hyper_parameters", {})["_class_path"] = class_path(self)
         if getattr(self, "_step_losses", None) is not None:  # a checkpoint written inside an epoch resumes in it
-            checkpoint[EPOCH_STEPS] = {"losses": self._step_losses.cpu(), "lrs": list(self._step_lrs)}
+            losses = self._step_losses
+            if self.trainer.world_size > 1:  # every rank's own steps, (ranks, steps): Lightning saves on every rank
+                losses = self.all_gather(losses)
+            checkpoint[EPOCH_STEPS] = {"losses": losses.cpu(), "lrs": list(self._step_lrs)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Lightning resumes a checkpoint written inside an epoch (a stop at max_steps) in that epoch, without
         # on_train_epoch_start: its steps so far are the epoch's, for train/loss and the divergence stop.
         held = checkpoint.get(EPOCH_STEPS)
         if held is not None:
-            self._step_losses, self._step_lrs = held["losses"].to(self.device), list(held["lrs"])
+            losses = held["losses"]
+            if losses.dim() == 2:  # a DDP run's: this rank's own (rank 0's under another world size: it starts over)
+                losses = losses[self.global_rank if len(losses) == self.trainer.world_size else 0]
+            self._step_losses, self._step_lrs = losses.to(self.device), list(held["lrs"])
             self._first_step = 0
 
     def new_callbacks(self, *callbacks: L.Callback) -> list[L.Callback]:

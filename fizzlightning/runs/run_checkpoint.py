@@ -42,6 +42,7 @@ class RunCheckpoint(ModelCheckpoint):
         # and SLURM's requeue signal in a job
         self.stop_signals = (signal.SIGINT, signal.SIGTERM, *((REQUEUE_SIGNAL,) if requeue is not None else ()))
         self.signal_received: int | None = None
+        self.stopped_by: int | None = None  # the signal that stopped the run, the same on every rank: on_train_end's
         self._run_over = False  # the run had stopped for its own reasons (early stopping) when last.ckpt was written
         self._mid_epoch = False  # last.ckpt is written inside an epoch, after the step where the fit stops
         self._trained = False  # a batch has trained since the last epoch's end, in this process
@@ -92,7 +93,9 @@ class RunCheckpoint(ModelCheckpoint):
         """``last.ckpt`` where the fit stops inside an epoch; nothing else (the parent's per-step checks cost time)."""
         if batch_idx + 1 >= trainer.num_training_batches or self._mid_epoch:
             return  # the epoch's end writes it
-        if not (0 <= trainer.max_steps <= trainer.global_step or trainer.should_stop):
+        # should_stop stays set while min_epochs or min_steps hold the run: the epoch loop says whether it stops now
+        stops = trainer.should_stop and trainer.fit_loop.epoch_loop.done
+        if not (0 <= trainer.max_steps <= trainer.global_step or stops):
             return
         record = getattr(pl_module, "record_step", None)  # the model keeps this step's loss after this hook
         if record is not None:
@@ -137,7 +140,7 @@ class RunCheckpoint(ModelCheckpoint):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
-        self.signal_received = None
+        self.signal_received = self.stopped_by = None
         # Resuming a last.ckpt written in the epoch where early stopping fired (a signal arrived in the same
         # epoch): Lightning does not save should_stop, and the resumed run would train an epoch too many.
         trainer.should_stop = trainer.should_stop or self._run_over
@@ -148,7 +151,19 @@ class RunCheckpoint(ModelCheckpoint):
         if caught is not None and self.signal_received is None:
             self._handle_signal(caught, None)
 
+    def agree_on_signal(self, trainer: L.Trainer) -> int:
+        """The stop signal that came to any rank (the highest number), 0 if none; every rank then holds the same one,
+        so that every rank stops, exits and requeues alike. Collective: every rank calls it at the same point."""
+        mine = torch.tensor(self.signal_received or 0, device=trainer.strategy.root_device)
+        agreed = int(trainer.strategy.reduce(mine, reduce_op="max"))
+        if agreed:
+            self.signal_received = agreed
+        return agreed
+
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # a stop inside an epoch (max_steps) passes no epoch end's agreement, and one may have come since; one that
+        # comes after this stops nothing: training is over
+        self.stopped_by = self.agree_on_signal(trainer) or None
         # A run that stopped inside an epoch (max_steps, max_time) keeps its last step. A smoke test (fast_dev_run)
         # keeps no checkpoint: its last.ckpt would be what a resume or a later command picks.
         self.write_last(trainer)
@@ -162,7 +177,7 @@ class RunCheckpoint(ModelCheckpoint):
         # Lightning runs checkpoint callbacks after the others, so a stopping rule has decided by now.
         self._run_over = trainer.should_stop
         # every rank must agree to stop, or the others would wait for it at the next collective
-        signalled = trainer.strategy.reduce_boolean_decision(self.signal_received is not None, all=False)
+        signalled = bool(self.agree_on_signal(trainer))
         ending = signalled or trainer.should_stop or trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
         waited = time.monotonic() - self._last_written >= LAST_EVERY_SECONDS
         super().on_train_epoch_end(trainer, pl_module)  # best.ckpt, if this epoch is the best

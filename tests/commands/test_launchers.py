@@ -27,6 +27,7 @@ from tests.helpers import (
     ROOT,
     assert_bit_identical,
     final_state,
+    first_checkpoints,
     fizzlightning,
     free_port,
     run_together,
@@ -243,7 +244,7 @@ def test_slurms_requeue_signal_stops_requeues_and_the_same_command_finishes_the_
     env = [{**launch.environment([ROOT]), **extra, **scontrol} for _, extra in commands]
     tasks = [launch.start(command[3:], tmp_path, task_env) for (command, _), task_env in zip(commands, env)]
     deadline = time.monotonic() + 180
-    while not list(tmp_path.glob("lightning_logs/*/*/checkpoints/last.ckpt")):
+    while not first_checkpoints(tmp_path):
         assert time.monotonic() < deadline and all(task.poll() is None for task in tasks), [
             t.communicate() for t in tasks
         ]

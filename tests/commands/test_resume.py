@@ -11,6 +11,7 @@ import torch
 
 from fizzlightning.commands.main import main
 from fizzlightning.data.batches import TensorBatches
+from fizzlightning.models.base import EPOCH_STEPS
 from tests.helpers import CONFIGS as CONFIGS_DIR
 from tests.helpers import (
     DDP_CPU,
@@ -132,6 +133,11 @@ def test_a_ddp_resume_after_a_max_steps_stop_inside_an_epoch_is_exact(tmp_path):
     fizzlightning(tmp_path / "resumed", "fit", "--config", "fizzbuzz.yaml", *ddp, "--trainer.max_steps", "5")
     run = only_run(tmp_path / "resumed")
     assert last(run)["global_step"] == 5 and last(run)["epoch"] == 1  # inside the second epoch
+    stopped = last(run)[EPOCH_STEPS]["losses"]  # each rank's steps of that epoch so far: its own shard's losses
+    assert stopped.shape == (2, 3) and stopped[:, :2].isfinite().all() and not torch.equal(stopped[0], stopped[1])
+    resume = ["fit", "--config", "fizzbuzz.yaml", *ddp, "--ckpt_path", "last"]
+    fizzlightning(tmp_path / "resumed", *resume, "--trainer.max_steps", "6")  # the epoch's end
+    assert last(run)["global_step"] == 6 and torch.equal(last(run)[EPOCH_STEPS]["losses"][:, :2], stopped[:, :2])
     fizzlightning(
         tmp_path / "resumed",
         "fit",

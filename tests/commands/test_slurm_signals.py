@@ -25,7 +25,7 @@ from fizzlightning.deploy.export import FILES
 from fizzlightning.runs import layout, slurm
 from fizzlightning.runs.run_checkpoint import RunCheckpoint
 from tests.commands.test_launchers import srun, stand_in_scontrol
-from tests.helpers import FIZZBUZZ, ROOT, free_port, run_together, runs, write
+from tests.helpers import FIZZBUZZ, ROOT, first_checkpoints, free_port, run_together, runs, write
 
 CONFIG = "fizzbuzz.yaml"
 STOPPED = 128 + signal.SIGUSR1
@@ -220,3 +220,24 @@ def test_a_smoke_test_in_a_job_is_no_job_of_ours(tmp_path):
     out, err = task.communicate(timeout=180)
     assert task.returncode == -signal.SIGUSR1, (out, err)
     assert "Requeued" not in out and not list(tmp_path.glob("lightning_logs/*/*/fit-config.yaml"))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, slurm.REQUEUE_SIGNAL], ids=lambda signum: signum.name)
+def test_a_signal_to_one_rank_in_training_stops_every_rank_alike(tmp_path, signum):
+    # The signal comes to rank 1 alone (a node's tasks signalled, the others' not yet): every rank stops as stopped by
+    # it, rank 0 says how to resume and requeues the job for SLURM's signal; none writes a finished run's files.
+    write(tmp_path, CONFIG, FIZZBUZZ.replace("max_epochs: 2", "max_epochs: 200"))  # still training when signalled
+    running, _ = start_job(tmp_path, 2)
+    wait_until(lambda: first_checkpoints(tmp_path), running, "last.ckpt")
+    os.kill(running[1].pid, signum)
+    ended = [task.communicate(timeout=180) for task in running]
+    assert [task.returncode for task in running] == [128 + signum] * 2, ended
+    assert all("Traceback" not in err for _, err in ended), ended
+    assert any(line.startswith("Interrupted. Resume with: ") for line in ended[0][0].splitlines()), ended[0]
+    requeues = ["requeue 4242"] * (signum == slurm.REQUEUE_SIGNAL)  # rank 0's, once
+    log = tmp_path / "scontrol.log"
+    assert (log.read_text().splitlines() if log.exists() else []) == requeues
+    (run,) = runs(tmp_path, CONFIG)
+    assert not (run / layout.FINISHED).exists() and not (run / FILES["pt"]).exists()
+    (state,) = listed(tmp_path)
+    assert state["state"] == "interrupted"

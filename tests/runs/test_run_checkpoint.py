@@ -61,6 +61,31 @@ def test_last_ckpt_is_written_after_the_first_epoch_and_at_the_end_best_ckpt_at_
     assert written == [("best.ckpt", 0), ("last.ckpt", 0), ("last.ckpt", 3)]
 
 
+def test_a_stop_that_min_epochs_holds_writes_last_ckpt_at_epoch_ends_not_at_every_step(tmp_path, monkeypatch):
+    # Lightning keeps should_stop set while min_epochs holds the run: the epochs it still trains are whole ones
+    monkeypatch.setattr(run_checkpoint, "LAST_EVERY_SECONDS", float("inf"))  # no write for time passed
+    written = []
+    save = L.Trainer.save_checkpoint
+
+    def recorded(trainer, path, *args, **kwargs):
+        if Path(path).name == "last.ckpt":
+            written.append((trainer.current_epoch, trainer.global_step))
+        save(trainer, path, *args, **kwargs)
+
+    monkeypatch.setattr(L.Trainer, "save_checkpoint", recorded)
+    model = BoringModel()
+    model.validation_step = lambda batch, batch_idx: model.log("loss", 1.0)  # no better after epoch 0
+    stop = L.pytorch.callbacks.EarlyStopping("loss", patience=0)  # fires at epoch 1's end
+    trainer = L.Trainer(
+        min_epochs=4, max_epochs=10, limit_train_batches=4, limit_val_batches=1, logger=False,
+        enable_progress_bar=False, enable_model_summary=False,
+        callbacks=[stop, run_checkpoint.RunCheckpoint(tmp_path, "loss", "min")],
+    )  # fmt: skip
+    trainer.fit(model, BoringDataModule())
+    assert trainer.current_epoch == 4 and trainer.should_stop  # EarlyStopping fired from epoch 1 on; min_epochs held it
+    assert written == [(epoch, 4 * (epoch + 1)) for epoch in range(4)]  # the first epoch's, then each stopping one's
+
+
 @pytest.mark.parametrize(
     "signals",
     [[signal.SIGINT], [signal.SIGTERM], [signal.SIGINT, signal.SIGINT]],
