@@ -116,7 +116,10 @@ def test_a_plain_trainer_fits_validates_tests_predicts_and_reloads_and_the_app_s
         assert report["shapes"] == [[100, 2]]  # 1..100: the number and the class played
         # the shipped config builds another width: one line naming it, then scored with the settings it was fit with
         assert cli("test", "--config", str(CONFIGS / "fizzbuzz_relu.yaml"), "--ckpt_path", checkpoint) == 2
-        assert f"model.hidden = [2048]: {checkpoint} was trained with [256]." in capfd.readouterr().err
+        assert (
+            f"model.init_args.hidden = [2048] changes the network or its data: {checkpoint} was trained with [256]."
+            in capfd.readouterr().err
+        )
         args = ["--config", str(CONFIGS / "fizzbuzz_relu.yaml"), "--model.init_args.hidden", "[256]"]
         assert cli("test", *args, "--ckpt_path", checkpoint) == 0
         assert f"Score on 1..100: {round(accuracy * 100)}/100" in capfd.readouterr().out

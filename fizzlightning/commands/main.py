@@ -258,7 +258,9 @@ def _command(argv: list[str], process_argv: list[str] | None = None) -> None:
             resolved = resolve_configs(pinned if subcommand in (*SUBCOMMANDS, *OWN) else argv)
             if subcommand in OWN:  # serve and export: commands of their own, outside LightningCLI
                 module = importlib.import_module(OWN[subcommand])
-                module.main(resolved[resolved.index(subcommand) + 1 :], argv[argv.index(subcommand) + 1 :])
+                from fizzlightning.commands.cli import fit_config  # how they read a config: as fit does
+
+                module.main(resolved[resolved.index(subcommand) + 1 :], argv[argv.index(subcommand) + 1 :], fit_config)
                 return
             _run_cli(resolved, argv, caught)
         finally:

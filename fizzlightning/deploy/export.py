@@ -18,7 +18,9 @@ import io
 import logging
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -32,6 +34,9 @@ from fizzlightning.models import GAN, FizzBuzzClassifier, TrainingModule
 from fizzlightning.runs import layout
 from fizzlightning.runs.checkpoints import check_config_model, check_config_network, load_checkpoint, rebuild_model
 
+# ``commands.cli.fit_config``: the config ``fizzlightning fit ARGS`` would run, parsed by fit's own parser (the
+# commands' layer hands it down: LightningCLI is theirs)
+FitConfig = Callable[[str, list[str]], Any]
 CHECK_BATCH = 1024  # rows per forward pass of a check: its memory does not grow with the inputs
 FILES = {"pt": "model.pt", "pt2": "model.pt2", "onnx": "model.onnx"}
 UNIT_ROUNDOFF = 2.0**-24  # float32's: a rounded result is within this fraction of the exact one
@@ -218,14 +223,15 @@ def run_parser(command: str, description: str) -> OneLineParser:
     return parser
 
 
-def run_model(command: str, options: argparse.Namespace, typed_config: str) -> tuple[str, dict, TrainingModule]:
+def run_model(
+    command: str, options: argparse.Namespace, typed_config: str, fit_config: FitConfig
+) -> tuple[str, dict, TrainingModule]:
     """The checkpoint that the run rule picks for ``command`` (``layout.find_start``, as ``test``), checked against
-    the config's model: its path, what it holds, and its model rebuilt."""
+    the config's model and data as ``fit_config`` (``commands.cli.fit_config``: fit's own parser) reads them: its
+    path, what it holds, and its model rebuilt."""
     ckpt_path, model_class = layout.start_of_config(command, Path(options.config), options, typed_config)
     checkpoint = load_checkpoint(ckpt_path)
     check_config_model(checkpoint, model_class, ckpt_path, typed_config)
-    from fizzlightning.commands.cli import fit_config  # LightningCLI's parser: only once a run is judged
-
     settings = getattr(options, "settings", [])
     if not any(setting.startswith("--config=") for setting in settings):  # the run's own, under the options
         settings = [f"--config={options.config}", *settings]
@@ -240,13 +246,13 @@ def build_parser() -> OneLineParser:
     return parser
 
 
-def main(args: list[str], typed: list[str]) -> None:
+def main(args: list[str], typed: list[str], fit_config: FitConfig) -> None:
     """``fizzlightning export``: every mistake is a ``ConfigError`` before anything is written."""
     parser = build_parser()
     options = parser.parse_args(args)
     if options.format == "onnx":
         extras.need("export --format onnx")
-    ckpt_path, _, model = run_model("export", options, parser.parse_args(typed).config or options.config)
+    ckpt_path, _, model = run_model("export", options, parser.parse_args(typed).config or options.config, fit_config)
     run_dir = layout.run_of(Path(ckpt_path)) or Path(ckpt_path).parent  # a loose checkpoint: its exports beside it
     out = run_dir / FILES[options.format]
     if options.format == "pt":

@@ -28,7 +28,7 @@ from typing import Any
 
 from fizzlightning import extras
 from fizzlightning.deploy.apis import SERVED, BadRequest, ServedModel
-from fizzlightning.deploy.export import run_model, run_parser
+from fizzlightning.deploy.export import FitConfig, run_model, run_parser
 from fizzlightning.deploy.serving_worker import WorkerWatch
 from fizzlightning.errors import CheckpointError, ConfigError, OneLineParser, RunError, require
 from fizzlightning.runs.checkpoints import describe_model
@@ -213,13 +213,14 @@ def _check_port(host: str, port: int) -> None:
             raise ConfigError(f"--port {port}: cannot listen on {host}:{port} ({error.strerror}).") from None
 
 
-def main(args: list[str], typed: list[str]) -> None:
+def main(args: list[str], typed: list[str], fit_config: FitConfig) -> None:
     """``fizzlightning serve``: every mistake is a ``ConfigError`` raised before any server starts."""
     extras.need("serve")
     options = parse(args)
     typed_config = parse(typed).config or options.config  # messages name the config as the user typed it
     key, tls = api_key(options), check_tls(options)  # before the checkpoint: a mistake of this command line
-    ckpt_path, checkpoint, model = run_model("serve", options, typed_config)  # fails here what the worker could not
+    # fails here what the worker could not
+    ckpt_path, checkpoint, model = run_model("serve", options, typed_config, fit_config)
     hparams = checkpoint["hyper_parameters"]
     held = describe_model(hparams["_class_path"], hparams)
     served = next((SERVED[cls] for cls in type(model).__mro__ if cls in SERVED), None)  # the nearest API
