@@ -202,12 +202,13 @@ def test_a_resume_in_a_job_catches_the_signal_while_it_looks_for_its_run(tmp_pat
     mine = signal.signal(signal.SIGUSR1, signal.SIG_DFL)
     try:
         main(["fit", "--config", write(tmp_path, CONFIG, FIZZBUZZ), "--trainer.max_epochs", "1"])
+        (run,) = runs(tmp_path, CONFIG)
+        (run / layout.FINISHED).unlink()  # as a run stopped before its end: one a bare resume takes
         main(["fit", "--ckpt_path", "last", "--trainer.max_epochs", "2"])
     finally:
         signal.signal(signal.SIGUSR1, mine)
     assert seen == [True, True]
-    (run,) = runs(tmp_path, CONFIG)
-    assert layout.read_fit(run)["epochs"] == 2
+    assert layout.read_fit(run)["epochs"] == 2 and runs(tmp_path, CONFIG) == [run]
 
 
 def test_a_smoke_test_in_a_job_is_no_job_of_ours(tmp_path):
