@@ -256,9 +256,7 @@ class FizzLightningCLI(CLIHooks):
             RunCheckpoint.ignore_signals()
             print(f"\nStopped at once; last.ckpt holds the run as it last saved it. Resume with: {self.watch.resume}")
             raise SystemExit(128 + signal.SIGINT) from None
-        # a smoke test of a resume trains from the checkpoint's step: from none, once it is past fast_dev_run's
-        resumed = checkpoints.load_checkpoint(ckpt_path)["global_step"] if ckpt_path and self.smoke_test else 0
-        outcome = finish.outcome(self.trainer, self.checkpoint, self._config["seed_everything"], resumed)
+        outcome = finish.outcome(self.trainer, self.checkpoint, self._config["seed_everything"])
         if outcome.stopped_by is not None:
             RunCheckpoint.ignore_signals()
         if self.trainer.is_global_zero:

@@ -28,7 +28,7 @@ class FitOutcome:
     seed: int
     stopped_by: int | None  # the signal that stopped the run, if one did
     smoke_test: int = 0  # --trainer.fast_dev_run: the batches of each loop it tried the code on, nothing of it kept
-    resumed_step: int = 0  # the step of the checkpoint the fit resumed; a smoke test's trained steps count from it
+    resumed_step: int = 0  # the step training started from (a resumed checkpoint's): a smoke test's count from it
 
     @property
     def finished(self) -> bool:
@@ -36,7 +36,7 @@ class FitOutcome:
         return self.stopped_by is None and self.best_checkpoint is not None and not self.smoke_test
 
 
-def outcome(trainer, checkpoint, seed: int, resumed_step: int = 0) -> FitOutcome:
+def outcome(trainer, checkpoint, seed: int) -> FitOutcome:
     """The values a ``fit`` leaves, read off the trainer and its ``RunCheckpoint``."""
     chosen = checkpoint.best_model_path or checkpoint.last_model_path  # no validation: the last epoch
     score = checkpoint.best_model_score if checkpoint.best_model_path else None
@@ -50,7 +50,8 @@ def outcome(trainer, checkpoint, seed: int, resumed_step: int = 0) -> FitOutcome
         seed=seed,
         stopped_by=checkpoint.stopped_by,
         smoke_test=int(trainer.fast_dev_run),
-        resumed_step=resumed_step,
+        # a fit Lightning skipped (a resume already past max_steps: a smoke test's) started at the step it ends at
+        resumed_step=trainer.global_step if checkpoint.start_step is None else checkpoint.start_step,
     )
 
 

@@ -203,8 +203,8 @@ def check_config_network(checkpoint: dict[str, Any], config: Any, path: str | Pa
     # The widths are the data's, linked into the model when fit builds the two (from the datamodule's attribute, which
     # a parse does not have: the curve's d_in is no argument): the data's argument where it has one, else the run's.
     held = checkpoint.get("hyper_parameters") or {}
-    widths = {k: data_args[k] if k in data_args else held[k] for k in WIDTHS if k in model_args and k in held}
-    model_args |= widths | {k: v for k, v in data_args.items() if k in WIDTHS and k in model_args}
+    linked = [k for k in WIDTHS if k in model_args and (k in data_args or k in held)]
+    model_args |= {k: data_args.get(k, held.get(k)) for k in linked}
     judge(checkpoint, path, model_cls, model_args, data_cls, data_args)
 
 

@@ -43,6 +43,7 @@ class RunCheckpoint(ModelCheckpoint):
         self.stop_signals = (signal.SIGINT, signal.SIGTERM, *((REQUEUE_SIGNAL,) if requeue is not None else ()))
         self.signal_received: int | None = None
         self.stopped_by: int | None = None  # the signal that stopped the run, the same on every rank: on_train_end's
+        self.start_step: int | None = None  # the step training started from (a resume's); None: it never started
         self._run_over = False  # the run had stopped for its own reasons (early stopping) when last.ckpt was written
         self._mid_epoch = False  # last.ckpt is written inside an epoch, after the step where the fit stops
         self._trained = False  # a batch has trained since the last epoch's end, in this process
@@ -141,6 +142,7 @@ class RunCheckpoint(ModelCheckpoint):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
         self.signal_received = self.stopped_by = None
+        self.start_step = trainer.global_step  # Lightning has restored a resumed checkpoint's by now
         # Resuming a last.ckpt written in the epoch where early stopping fired (a signal arrived in the same
         # epoch): Lightning does not save should_stop, and the resumed run would train an epoch too many.
         trainer.should_stop = trainer.should_stop or self._run_over
